@@ -1,0 +1,608 @@
+//! The one command parser every chat adapter uses. Text in, [`Command`] or a
+//! [`ParseError`] (with the usage line to reply with) out. Never panics.
+//!
+//! Grammar (words in `<>` required, `[]` optional; an incident id may follow the
+//! subcommand wherever a command targets an incident, otherwise the channel's
+//! incident is used):
+//!
+//! ```text
+//! /incident declare <title…> [P1..P4] [service…]     title may be "quoted"
+//! /incident status|ack|mitigate|resolve|close|reopen [id]
+//! /incident sev [id] <P1..P4>
+//! /incident list
+//! /incident link <id>
+//! /role assign [id] <role> <user>
+//! /milestone [id] <name> [at <time>]
+//! /timeline [id]            /timeline add [id] <text…>
+//! /postmortem [id]          /help
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::incident::{IncidentId, Milestone, Severity, Status};
+
+/// Longest accepted chat command, in characters.
+pub const MAX_COMMAND_CHARS: usize = 4000;
+/// Longest accepted incident title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A parsed chat command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// `/help`
+    Help,
+    /// `/incident declare`
+    Declare {
+        /// Title.
+        title: String,
+        /// Severity; the configured default when absent.
+        severity: Option<Severity>,
+        /// Affected services.
+        services: Vec<String>,
+    },
+    /// `/incident status`
+    Show {
+        /// Target; the channel's incident when absent.
+        incident: Option<IncidentId>,
+    },
+    /// `/incident list`
+    List,
+    /// `/incident link <id>`: attach this channel to an incident.
+    Link {
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// `/incident ack|mitigate|resolve|close|reopen`
+    Transition {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// New status.
+        to: Status,
+    },
+    /// `/incident sev <P>`
+    SetSeverity {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// New severity.
+        severity: Severity,
+    },
+    /// `/role assign <role> <user>`
+    AssignRole {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// Role name or alias as typed; resolved against config by the engine.
+        role: String,
+        /// User as typed (`alice`, `@alice`, `<@123>`).
+        user: String,
+    },
+    /// `/milestone <name> [at <time>]`
+    Milestone {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// Which milestone.
+        milestone: Milestone,
+        /// Time as typed after `at`; resolved by the engine against now and the time zone.
+        at: Option<String>,
+    },
+    /// `/timeline add <text>`
+    TimelineAdd {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// Text.
+        text: String,
+    },
+    /// `/timeline`
+    Timeline {
+        /// Target.
+        incident: Option<IncidentId>,
+    },
+    /// `/postmortem`
+    Postmortem {
+        /// Target.
+        incident: Option<IncidentId>,
+    },
+}
+
+impl Command {
+    /// The incident explicitly named in the command, if any.
+    pub fn explicit_incident(&self) -> Option<&IncidentId> {
+        match self {
+            Self::Show { incident }
+            | Self::Transition { incident, .. }
+            | Self::SetSeverity { incident, .. }
+            | Self::AssignRole { incident, .. }
+            | Self::Milestone { incident, .. }
+            | Self::TimelineAdd { incident, .. }
+            | Self::Timeline { incident }
+            | Self::Postmortem { incident } => incident.as_ref(),
+            Self::Link { incident } => Some(incident),
+            Self::Help | Self::Declare { .. } | Self::List => None,
+        }
+    }
+
+    /// The syntax entry for this command (for usage replies and audit).
+    pub fn syntax(&self) -> Syntax {
+        match self {
+            Self::Help => Syntax::Help,
+            Self::Declare { .. } => Syntax::Declare,
+            Self::Show { .. } => Syntax::Status,
+            Self::List => Syntax::List,
+            Self::Link { .. } => Syntax::Link,
+            Self::Transition { .. } => Syntax::Transition,
+            Self::SetSeverity { .. } => Syntax::Severity,
+            Self::AssignRole { .. } => Syntax::Role,
+            Self::Milestone { .. } => Syntax::Milestone,
+            Self::TimelineAdd { .. } | Self::Timeline { .. } => Syntax::Timeline,
+            Self::Postmortem { .. } => Syntax::Postmortem,
+        }
+    }
+}
+
+/// The commands' syntax lines, for `/help` and usage replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Syntax {
+    /// `/help`
+    Help,
+    /// `/incident declare`
+    Declare,
+    /// `/incident status`
+    Status,
+    /// `/incident list`
+    List,
+    /// `/incident link`
+    Link,
+    /// `/incident ack|mitigate|resolve|close|reopen`
+    Transition,
+    /// `/incident sev`
+    Severity,
+    /// `/role assign`
+    Role,
+    /// `/milestone`
+    Milestone,
+    /// `/timeline`
+    Timeline,
+    /// `/postmortem`
+    Postmortem,
+}
+
+impl Syntax {
+    /// Every command, in help order.
+    pub const ALL: [Syntax; 11] = [
+        Self::Declare,
+        Self::Status,
+        Self::List,
+        Self::Severity,
+        Self::Transition,
+        Self::Link,
+        Self::Role,
+        Self::Milestone,
+        Self::Timeline,
+        Self::Postmortem,
+        Self::Help,
+    ];
+
+    /// The usage line (language-neutral: command words are English in both languages).
+    pub fn usage(self) -> &'static str {
+        match self {
+            Self::Help => "/help",
+            Self::Declare => "/incident declare <title…> [P1|P2|P3|P4] [service…]",
+            Self::Status => "/incident status [incident-id]",
+            Self::List => "/incident list",
+            Self::Link => "/incident link <incident-id>",
+            Self::Transition => "/incident ack|mitigate|resolve|close|reopen [incident-id]",
+            Self::Severity => "/incident sev [incident-id] <P1|P2|P3|P4>",
+            Self::Role => "/role assign [incident-id] <role> <user>",
+            Self::Milestone => "/milestone [incident-id] <occurred|discovered|responded|delimited|stop-loss|recovered|root-cause|postmortem> [at <HH:MM | YYYY-MM-DD HH:MM>]",
+            Self::Timeline => "/timeline [incident-id]  ·  /timeline add [incident-id] <text…>",
+            Self::Postmortem => "/postmortem [incident-id]",
+        }
+    }
+
+    /// Machine name used by templates to pick the description (`declare`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Help => "help",
+            Self::Declare => "declare",
+            Self::Status => "status",
+            Self::List => "list",
+            Self::Link => "link",
+            Self::Transition => "transition",
+            Self::Severity => "severity",
+            Self::Role => "role",
+            Self::Milestone => "milestone",
+            Self::Timeline => "timeline",
+            Self::Postmortem => "postmortem",
+        }
+    }
+}
+
+/// What is wrong with a command; rendered with the usage line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", content = "detail", rename_all = "snake_case")]
+pub enum Problem {
+    /// The first word is not a command.
+    UnknownCommand(String),
+    /// A subcommand we do not know.
+    UnknownSubcommand(String),
+    /// A required argument is missing (its name).
+    Missing(String),
+    /// A word that does not belong there.
+    Unexpected(String),
+    /// Not P1–P4.
+    BadSeverity(String),
+    /// Not a milestone name.
+    BadMilestone(String),
+    /// Not an incident id.
+    BadIncidentId(String),
+    /// A quote was opened and not closed.
+    UnclosedQuote,
+    /// Longer than allowed (the limit).
+    TooLong(usize),
+}
+
+/// A command that could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParseError {
+    /// The command whose usage to show.
+    pub syntax: Syntax,
+    /// What went wrong.
+    pub problem: Problem,
+}
+
+/// Result of looking at a chat message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Not addressed to the bot (no leading `/`).
+    NotACommand,
+    /// A valid command.
+    Command(Command),
+    /// Addressed to the bot but malformed.
+    Invalid(ParseError),
+}
+
+fn err(syntax: Syntax, problem: Problem) -> Parsed {
+    Parsed::Invalid(ParseError { syntax, problem })
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Splits on whitespace, keeping "double quoted" and “curly quoted” runs together.
+fn tokenize(s: &str) -> Result<Vec<String>, Problem> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut had_quote = false;
+    for c in s.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '"' || c == '“' => {
+                quote = Some(if c == '"' { '"' } else { '”' });
+                had_quote = true;
+            }
+            None if c.is_whitespace() => {
+                if !cur.is_empty() || had_quote {
+                    out.push(std::mem::take(&mut cur));
+                }
+                had_quote = false;
+            }
+            None => cur.push(c),
+        }
+    }
+    if quote.is_some() {
+        return Err(Problem::UnclosedQuote);
+    }
+    if !cur.is_empty() || had_quote {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// Takes a leading incident id off `args` if there is one. A word that looks
+/// like an id (`IMS-…`) but is malformed is an error rather than silently text.
+fn take_id(args: &mut &[String], syntax: Syntax) -> Result<Option<IncidentId>, ParseError> {
+    match args.first() {
+        Some(w) if w.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("ims-")) => match IncidentId::parse(w) {
+            Ok(id) => {
+                *args = &args[1..];
+                Ok(Some(id))
+            }
+            Err(_) => Err(ParseError { syntax, problem: Problem::BadIncidentId(clip(w)) }),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn no_more(args: &[String], syntax: Syntax) -> Result<(), ParseError> {
+    match args.first() {
+        Some(w) => Err(ParseError { syntax, problem: Problem::Unexpected(clip(w)) }),
+        None => Ok(()),
+    }
+}
+
+/// Parses one chat message.
+pub fn parse(text: &str) -> Parsed {
+    let text = text.trim();
+    let Some(body) = text.strip_prefix('/').or_else(|| text.strip_prefix('／')) else {
+        return Parsed::NotACommand;
+    };
+    let first = body.split_whitespace().next().unwrap_or("").to_lowercase();
+    let syntax_guess = match first.as_str() {
+        "incident" | "inc" => Syntax::Status,
+        "role" => Syntax::Role,
+        "milestone" | "ms" => Syntax::Milestone,
+        "timeline" | "tl" => Syntax::Timeline,
+        "postmortem" | "pm" => Syntax::Postmortem,
+        _ => Syntax::Help,
+    };
+    if text.chars().count() > MAX_COMMAND_CHARS {
+        return err(syntax_guess, Problem::TooLong(MAX_COMMAND_CHARS));
+    }
+    let words = match tokenize(body) {
+        Ok(w) => w,
+        Err(p) => return err(syntax_guess, p),
+    };
+    match parse_words(&words) {
+        Ok(c) => Parsed::Command(c),
+        Err(e) => Parsed::Invalid(e),
+    }
+}
+
+fn parse_words(words: &[String]) -> Result<Command, ParseError> {
+    let Some((head, rest)) = words.split_first() else {
+        return Err(ParseError { syntax: Syntax::Help, problem: Problem::UnknownCommand(String::new()) });
+    };
+    match head.to_lowercase().as_str() {
+        "help" | "h" | "帮助" => Ok(Command::Help),
+        "incident" | "inc" => parse_incident(rest),
+        "role" => parse_role(rest),
+        "milestone" | "ms" => parse_milestone(rest),
+        "timeline" | "tl" => parse_timeline(rest),
+        "postmortem" | "pm" => {
+            let mut args = rest;
+            let incident = take_id(&mut args, Syntax::Postmortem)?;
+            no_more(args, Syntax::Postmortem)?;
+            Ok(Command::Postmortem { incident })
+        }
+        other => Err(ParseError { syntax: Syntax::Help, problem: Problem::UnknownCommand(clip(other)) }),
+    }
+}
+
+fn parse_incident(rest: &[String]) -> Result<Command, ParseError> {
+    let Some((sub, rest)) = rest.split_first() else {
+        return Err(ParseError { syntax: Syntax::Status, problem: Problem::Missing("subcommand".into()) });
+    };
+    let mut args = rest;
+    let sub = sub.to_lowercase();
+    let transition = match sub.as_str() {
+        "ack" | "acknowledge" | "investigate" | "investigating" => Some(Status::Investigating),
+        "mitigate" | "mitigated" => Some(Status::Mitigated),
+        "resolve" | "resolved" => Some(Status::Resolved),
+        "close" | "closed" => Some(Status::Closed),
+        _ => None,
+    };
+    if let Some(to) = transition {
+        let incident = take_id(&mut args, Syntax::Transition)?;
+        no_more(args, Syntax::Transition)?;
+        return Ok(Command::Transition { incident, to });
+    }
+    match sub.as_str() {
+        "declare" | "new" | "open" => parse_declare(args),
+        "reopen" => {
+            let incident = take_id(&mut args, Syntax::Transition)?;
+            no_more(args, Syntax::Transition)?;
+            Ok(Command::Transition { incident, to: Status::Investigating })
+        }
+        "status" | "show" => {
+            let incident = take_id(&mut args, Syntax::Status)?;
+            no_more(args, Syntax::Status)?;
+            Ok(Command::Show { incident })
+        }
+        "list" | "ls" => {
+            no_more(args, Syntax::List)?;
+            Ok(Command::List)
+        }
+        "link" => match take_id(&mut args, Syntax::Link)? {
+            Some(incident) => {
+                no_more(args, Syntax::Link)?;
+                Ok(Command::Link { incident })
+            }
+            None => Err(ParseError { syntax: Syntax::Link, problem: Problem::Missing("incident-id".into()) }),
+        },
+        "sev" | "severity" => {
+            let incident = take_id(&mut args, Syntax::Severity)?;
+            let Some((sev, rest)) = args.split_first() else {
+                return Err(ParseError { syntax: Syntax::Severity, problem: Problem::Missing("severity".into()) });
+            };
+            let severity = Severity::parse(sev)
+                .map_err(|_| ParseError { syntax: Syntax::Severity, problem: Problem::BadSeverity(clip(sev)) })?;
+            no_more(rest, Syntax::Severity)?;
+            Ok(Command::SetSeverity { incident, severity })
+        }
+        other => Err(ParseError { syntax: Syntax::Status, problem: Problem::UnknownSubcommand(clip(other)) }),
+    }
+}
+
+fn parse_declare(args: &[String]) -> Result<Command, ParseError> {
+    let sev_at = args.iter().position(|w| Severity::parse(w).is_ok());
+    let (title_words, severity, services) = match sev_at {
+        Some(i) => (&args[..i], Severity::parse(&args[i]).ok(), &args[i + 1..]),
+        None => (args, None, &args[args.len()..]),
+    };
+    let title = title_words.join(" ").trim().to_string();
+    if title.is_empty() {
+        return Err(ParseError { syntax: Syntax::Declare, problem: Problem::Missing("title".into()) });
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ParseError { syntax: Syntax::Declare, problem: Problem::TooLong(MAX_TITLE_CHARS) });
+    }
+    let mut svc: Vec<String> = Vec::new();
+    for s in services.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+        if Severity::parse(&s).is_ok() {
+            return Err(ParseError { syntax: Syntax::Declare, problem: Problem::Unexpected(clip(&s)) });
+        }
+        if !svc.contains(&s) {
+            svc.push(s);
+        }
+    }
+    Ok(Command::Declare { title, severity, services: svc })
+}
+
+fn parse_role(rest: &[String]) -> Result<Command, ParseError> {
+    let Some((sub, rest)) = rest.split_first() else {
+        return Err(ParseError { syntax: Syntax::Role, problem: Problem::Missing("assign".into()) });
+    };
+    if !matches!(sub.to_lowercase().as_str(), "assign" | "set" | "give") {
+        return Err(ParseError { syntax: Syntax::Role, problem: Problem::UnknownSubcommand(clip(sub)) });
+    }
+    let mut args = rest;
+    let incident = take_id(&mut args, Syntax::Role)?;
+    match args {
+        [role, user] => Ok(Command::AssignRole { incident, role: role.clone(), user: user.clone() }),
+        [] => Err(ParseError { syntax: Syntax::Role, problem: Problem::Missing("role".into()) }),
+        [_] => Err(ParseError { syntax: Syntax::Role, problem: Problem::Missing("user".into()) }),
+        [_, _, extra, ..] => Err(ParseError { syntax: Syntax::Role, problem: Problem::Unexpected(clip(extra)) }),
+    }
+}
+
+fn parse_milestone(rest: &[String]) -> Result<Command, ParseError> {
+    let mut args = rest;
+    let incident = take_id(&mut args, Syntax::Milestone)?;
+    let Some((name, rest)) = args.split_first() else {
+        return Err(ParseError { syntax: Syntax::Milestone, problem: Problem::Missing("milestone".into()) });
+    };
+    let milestone = Milestone::parse(name)
+        .ok_or_else(|| ParseError { syntax: Syntax::Milestone, problem: Problem::BadMilestone(clip(name)) })?;
+    let at = match rest.split_first() {
+        None => None,
+        Some((kw, time)) if matches!(kw.to_lowercase().as_str(), "at" | "@" | "于" | "在") => {
+            if time.is_empty() {
+                return Err(ParseError { syntax: Syntax::Milestone, problem: Problem::Missing("time".into()) });
+            }
+            Some(time.join(" "))
+        }
+        Some((other, _)) => return Err(ParseError { syntax: Syntax::Milestone, problem: Problem::Unexpected(clip(other)) }),
+    };
+    Ok(Command::Milestone { incident, milestone, at })
+}
+
+fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {
+    let mut args = rest;
+    match args.first().map(|w| w.to_lowercase()) {
+        Some(w) if w == "add" || w == "note" => {
+            args = &args[1..];
+            let incident = take_id(&mut args, Syntax::Timeline)?;
+            let text = args.join(" ").trim().to_string();
+            if text.is_empty() {
+                return Err(ParseError { syntax: Syntax::Timeline, problem: Problem::Missing("text".into()) });
+            }
+            Ok(Command::TimelineAdd { incident, text })
+        }
+        _ => {
+            let incident = take_id(&mut args, Syntax::Timeline)?;
+            no_more(args, Syntax::Timeline)?;
+            Ok(Command::Timeline { incident })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(s: &str) -> Command {
+        match parse(s) {
+            Parsed::Command(c) => c,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn problem(s: &str) -> (Syntax, Problem) {
+        match parse(s) {
+            Parsed::Invalid(e) => (e.syntax, e.problem),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn declare_splits_title_severity_and_services() {
+        assert_eq!(
+            cmd("/incident declare Payments down P1 payments, clearing"),
+            Command::Declare { title: "Payments down".into(), severity: Some(Severity::P1), services: vec!["payments".into(), "clearing".into()] }
+        );
+        assert_eq!(
+            cmd("/incident declare \"P2 link flapping\" p3"),
+            Command::Declare { title: "P2 link flapping".into(), severity: Some(Severity::P3), services: vec![] }
+        );
+        assert_eq!(cmd("/incident declare 行情延迟"), Command::Declare { title: "行情延迟".into(), severity: None, services: vec![] });
+    }
+
+    #[test]
+    fn commands_take_an_optional_incident_id_first() {
+        let id = IncidentId::parse("IMS-20261123-002").unwrap();
+        assert_eq!(cmd("/incident sev IMS-20261123-002 P2"), Command::SetSeverity { incident: Some(id.clone()), severity: Severity::P2 });
+        assert_eq!(
+            cmd("/milestone IMS-20261123-002 stop-loss at 2026-11-20 21:30"),
+            Command::Milestone { incident: Some(id), milestone: Milestone::StopLoss, at: Some("2026-11-20 21:30".into()) }
+        );
+        assert_eq!(cmd("/role assign ic @alice"), Command::AssignRole { incident: None, role: "ic".into(), user: "@alice".into() });
+        assert_eq!(cmd("/timeline add rolled back v2.3 to v2.2"), Command::TimelineAdd { incident: None, text: "rolled back v2.3 to v2.2".into() });
+    }
+
+    #[test]
+    fn malformed_commands_name_the_problem_and_the_usage() {
+        assert_eq!(problem("/incident declare"), (Syntax::Declare, Problem::Missing("title".into())));
+        assert_eq!(problem("/incident sev P9"), (Syntax::Severity, Problem::BadSeverity("P9".into())));
+        assert_eq!(problem("/milestone lunch"), (Syntax::Milestone, Problem::BadMilestone("lunch".into())));
+        assert_eq!(problem("/milestone recovered yesterday"), (Syntax::Milestone, Problem::Unexpected("yesterday".into())));
+        assert_eq!(problem("/incident status IMS-2026-1"), (Syntax::Status, Problem::BadIncidentId("IMS-2026-1".into())));
+        assert_eq!(problem("/incident declare \"open"), (Syntax::Status, Problem::UnclosedQuote));
+        assert_eq!(problem("/frobnicate"), (Syntax::Help, Problem::UnknownCommand("frobnicate".into())));
+        assert_eq!(problem("/role assign ic"), (Syntax::Role, Problem::Missing("user".into())));
+    }
+
+    #[test]
+    fn plain_chat_is_not_a_command() {
+        assert_eq!(parse("the db is slow"), Parsed::NotACommand);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_input(s in "\\PC*") {
+            let _ = parse(&s);
+            let _ = parse(&format!("/{s}"));
+            let _ = parse(&format!("/incident {s}"));
+        }
+
+        #[test]
+        fn never_panics_on_command_shaped_input(
+            words in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just("/incident".to_string()), proptest::strategy::Just("declare".to_string()),
+                proptest::strategy::Just("sev".to_string()), proptest::strategy::Just("P1".to_string()),
+                proptest::strategy::Just("IMS-20261123-001".to_string()), proptest::strategy::Just("IMS-".to_string()),
+                proptest::strategy::Just("at".to_string()), proptest::strategy::Just("\"".to_string()),
+                proptest::strategy::Just("/milestone".to_string()), proptest::strategy::Just("/role".to_string()),
+                proptest::strategy::Just("assign".to_string()), "[a-z冲突]{0,6}",
+            ], 0..8)
+        ) {
+            let _ = parse(&words.join(" "));
+        }
+
+        #[test]
+        fn declared_titles_round_trip_through_quotes(title in "[a-zA-Z0-9 行情交易]{1,60}") {
+            let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+            proptest::prop_assume!(!title.is_empty());
+            match parse(&format!("/incident declare \"{title}\" P2")) {
+                Parsed::Command(Command::Declare { title: t, severity, .. }) => {
+                    proptest::prop_assert_eq!(t, title);
+                    proptest::prop_assert_eq!(severity, Some(Severity::P2));
+                }
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The engine: events in, actions out. Every adapter (console, Discord, HTTP API)
+//! feeds it; it decides, writes one durable [`Commit`] (state + timeline + outbox),
+//! and returns what it enqueued. Handle one event at a time (the app runs it on a
+//! single task), so read-modify-write needs no locks.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::command::{self, Command, Parsed};
+use crate::event::{Action, Destination, Event, Message, Origin, Refusal};
+use crate::incident::{ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Roles, Severity, Source, Status, TimelineEntry};
+use crate::ports::{Commit, Store, StoreError};
+use crate::rbac::{Permission, Rbac};
+use crate::time;
+
+/// What the engine needs to know about the deployment.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Zone for typed times and the day part of incident ids.
+    pub tz: Tz,
+    /// Severity when a declaration names none.
+    pub default_severity: Severity,
+    /// Incident roles.
+    pub roles: Roles,
+    /// Access policy.
+    pub rbac: Rbac,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { tz: chrono_tz::Asia::Shanghai, default_severity: Severity::P3, roles: Roles::default(), rbac: Rbac::default() }
+    }
+}
+
+/// What handling one event did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The direct answer to the event (also enqueued when the origin is a chat channel).
+    pub reply: Option<Message>,
+    /// Everything enqueued in the outbox, in order.
+    pub actions: Vec<Action>,
+    /// The incident the event was about, if any.
+    pub incident: Option<IncidentId>,
+}
+
+/// The decision core.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    cfg: EngineConfig,
+}
+
+/// Work in progress for one event; becomes a [`Commit`].
+#[derive(Default)]
+struct Plan {
+    incident: Option<Incident>,
+    timeline: Vec<(IncidentId, TimelineEntry)>,
+    bind: Option<(ChannelRef, IncidentId)>,
+    outbox: Vec<Action>,
+    reply: Option<Message>,
+    target: Option<IncidentId>,
+}
+
+impl Plan {
+    fn reply(message: Message) -> Self {
+        Self { reply: Some(message), ..Self::default() }
+    }
+
+    fn refuse(problem: Refusal) -> Self {
+        Self::reply(Message::Refused { problem })
+    }
+}
+
+impl Engine {
+    /// An engine over `store` with `cfg`.
+    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
+        Self { store, cfg }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Handles one event at `now`. User mistakes become replies in the [`Outcome`];
+    /// only storage failures are errors, and then nothing was changed or enqueued.
+    ///
+    /// # Errors
+    /// [`StoreError`] from the store.
+    pub fn handle(&self, event: Event, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        let (origin, plan) = match event {
+            Event::Chat { channel, actor, text } => {
+                let origin = Origin::Chat { channel };
+                let plan = match command::parse(&text) {
+                    Parsed::NotACommand => return Ok(Outcome::default()),
+                    Parsed::Invalid(error) => Plan::reply(Message::Usage { error }),
+                    Parsed::Command(c) => self.command(&origin, actor, c, now)?,
+                };
+                (origin, plan)
+            }
+            Event::Command { origin, actor, command } => {
+                let plan = self.command(&origin, actor, command, now)?;
+                (origin, plan)
+            }
+            Event::WarRoomOpened { incident, channel } => (Origin::Api, self.war_room_opened(incident, channel, now)?),
+        };
+        self.commit(origin, plan)
+    }
+
+    fn commit(&self, origin: Origin, mut plan: Plan) -> Result<Outcome, StoreError> {
+        if let (Some(reply), Origin::Chat { channel }) = (&plan.reply, &origin) {
+            plan.outbox.insert(0, Action::Send { to: Destination::Channel { channel: channel.clone() }, message: reply.clone() });
+        }
+        let actions = plan.outbox.clone();
+        if plan.incident.is_some() || !plan.timeline.is_empty() || plan.bind.is_some() || !plan.outbox.is_empty() {
+            self.store.commit(Commit { incident: plan.incident, timeline: plan.timeline, bind: plan.bind, outbox: plan.outbox })?;
+        }
+        Ok(Outcome { reply: plan.reply, actions, incident: plan.target })
+    }
+
+    fn war_room_opened(&self, id: IncidentId, channel: ChannelRef, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+        if self.store.incident(&id)?.is_none() {
+            return Ok(Plan::default());
+        }
+        let entry = TimelineEntry { at: now, who: bot(), source: Source::Bot, entry: Entry::ChannelLinked { channel: channel.clone() } };
+        Ok(Plan {
+            timeline: vec![(id.clone(), entry)],
+            bind: Some((channel.clone(), id.clone())),
+            outbox: vec![Action::PostCard { incident: id.clone(), channel }],
+            target: Some(id),
+            ..Plan::default()
+        })
+    }
+
+    fn command(&self, origin: &Origin, actor: Person, cmd: Command, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+        let source = match origin {
+            Origin::Chat { .. } => Source::Command,
+            Origin::Api => Source::Api,
+        };
+        // Commands without a target incident.
+        match &cmd {
+            Command::Help => return Ok(self.guard(&actor, Permission::View, &cmd, None, now, Plan::reply(Message::Help))),
+            Command::List => {
+                let plan = Plan::reply(Message::List { incidents: self.store.incidents()?.into_iter().take(25).collect() });
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Declare { title, severity, services } => {
+                if !self.cfg.rbac.permits(&actor, Permission::Declare, None) {
+                    return Ok(Plan::reply(Message::Denied { permission: Permission::Declare, command: cmd.syntax() }));
+                }
+                let day = now.with_timezone(&self.cfg.tz).date_naive();
+                let id = self.store.allocate_incident_id(day)?;
+                let severity = severity.unwrap_or(self.cfg.default_severity);
+                let inc = Incident::declare(id.clone(), title.clone(), severity, services.clone(), actor.clone(), now);
+                let entry = TimelineEntry { at: now, who: actor, source, entry: Entry::Declared { title: title.clone(), severity } };
+                return Ok(Plan {
+                    reply: Some(Message::Declared { incident: Box::new(inc.clone()) }),
+                    incident: Some(inc),
+                    timeline: vec![(id.clone(), entry)],
+                    outbox: vec![Action::OpenWarRoom { incident: id.clone() }],
+                    target: Some(id),
+                    ..Plan::default()
+                });
+            }
+            _ => {}
+        }
+        // Everything else targets an incident: named, or linked to this channel.
+        let here = match origin {
+            Origin::Chat { channel } => self.store.channel_incident(channel)?,
+            Origin::Api => None,
+        };
+        let Some(id) = cmd.explicit_incident().cloned().or(here.clone()) else {
+            return Ok(Plan::refuse(Refusal::NoIncidentHere));
+        };
+        let Some(inc) = self.store.incident(&id)? else {
+            return Ok(Plan::refuse(Refusal::NotFound { incident: id }));
+        };
+        let needed = permission_for(&cmd, inc.status);
+        if !self.cfg.rbac.permits(&actor, needed, Some(&inc)) {
+            return Ok(self.guard(&actor, needed, &cmd, Some(&inc), now, Plan::default()));
+        }
+        let in_war_room = here.as_ref() == Some(&id);
+        let mut plan = match cmd {
+            Command::Show { .. } => Plan::reply(Message::Card { incident: Box::new(inc) }),
+            Command::Timeline { .. } => {
+                let entries = self.store.timeline(&id)?;
+                Plan::reply(Message::Timeline { incident: Box::new(inc), entries })
+            }
+            Command::Postmortem { .. } => {
+                let entries = self.store.timeline(&id)?;
+                Plan::reply(Message::Postmortem { incident: Box::new(inc), entries, generated_at: now })
+            }
+            Command::Link { .. } => match origin {
+                Origin::Chat { channel } => {
+                    let mut plan = Change::new(inc, &actor, source, now).note(Entry::ChannelLinked { channel: channel.clone() }).finish(in_war_room);
+                    plan.incident = None; // linking does not change the incident record
+                    plan.bind = Some((channel.clone(), id.clone()));
+                    plan
+                }
+                Origin::Api => Plan::refuse(Refusal::NoIncidentHere),
+            },
+            cmd if inc.status == Status::Closed => {
+                let _ = cmd;
+                Plan::refuse(Refusal::Closed { incident: id.clone() })
+            }
+            Command::Transition { to, .. } => match inc.status.check_transition(to) {
+                Err(e) => Plan::refuse(Refusal::Transition { error: e.into() }),
+                Ok(()) => {
+                    let from = inc.status;
+                    let mut change = Change::new(inc, &actor, source, now);
+                    change.inc.status = to;
+                    let auto = match to {
+                        Status::Investigating if from == Status::Declared => Some(Milestone::Responded),
+                        Status::Mitigated => Some(Milestone::StopLoss),
+                        Status::Resolved => Some(Milestone::Recovered),
+                        _ => None,
+                    };
+                    let mut change = change.note(Entry::StatusChanged { from, to });
+                    if let Some(m) = auto.filter(|m| !change.inc.milestones.contains_key(m)) {
+                        change.inc.milestones.insert(m, now);
+                        change = change.bot_note(Entry::MilestoneSet { milestone: m, at: now, previous: None });
+                    }
+                    change.finish(in_war_room)
+                }
+            },
+            Command::SetSeverity { severity, .. } if severity == inc.severity => {
+                Plan::refuse(Refusal::SameSeverity { severity: severity.code() })
+            }
+            Command::SetSeverity { severity, .. } => {
+                let from = inc.severity;
+                let mut change = Change::new(inc, &actor, source, now);
+                change.inc.severity = severity;
+                change.note(Entry::SeverityChanged { from, to: severity }).finish(in_war_room)
+            }
+            Command::AssignRole { role, user, .. } => match (self.cfg.roles.find(&role), person_from(&user)) {
+                (None, _) => Plan::refuse(Refusal::UnknownRole { role, known: self.cfg.roles.all().iter().map(|r| r.key.clone()).collect() }),
+                (_, None) => Plan::refuse(Refusal::BadUser { user: user.chars().take(64).collect() }),
+                (Some(def), Some(person)) => {
+                    let mut change = Change::new(inc, &actor, source, now);
+                    let previous = change.inc.roles.insert(def.key.clone(), person.clone());
+                    change.note(Entry::RoleAssigned { role: def.key.clone(), person, previous }).finish(in_war_room)
+                }
+            },
+            Command::Milestone { milestone, at, .. } => {
+                let at = match at.map(|t| time::resolve(&t, now, self.cfg.tz)).transpose() {
+                    Ok(at) => at.unwrap_or(now),
+                    Err(error) => return Ok(Plan::refuse(Refusal::BadTime { error })),
+                };
+                let mut change = Change::new(inc, &actor, source, now);
+                let previous = change.inc.milestones.insert(milestone, at);
+                change.note(Entry::MilestoneSet { milestone, at, previous }).finish(in_war_room)
+            }
+            Command::TimelineAdd { text, .. } => {
+                let mut plan = Change::new(inc, &actor, source, now).note(Entry::Note { text }).finish(in_war_room);
+                plan.incident = None; // a note does not change the incident record
+                plan.outbox.retain(|a| !matches!(a, Action::RefreshCard { .. }));
+                plan
+            }
+            Command::Help | Command::List | Command::Declare { .. } => Plan::default(),
+        };
+        plan.target = Some(id);
+        Ok(plan)
+    }
+
+    /// Replaces `plan` with a denial (reply + timeline entry) when `actor` lacks `needed`.
+    fn guard(&self, actor: &Person, needed: Permission, cmd: &Command, inc: Option<&Incident>, now: DateTime<Utc>, plan: Plan) -> Plan {
+        if self.cfg.rbac.permits(actor, needed, inc) {
+            return plan;
+        }
+        let mut denied = Plan::reply(Message::Denied { permission: needed, command: cmd.syntax() });
+        if let Some(inc) = inc {
+            let entry = Entry::Denied { permission: needed.key().into(), command: cmd.syntax().key().into() };
+            denied.timeline.push((inc.id.clone(), TimelineEntry { at: now, who: actor.clone(), source: Source::Bot, entry }));
+            denied.target = Some(inc.id.clone());
+        }
+        denied
+    }
+}
+
+/// A change to one incident: the new record, its timeline entries, and the notice.
+struct Change {
+    inc: Incident,
+    actor: Person,
+    source: Source,
+    now: DateTime<Utc>,
+    entries: Vec<TimelineEntry>,
+}
+
+impl Change {
+    fn new(inc: Incident, actor: &Person, source: Source, now: DateTime<Utc>) -> Self {
+        Self { inc, actor: actor.clone(), source, now, entries: Vec::new() }
+    }
+
+    fn note(mut self, entry: Entry) -> Self {
+        self.entries.push(TimelineEntry { at: self.now, who: self.actor.clone(), source: self.source, entry });
+        self
+    }
+
+    fn bot_note(mut self, entry: Entry) -> Self {
+        self.entries.push(TimelineEntry { at: self.now, who: self.actor.clone(), source: Source::Bot, entry });
+        self
+    }
+
+    /// The plan: store the incident, append entries, reply with a notice of the
+    /// first entry, refresh the card, and tell the war room when the change was
+    /// made elsewhere.
+    fn finish(mut self, in_war_room: bool) -> Plan {
+        self.inc.revision += 1;
+        self.inc.updated_at = self.now;
+        let id = self.inc.id.clone();
+        let first = self.entries.first().map(|e| e.entry.clone()).unwrap_or(Entry::Note { text: String::new() });
+        let notice = Message::Notice { incident: id.clone(), who: self.actor.clone(), entry: first, after: Box::new(self.inc.clone()) };
+        let mut outbox = vec![Action::RefreshCard { incident: id.clone() }];
+        if !in_war_room {
+            outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: notice.clone() });
+        }
+        Plan {
+            timeline: self.entries.into_iter().map(|e| (id.clone(), e)).collect(),
+            incident: Some(self.inc),
+            outbox,
+            reply: Some(notice),
+            target: Some(id),
+            bind: None,
+        }
+    }
+}
+
+fn bot() -> Person {
+    Person::named("warroom")
+}
+
+/// What a command needs, given the incident's current status.
+fn permission_for(cmd: &Command, status: Status) -> Permission {
+    match cmd {
+        Command::Help | Command::List | Command::Show { .. } | Command::Timeline { .. } | Command::Postmortem { .. } => Permission::View,
+        Command::Declare { .. } => Permission::Declare,
+        Command::AssignRole { .. } => Permission::Assign,
+        Command::Transition { to: Status::Resolved, .. } => Permission::Resolve,
+        Command::Transition { to: Status::Closed, .. } => Permission::Close,
+        Command::Transition { to: Status::Investigating, .. } if status.is_over() => Permission::Resolve,
+        Command::Transition { .. } | Command::SetSeverity { .. } | Command::Milestone { .. } | Command::TimelineAdd { .. } | Command::Link { .. } => {
+            Permission::Update
+        }
+    }
+}
+
+/// Reads `alice`, `@alice` or a Discord mention `<@123>` / `<@!123>`.
+fn person_from(user: &str) -> Option<Person> {
+    let u = user.trim();
+    if let Some(id) = u.strip_prefix("<@").and_then(|s| s.strip_suffix('>')).map(|s| s.trim_start_matches('!')) {
+        return (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| Person { id: id.into(), name: format!("<@{id}>") });
+    }
+    let name = u.trim_start_matches('@');
+    let ok = !name.is_empty() && name.chars().count() <= 64 && !name.chars().any(|c| c.is_control() || c == '<' || c == '>');
+    ok.then(|| Person::named(name))
+}

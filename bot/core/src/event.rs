@@ -1,0 +1,229 @@
+//! What goes into the engine ([`Event`]) and what comes out ([`Action`], carrying
+//! [`Message`]s that adapters render through the templates).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, ParseError, Syntax};
+use crate::incident::{ChannelRef, Entry, Incident, IncidentId, InvalidTransition, Person, TimelineEntry};
+use crate::rbac::Permission;
+use crate::time::TimeError;
+
+/// Where an event came from; decides where the reply goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Origin {
+    /// A chat channel: the reply is sent back there.
+    Chat {
+        /// The channel.
+        channel: ChannelRef,
+    },
+    /// The HTTP API: the reply is the HTTP response, nothing is sent to chat.
+    Api,
+}
+
+/// Something that happened, for the engine to decide on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A chat message; the engine parses it (plain chat is ignored for now).
+    Chat {
+        /// Channel it was typed in.
+        channel: ChannelRef,
+        /// Author.
+        actor: Person,
+        /// Raw text.
+        text: String,
+    },
+    /// An already-parsed command (slash commands, buttons, the API).
+    Command {
+        /// Where it came from.
+        origin: Origin,
+        /// Who issued it.
+        actor: Person,
+        /// What.
+        command: Command,
+    },
+    /// An adapter created (or chose) the war room channel for an incident.
+    WarRoomOpened {
+        /// Incident.
+        incident: IncidentId,
+        /// Its war room.
+        channel: ChannelRef,
+    },
+}
+
+/// Where a message goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Destination {
+    /// A specific channel.
+    Channel {
+        /// The channel.
+        channel: ChannelRef,
+    },
+    /// The incident's war room (the primary adapter's default channel until one exists).
+    WarRoom {
+        /// Incident.
+        incident: IncidentId,
+    },
+}
+
+/// Something the outside world must do; persisted in the outbox before it is done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Post a message.
+    Send {
+        /// Where.
+        to: Destination,
+        /// What.
+        message: Message,
+    },
+    /// Create a war room for the incident (a channel in Discord; the console is its own).
+    OpenWarRoom {
+        /// Incident.
+        incident: IncidentId,
+    },
+    /// Post the incident card in the war room and pin it; later edited in place.
+    PostCard {
+        /// Incident.
+        incident: IncidentId,
+        /// War room.
+        channel: ChannelRef,
+    },
+    /// The incident changed: edit its pinned card in place.
+    RefreshCard {
+        /// Incident.
+        incident: IncidentId,
+    },
+}
+
+/// A message to render. Carries data, never text in a particular language.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "message", rename_all = "snake_case")]
+pub enum Message {
+    /// The incident card (status reply; also the war room's pinned card).
+    Card {
+        /// Snapshot of the incident.
+        incident: Box<Incident>,
+    },
+    /// Confirmation that an incident was declared.
+    Declared {
+        /// Snapshot.
+        incident: Box<Incident>,
+    },
+    /// Open and recent incidents.
+    List {
+        /// Newest first.
+        incidents: Vec<Incident>,
+    },
+    /// Confirmation of one change, with who and what.
+    Notice {
+        /// Incident.
+        incident: IncidentId,
+        /// Who.
+        who: Person,
+        /// What changed.
+        entry: Entry,
+        /// The incident after the change (for durations on the notice).
+        after: Box<Incident>,
+    },
+    /// The timeline.
+    Timeline {
+        /// Snapshot.
+        incident: Box<Incident>,
+        /// Entries, oldest first.
+        entries: Vec<TimelineEntry>,
+    },
+    /// The postmortem draft.
+    Postmortem {
+        /// Snapshot.
+        incident: Box<Incident>,
+        /// Entries, oldest first.
+        entries: Vec<TimelineEntry>,
+        /// When the draft was made.
+        generated_at: DateTime<Utc>,
+    },
+    /// The command list.
+    Help,
+    /// A malformed command and the usage line.
+    Usage {
+        /// What was wrong.
+        error: ParseError,
+    },
+    /// RBAC said no.
+    Denied {
+        /// Missing permission.
+        permission: Permission,
+        /// Command that was refused.
+        command: Syntax,
+    },
+    /// A well-formed command that cannot be carried out.
+    Refused {
+        /// Why.
+        problem: Refusal,
+    },
+}
+
+/// Why a well-formed command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The command needs an incident and none is linked to this channel.
+    NoIncidentHere,
+    /// No such incident.
+    NotFound {
+        /// The id asked for.
+        incident: IncidentId,
+    },
+    /// The status move is not allowed.
+    Transition {
+        /// Details.
+        error: InvalidTransitionView,
+    },
+    /// The severity is already that.
+    SameSeverity {
+        /// Current severity code.
+        severity: String,
+    },
+    /// The role is not configured.
+    UnknownRole {
+        /// As typed.
+        role: String,
+        /// Configured role keys.
+        known: Vec<String>,
+    },
+    /// The person is not recognisable.
+    BadUser {
+        /// As typed.
+        user: String,
+    },
+    /// The time could not be used.
+    BadTime {
+        /// Details.
+        error: TimeError,
+    },
+    /// A closed incident is read-only.
+    Closed {
+        /// Incident.
+        incident: IncidentId,
+    },
+}
+
+/// Serializable view of [`InvalidTransition`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidTransitionView {
+    /// Current status key.
+    pub from: String,
+    /// Requested status key.
+    pub to: String,
+    /// Reason key.
+    pub reason: crate::incident::TransitionReason,
+}
+
+impl From<InvalidTransition> for InvalidTransitionView {
+    fn from(e: InvalidTransition) -> Self {
+        Self { from: e.from.key().into(), to: e.to.key().into(), reason: e.reason }
+    }
+}

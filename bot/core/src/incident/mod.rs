@@ -1,0 +1,200 @@
+//! The incident aggregate: what an incident is and the rules for changing it.
+//! Pure data and checks; the engine decides when to call them.
+
+mod id;
+mod milestone;
+mod role;
+mod severity;
+mod status;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use id::{IncidentId, InvalidIncidentId};
+pub use milestone::{durations, DerivedDuration, DurationKind, Milestone};
+pub use role::{RoleDef, Roles, COMMANDER};
+pub use severity::{InvalidSeverity, Severity};
+pub use status::{InvalidTransition, Status, TransitionReason};
+
+/// A person as chat adapters identify them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Person {
+    /// Adapter-specific id (Discord snowflake, console user name, `api:<client>`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl Person {
+    /// A person whose id is their name (console, config).
+    pub fn named(name: &str) -> Self {
+        Self { id: name.into(), name: name.into() }
+    }
+}
+
+/// A chat channel, named by the adapter that owns it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChannelRef {
+    /// Adapter name: `console`, `discord`.
+    pub adapter: String,
+    /// Adapter-specific channel id.
+    pub id: String,
+}
+
+impl ChannelRef {
+    /// Shorthand constructor.
+    pub fn new(adapter: &str, id: &str) -> Self {
+        Self { adapter: adapter.into(), id: id.into() }
+    }
+}
+
+/// Where a timeline entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A chat command.
+    Command,
+    /// A chat message captured into the timeline.
+    Chat,
+    /// An alert.
+    Alert,
+    /// The bot itself.
+    Bot,
+    /// The HTTP API.
+    Api,
+}
+
+/// What a timeline entry records. Structured so every language can render it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// The incident was declared.
+    Declared {
+        /// Title at declaration.
+        title: String,
+        /// Severity at declaration.
+        severity: Severity,
+    },
+    /// Status moved.
+    StatusChanged {
+        /// Before.
+        from: Status,
+        /// After.
+        to: Status,
+    },
+    /// Severity changed.
+    SeverityChanged {
+        /// Before.
+        from: Severity,
+        /// After.
+        to: Severity,
+    },
+    /// A role was given to someone.
+    RoleAssigned {
+        /// Role key.
+        role: String,
+        /// Who holds it now.
+        person: Person,
+        /// Who held it before, if anyone.
+        previous: Option<Person>,
+    },
+    /// A milestone was marked.
+    MilestoneSet {
+        /// Which one.
+        milestone: Milestone,
+        /// The instant it stands for (may be back-dated).
+        at: DateTime<Utc>,
+        /// The instant it replaced, if it was set before.
+        previous: Option<DateTime<Utc>>,
+    },
+    /// Free text.
+    Note {
+        /// The text.
+        text: String,
+    },
+    /// A channel was linked to the incident (the first one is its war room).
+    ChannelLinked {
+        /// The channel.
+        channel: ChannelRef,
+    },
+    /// A command was refused by RBAC.
+    Denied {
+        /// The permission that was missing.
+        permission: String,
+        /// The command that was tried.
+        command: String,
+    },
+}
+
+/// One line of the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// Who caused it.
+    pub who: Person,
+    /// Which channel of input it came through.
+    pub source: Source,
+    /// What happened.
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+/// An incident as stored: everything but the timeline, which is kept apart
+/// because it grows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// `IMS-YYYYMMDD-NNN`.
+    pub id: IncidentId,
+    /// What is wrong, in a line.
+    pub title: String,
+    /// Current severity.
+    pub severity: Severity,
+    /// Current status.
+    pub status: Status,
+    /// Services affected.
+    pub services: Vec<String>,
+    /// Role key → holder.
+    pub roles: BTreeMap<String, Person>,
+    /// Milestones marked so far.
+    pub milestones: BTreeMap<Milestone, DateTime<Utc>>,
+    /// Who declared it.
+    pub declared_by: Person,
+    /// When it was declared.
+    pub declared_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Revision, +1 on every stored change (optimistic concurrency in the store).
+    pub revision: u64,
+}
+
+impl Incident {
+    /// A freshly declared incident. `discovered` is set to the declaration time.
+    pub fn declare(id: IncidentId, title: String, severity: Severity, services: Vec<String>, by: Person, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            title,
+            severity,
+            status: Status::Declared,
+            services,
+            roles: BTreeMap::new(),
+            milestones: BTreeMap::from([(Milestone::Discovered, now)]),
+            declared_by: by,
+            declared_at: now,
+            updated_at: now,
+            revision: 0,
+        }
+    }
+
+    /// Durations derived from the milestones.
+    pub fn durations(&self) -> Vec<DerivedDuration> {
+        durations(&self.milestones)
+    }
+
+    /// The Incident Commander, if assigned.
+    pub fn commander(&self) -> Option<&Person> {
+        self.roles.get(COMMANDER)
+    }
+}

@@ -1,0 +1,25 @@
+//! warroom-core: the domain of the warroom incident bot.
+//!
+//! It knows incidents, commands and the rules between them, and nothing of Discord,
+//! sled, HTTP or LLMs. It does no I/O of its own: it reads the time from its
+//! callers and reaches storage only through the [`ports::Store`] port.
+//!
+//! Layout:
+//! - [`incident`]: the incident aggregate (id, severity, status, roles, milestones, timeline).
+//! - [`command`]: the one chat command parser.
+//! - [`engine`]: events in, actions out; writes one durable commit per event.
+//! - [`event`]: events, actions and the language-neutral messages adapters render.
+//! - [`rbac`]: who may do what.
+//! - [`time`]: typed times (`at 14:05`).
+//! - [`ports`]: traits adapters implement (`Store`, `Clock`).
+#![warn(missing_docs)]
+
+pub mod command;
+pub mod engine;
+pub mod event;
+pub mod incident;
+pub mod ports;
+pub mod rbac;
+pub mod time;
+
+pub use chrono_tz::Tz;

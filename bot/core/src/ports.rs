@@ -1,0 +1,120 @@
+//! Ports: the traits adapters implement. Role-named, `Send + Sync`, used as `Arc<dyn _>`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::event::Action;
+use crate::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
+
+/// Store failures the engine and adapters act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Someone else changed the record since it was read.
+    #[error("{id} was changed concurrently (expected revision {expected}, found {found})")]
+    Conflict {
+        /// Incident.
+        id: IncidentId,
+        /// Revision the writer read.
+        expected: u64,
+        /// Revision in the store.
+        found: u64,
+    },
+    /// A record could not be decoded.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt {
+        /// Key.
+        key: String,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The storage engine failed.
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+/// One atomic, durable change: an incident, its new timeline entries, an optional
+/// channel binding and the actions to deliver. Either all of it is on disk when
+/// [`Store::commit`] returns `Ok`, or none of it.
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    /// The incident to write; its `revision` must be the stored one + 1 (0 for new).
+    pub incident: Option<Incident>,
+    /// Entries to append to the timeline of `incident` (or of the bound incident).
+    pub timeline: Vec<(IncidentId, TimelineEntry)>,
+    /// Link a channel to an incident.
+    pub bind: Option<(ChannelRef, IncidentId)>,
+    /// Actions for the outbox, in order.
+    pub outbox: Vec<Action>,
+}
+
+/// An action waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Position; delivery order.
+    pub seq: u64,
+    /// The action.
+    pub action: Action,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+}
+
+/// Durable state: incidents, timelines, counters, channel links and the outbox.
+pub trait Store: Send + Sync {
+    /// Takes the next id for `day`. Durable before it returns: an id is never handed out twice,
+    /// even if the process dies before the incident is written (then the number is skipped).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    fn allocate_incident_id(&self, day: NaiveDate) -> Result<IncidentId, StoreError>;
+    /// One incident.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`], [`StoreError::Corrupt`].
+    fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError>;
+    /// All incidents, newest first.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
+    /// An incident's timeline, oldest first.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError>;
+    /// The incident linked to a channel.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn channel_incident(&self, channel: &ChannelRef) -> Result<Option<IncidentId>, StoreError>;
+    /// The channels linked to an incident; the first is its war room.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn incident_channels(&self, id: &IncidentId) -> Result<Vec<ChannelRef>, StoreError>;
+    /// Applies `commit` atomically and flushes it; returns the outbox items it created.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] on a stale revision, [`StoreError::Io`].
+    fn commit(&self, commit: Commit) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Undelivered actions, in order.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Removes a delivered action.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    fn ack(&self, seq: u64) -> Result<(), StoreError>;
+    /// Records a failed attempt (for backoff).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    fn record_attempt(&self, seq: u64) -> Result<(), StoreError>;
+}
+
+/// The time source. Domain code takes `now` from here (or as an argument), never from the OS.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}

@@ -1,0 +1,150 @@
+//! Reading times that people type: `14:05`, `2026-11-20 21:30`, `15m ago`,
+//! `15分钟前`, RFC 3339. Local forms are in the deployment's time zone.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Why a typed time was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum TimeError {
+    /// Not a form we read.
+    #[error("cannot read `{text}` as a time (use 14:05, 2026-11-20 21:30 or 15m ago)")]
+    Unreadable {
+        /// What was typed.
+        text: String,
+    },
+    /// Later than now.
+    #[error("`{text}` is in the future")]
+    InFuture {
+        /// What was typed.
+        text: String,
+    },
+}
+
+/// How far ahead of `now` a typed time may be (clock skew between people).
+const FUTURE_SLACK: Duration = Duration::minutes(1);
+
+/// Resolves `text` to an instant, relative to `now` in zone `tz`.
+///
+/// A bare time of day means the most recent such time: `23:50` typed at 00:10
+/// means yesterday. Times in the future are refused.
+///
+/// # Errors
+/// [`TimeError`] when unreadable or in the future.
+pub fn resolve(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
+    let t = text.trim();
+    let unreadable = || TimeError::Unreadable { text: t.chars().take(64).collect() };
+    let at = if t.eq_ignore_ascii_case("now") || t == "现在" {
+        now
+    } else if let Some(ago) = parse_ago(t) {
+        now - ago
+    } else if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        dt.with_timezone(&Utc)
+    } else if let Some(tod) = parse_time_of_day(t) {
+        let today = now.with_timezone(&tz).date_naive();
+        let candidate = local(tz, today.and_time(tod)).ok_or_else(unreadable)?;
+        if candidate > now + FUTURE_SLACK {
+            let yesterday = today.pred_opt().ok_or_else(unreadable)?;
+            local(tz, yesterday.and_time(tod)).ok_or_else(unreadable)?
+        } else {
+            candidate
+        }
+    } else if let Some(ndt) = parse_local_datetime(t, now.with_timezone(&tz).date_naive()) {
+        local(tz, ndt).ok_or_else(unreadable)?
+    } else {
+        return Err(unreadable());
+    };
+    if at > now + FUTURE_SLACK {
+        return Err(TimeError::InFuture { text: t.chars().take(64).collect() });
+    }
+    Ok(at)
+}
+
+fn local(tz: Tz, ndt: NaiveDateTime) -> Option<DateTime<Utc>> {
+    // In a DST gap there is no such local time; in an overlap take the earlier.
+    tz.from_local_datetime(&ndt).earliest().map(|d| d.with_timezone(&Utc))
+}
+
+fn parse_time_of_day(t: &str) -> Option<NaiveTime> {
+    let t = t.replace('：', ":");
+    NaiveTime::parse_from_str(&t, "%H:%M").or_else(|_| NaiveTime::parse_from_str(&t, "%H:%M:%S")).ok()
+}
+
+fn parse_local_datetime(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
+    let t = t.replace('：', ":").replace('T', " ").replace('/', "-");
+    for f in ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(v) = NaiveDateTime::parse_from_str(&t, f) {
+            return Some(v);
+        }
+    }
+    // `11-20 21:30`: this year.
+    let (date, time) = t.split_once(' ')?;
+    let (m, d) = date.split_once('-')?;
+    let date = NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), m.parse().ok()?, d.parse().ok()?)?;
+    Some(date.and_time(parse_time_of_day(time.trim())?))
+}
+
+/// `15m ago`, `2h ago`, `-15m`, `90s ago`, `15分钟前`, `2小时前`.
+fn parse_ago(t: &str) -> Option<Duration> {
+    let lower = t.to_lowercase();
+    let body = lower
+        .strip_suffix("ago")
+        .map(str::trim_end)
+        .or_else(|| lower.strip_prefix('-'))
+        .or_else(|| lower.strip_suffix('前'))?;
+    let digits_end = body.find(|c: char| !c.is_ascii_digit())?;
+    let n: i64 = body[..digits_end].parse().ok()?;
+    if n > 100_000 {
+        return None;
+    }
+    match body[digits_end..].trim() {
+        "s" | "sec" | "secs" | "seconds" | "秒" | "秒钟" => Some(Duration::seconds(n)),
+        "m" | "min" | "mins" | "minutes" | "分" | "分钟" => Some(Duration::minutes(n)),
+        "h" | "hr" | "hrs" | "hours" | "小时" | "个小时" => Some(Duration::hours(n)),
+        "d" | "days" | "天" => Some(Duration::days(n)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SH: Tz = chrono_tz::Asia::Shanghai;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_time_of_day_is_today_in_the_configured_zone() {
+        let now = utc("2026-11-23T07:00:00Z"); // 15:00 in Shanghai
+        assert_eq!(resolve("14:05", now, SH).unwrap(), utc("2026-11-23T06:05:00Z"));
+    }
+
+    #[test]
+    fn a_time_of_day_later_than_now_means_yesterday() {
+        let now = utc("2026-11-22T16:10:00Z"); // 00:10 on the 23rd in Shanghai
+        assert_eq!(resolve("23:50", now, SH).unwrap(), utc("2026-11-22T15:50:00Z"));
+    }
+
+    #[test]
+    fn reads_full_dates_relative_forms_and_rfc3339() {
+        let now = utc("2026-11-23T07:00:00Z");
+        assert_eq!(resolve("2026-11-20 21:30", now, SH).unwrap(), utc("2026-11-20T13:30:00Z"));
+        assert_eq!(resolve("11-20 21:30", now, SH).unwrap(), utc("2026-11-20T13:30:00Z"));
+        assert_eq!(resolve("15m ago", now, SH).unwrap(), utc("2026-11-23T06:45:00Z"));
+        assert_eq!(resolve("15分钟前", now, SH).unwrap(), utc("2026-11-23T06:45:00Z"));
+        assert_eq!(resolve("2026-11-23T06:00:00Z", now, SH).unwrap(), utc("2026-11-23T06:00:00Z"));
+    }
+
+    #[test]
+    fn refuses_future_and_unreadable_times() {
+        let now = utc("2026-11-23T07:00:00Z");
+        assert!(matches!(resolve("2026-11-24 09:00", now, SH), Err(TimeError::InFuture { .. })));
+        assert!(matches!(resolve("teatime", now, SH), Err(TimeError::Unreadable { .. })));
+        assert!(matches!(resolve("25:00", now, SH), Err(TimeError::Unreadable { .. })));
+    }
+}
