@@ -306,20 +306,28 @@ fn tokenize(s: &str) -> Result<Vec<String>, Problem> {
 /// like an id (`IMS-…`) but is malformed is an error rather than silently text.
 fn take_id(args: &mut &[String], syntax: Syntax) -> Result<Option<IncidentId>, ParseError> {
     match args.first() {
-        Some(w) if w.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("ims-")) => match IncidentId::parse(w) {
-            Ok(id) => {
-                *args = &args[1..];
-                Ok(Some(id))
+        Some(w) if w.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("ims-")) => {
+            match IncidentId::parse(w) {
+                Ok(id) => {
+                    *args = &args[1..];
+                    Ok(Some(id))
+                }
+                Err(_) => Err(ParseError {
+                    syntax,
+                    problem: Problem::BadIncidentId(clip(w)),
+                }),
             }
-            Err(_) => Err(ParseError { syntax, problem: Problem::BadIncidentId(clip(w)) }),
-        },
+        }
         _ => Ok(None),
     }
 }
 
 fn no_more(args: &[String], syntax: Syntax) -> Result<(), ParseError> {
     match args.first() {
-        Some(w) => Err(ParseError { syntax, problem: Problem::Unexpected(clip(w)) }),
+        Some(w) => Err(ParseError {
+            syntax,
+            problem: Problem::Unexpected(clip(w)),
+        }),
         None => Ok(()),
     }
 }
@@ -354,7 +362,10 @@ pub fn parse(text: &str) -> Parsed {
 
 fn parse_words(words: &[String]) -> Result<Command, ParseError> {
     let Some((head, rest)) = words.split_first() else {
-        return Err(ParseError { syntax: Syntax::Help, problem: Problem::UnknownCommand(String::new()) });
+        return Err(ParseError {
+            syntax: Syntax::Help,
+            problem: Problem::UnknownCommand(String::new()),
+        });
     };
     match head.to_lowercase().as_str() {
         "help" | "h" | "帮助" => Ok(Command::Help),
@@ -368,13 +379,19 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             no_more(args, Syntax::Postmortem)?;
             Ok(Command::Postmortem { incident })
         }
-        other => Err(ParseError { syntax: Syntax::Help, problem: Problem::UnknownCommand(clip(other)) }),
+        other => Err(ParseError {
+            syntax: Syntax::Help,
+            problem: Problem::UnknownCommand(clip(other)),
+        }),
     }
 }
 
 fn parse_incident(rest: &[String]) -> Result<Command, ParseError> {
     let Some((sub, rest)) = rest.split_first() else {
-        return Err(ParseError { syntax: Syntax::Status, problem: Problem::Missing("subcommand".into()) });
+        return Err(ParseError {
+            syntax: Syntax::Status,
+            problem: Problem::Missing("subcommand".into()),
+        });
     };
     let mut args = rest;
     let sub = sub.to_lowercase();
@@ -395,7 +412,10 @@ fn parse_incident(rest: &[String]) -> Result<Command, ParseError> {
         "reopen" => {
             let incident = take_id(&mut args, Syntax::Transition)?;
             no_more(args, Syntax::Transition)?;
-            Ok(Command::Transition { incident, to: Status::Investigating })
+            Ok(Command::Transition {
+                incident,
+                to: Status::Investigating,
+            })
         }
         "status" | "show" => {
             let incident = take_id(&mut args, Syntax::Status)?;
@@ -411,19 +431,30 @@ fn parse_incident(rest: &[String]) -> Result<Command, ParseError> {
                 no_more(args, Syntax::Link)?;
                 Ok(Command::Link { incident })
             }
-            None => Err(ParseError { syntax: Syntax::Link, problem: Problem::Missing("incident-id".into()) }),
+            None => Err(ParseError {
+                syntax: Syntax::Link,
+                problem: Problem::Missing("incident-id".into()),
+            }),
         },
         "sev" | "severity" => {
             let incident = take_id(&mut args, Syntax::Severity)?;
             let Some((sev, rest)) = args.split_first() else {
-                return Err(ParseError { syntax: Syntax::Severity, problem: Problem::Missing("severity".into()) });
+                return Err(ParseError {
+                    syntax: Syntax::Severity,
+                    problem: Problem::Missing("severity".into()),
+                });
             };
-            let severity = Severity::parse(sev)
-                .map_err(|_| ParseError { syntax: Syntax::Severity, problem: Problem::BadSeverity(clip(sev)) })?;
+            let severity = Severity::parse(sev).map_err(|_| ParseError {
+                syntax: Syntax::Severity,
+                problem: Problem::BadSeverity(clip(sev)),
+            })?;
             no_more(rest, Syntax::Severity)?;
             Ok(Command::SetSeverity { incident, severity })
         }
-        other => Err(ParseError { syntax: Syntax::Status, problem: Problem::UnknownSubcommand(clip(other)) }),
+        other => Err(ParseError {
+            syntax: Syntax::Status,
+            problem: Problem::UnknownSubcommand(clip(other)),
+        }),
     }
 }
 
@@ -435,37 +466,74 @@ fn parse_declare(args: &[String]) -> Result<Command, ParseError> {
     };
     let title = title_words.join(" ").trim().to_string();
     if title.is_empty() {
-        return Err(ParseError { syntax: Syntax::Declare, problem: Problem::Missing("title".into()) });
+        return Err(ParseError {
+            syntax: Syntax::Declare,
+            problem: Problem::Missing("title".into()),
+        });
     }
     if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(ParseError { syntax: Syntax::Declare, problem: Problem::TooLong(MAX_TITLE_CHARS) });
+        return Err(ParseError {
+            syntax: Syntax::Declare,
+            problem: Problem::TooLong(MAX_TITLE_CHARS),
+        });
     }
     let mut svc: Vec<String> = Vec::new();
-    for s in services.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+    for s in services
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+    {
         if Severity::parse(&s).is_ok() {
-            return Err(ParseError { syntax: Syntax::Declare, problem: Problem::Unexpected(clip(&s)) });
+            return Err(ParseError {
+                syntax: Syntax::Declare,
+                problem: Problem::Unexpected(clip(&s)),
+            });
         }
         if !svc.contains(&s) {
             svc.push(s);
         }
     }
-    Ok(Command::Declare { title, severity, services: svc })
+    Ok(Command::Declare {
+        title,
+        severity,
+        services: svc,
+    })
 }
 
 fn parse_role(rest: &[String]) -> Result<Command, ParseError> {
     let Some((sub, rest)) = rest.split_first() else {
-        return Err(ParseError { syntax: Syntax::Role, problem: Problem::Missing("assign".into()) });
+        return Err(ParseError {
+            syntax: Syntax::Role,
+            problem: Problem::Missing("assign".into()),
+        });
     };
     if !matches!(sub.to_lowercase().as_str(), "assign" | "set" | "give") {
-        return Err(ParseError { syntax: Syntax::Role, problem: Problem::UnknownSubcommand(clip(sub)) });
+        return Err(ParseError {
+            syntax: Syntax::Role,
+            problem: Problem::UnknownSubcommand(clip(sub)),
+        });
     }
     let mut args = rest;
     let incident = take_id(&mut args, Syntax::Role)?;
     match args {
-        [role, user] => Ok(Command::AssignRole { incident, role: role.clone(), user: user.clone() }),
-        [] => Err(ParseError { syntax: Syntax::Role, problem: Problem::Missing("role".into()) }),
-        [_] => Err(ParseError { syntax: Syntax::Role, problem: Problem::Missing("user".into()) }),
-        [_, _, extra, ..] => Err(ParseError { syntax: Syntax::Role, problem: Problem::Unexpected(clip(extra)) }),
+        [role, user] => Ok(Command::AssignRole {
+            incident,
+            role: role.clone(),
+            user: user.clone(),
+        }),
+        [] => Err(ParseError {
+            syntax: Syntax::Role,
+            problem: Problem::Missing("role".into()),
+        }),
+        [_] => Err(ParseError {
+            syntax: Syntax::Role,
+            problem: Problem::Missing("user".into()),
+        }),
+        [_, _, extra, ..] => Err(ParseError {
+            syntax: Syntax::Role,
+            problem: Problem::Unexpected(clip(extra)),
+        }),
     }
 }
 
@@ -473,21 +541,38 @@ fn parse_milestone(rest: &[String]) -> Result<Command, ParseError> {
     let mut args = rest;
     let incident = take_id(&mut args, Syntax::Milestone)?;
     let Some((name, rest)) = args.split_first() else {
-        return Err(ParseError { syntax: Syntax::Milestone, problem: Problem::Missing("milestone".into()) });
+        return Err(ParseError {
+            syntax: Syntax::Milestone,
+            problem: Problem::Missing("milestone".into()),
+        });
     };
-    let milestone = Milestone::parse(name)
-        .ok_or_else(|| ParseError { syntax: Syntax::Milestone, problem: Problem::BadMilestone(clip(name)) })?;
+    let milestone = Milestone::parse(name).ok_or_else(|| ParseError {
+        syntax: Syntax::Milestone,
+        problem: Problem::BadMilestone(clip(name)),
+    })?;
     let at = match rest.split_first() {
         None => None,
         Some((kw, time)) if matches!(kw.to_lowercase().as_str(), "at" | "@" | "于" | "在") => {
             if time.is_empty() {
-                return Err(ParseError { syntax: Syntax::Milestone, problem: Problem::Missing("time".into()) });
+                return Err(ParseError {
+                    syntax: Syntax::Milestone,
+                    problem: Problem::Missing("time".into()),
+                });
             }
             Some(time.join(" "))
         }
-        Some((other, _)) => return Err(ParseError { syntax: Syntax::Milestone, problem: Problem::Unexpected(clip(other)) }),
+        Some((other, _)) => {
+            return Err(ParseError {
+                syntax: Syntax::Milestone,
+                problem: Problem::Unexpected(clip(other)),
+            })
+        }
     };
-    Ok(Command::Milestone { incident, milestone, at })
+    Ok(Command::Milestone {
+        incident,
+        milestone,
+        at,
+    })
 }
 
 fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {
@@ -498,7 +583,10 @@ fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {
             let incident = take_id(&mut args, Syntax::Timeline)?;
             let text = args.join(" ").trim().to_string();
             if text.is_empty() {
-                return Err(ParseError { syntax: Syntax::Timeline, problem: Problem::Missing("text".into()) });
+                return Err(ParseError {
+                    syntax: Syntax::Timeline,
+                    problem: Problem::Missing("text".into()),
+                });
             }
             Ok(Command::TimelineAdd { incident, text })
         }
@@ -532,37 +620,99 @@ mod tests {
     fn declare_splits_title_severity_and_services() {
         assert_eq!(
             cmd("/incident declare Payments down P1 payments, clearing"),
-            Command::Declare { title: "Payments down".into(), severity: Some(Severity::P1), services: vec!["payments".into(), "clearing".into()] }
+            Command::Declare {
+                title: "Payments down".into(),
+                severity: Some(Severity::P1),
+                services: vec!["payments".into(), "clearing".into()]
+            }
         );
         assert_eq!(
             cmd("/incident declare \"P2 link flapping\" p3"),
-            Command::Declare { title: "P2 link flapping".into(), severity: Some(Severity::P3), services: vec![] }
+            Command::Declare {
+                title: "P2 link flapping".into(),
+                severity: Some(Severity::P3),
+                services: vec![]
+            }
         );
-        assert_eq!(cmd("/incident declare 行情延迟"), Command::Declare { title: "行情延迟".into(), severity: None, services: vec![] });
+        assert_eq!(
+            cmd("/incident declare 行情延迟"),
+            Command::Declare {
+                title: "行情延迟".into(),
+                severity: None,
+                services: vec![]
+            }
+        );
     }
 
     #[test]
     fn commands_take_an_optional_incident_id_first() {
         let id = IncidentId::parse("IMS-20261123-002").unwrap();
-        assert_eq!(cmd("/incident sev IMS-20261123-002 P2"), Command::SetSeverity { incident: Some(id.clone()), severity: Severity::P2 });
+        assert_eq!(
+            cmd("/incident sev IMS-20261123-002 P2"),
+            Command::SetSeverity {
+                incident: Some(id.clone()),
+                severity: Severity::P2
+            }
+        );
         assert_eq!(
             cmd("/milestone IMS-20261123-002 stop-loss at 2026-11-20 21:30"),
-            Command::Milestone { incident: Some(id), milestone: Milestone::StopLoss, at: Some("2026-11-20 21:30".into()) }
+            Command::Milestone {
+                incident: Some(id),
+                milestone: Milestone::StopLoss,
+                at: Some("2026-11-20 21:30".into())
+            }
         );
-        assert_eq!(cmd("/role assign ic @alice"), Command::AssignRole { incident: None, role: "ic".into(), user: "@alice".into() });
-        assert_eq!(cmd("/timeline add rolled back v2.3 to v2.2"), Command::TimelineAdd { incident: None, text: "rolled back v2.3 to v2.2".into() });
+        assert_eq!(
+            cmd("/role assign ic @alice"),
+            Command::AssignRole {
+                incident: None,
+                role: "ic".into(),
+                user: "@alice".into()
+            }
+        );
+        assert_eq!(
+            cmd("/timeline add rolled back v2.3 to v2.2"),
+            Command::TimelineAdd {
+                incident: None,
+                text: "rolled back v2.3 to v2.2".into()
+            }
+        );
     }
 
     #[test]
     fn malformed_commands_name_the_problem_and_the_usage() {
-        assert_eq!(problem("/incident declare"), (Syntax::Declare, Problem::Missing("title".into())));
-        assert_eq!(problem("/incident sev P9"), (Syntax::Severity, Problem::BadSeverity("P9".into())));
-        assert_eq!(problem("/milestone lunch"), (Syntax::Milestone, Problem::BadMilestone("lunch".into())));
-        assert_eq!(problem("/milestone recovered yesterday"), (Syntax::Milestone, Problem::Unexpected("yesterday".into())));
-        assert_eq!(problem("/incident status IMS-2026-1"), (Syntax::Status, Problem::BadIncidentId("IMS-2026-1".into())));
-        assert_eq!(problem("/incident declare \"open"), (Syntax::Status, Problem::UnclosedQuote));
-        assert_eq!(problem("/frobnicate"), (Syntax::Help, Problem::UnknownCommand("frobnicate".into())));
-        assert_eq!(problem("/role assign ic"), (Syntax::Role, Problem::Missing("user".into())));
+        assert_eq!(
+            problem("/incident declare"),
+            (Syntax::Declare, Problem::Missing("title".into()))
+        );
+        assert_eq!(
+            problem("/incident sev P9"),
+            (Syntax::Severity, Problem::BadSeverity("P9".into()))
+        );
+        assert_eq!(
+            problem("/milestone lunch"),
+            (Syntax::Milestone, Problem::BadMilestone("lunch".into()))
+        );
+        assert_eq!(
+            problem("/milestone recovered yesterday"),
+            (Syntax::Milestone, Problem::Unexpected("yesterday".into()))
+        );
+        assert_eq!(
+            problem("/incident status IMS-2026-1"),
+            (Syntax::Status, Problem::BadIncidentId("IMS-2026-1".into()))
+        );
+        assert_eq!(
+            problem("/incident declare \"open"),
+            (Syntax::Status, Problem::UnclosedQuote)
+        );
+        assert_eq!(
+            problem("/frobnicate"),
+            (Syntax::Help, Problem::UnknownCommand("frobnicate".into()))
+        );
+        assert_eq!(
+            problem("/role assign ic"),
+            (Syntax::Role, Problem::Missing("user".into()))
+        );
     }
 
     #[test]

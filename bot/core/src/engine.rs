@@ -10,7 +10,10 @@ use chrono_tz::Tz;
 
 use crate::command::{self, Command, Parsed};
 use crate::event::{Action, Destination, Event, Message, Origin, Refusal};
-use crate::incident::{ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Roles, Severity, Source, Status, TimelineEntry};
+use crate::incident::{
+    ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Roles, Severity, Source, Status,
+    TimelineEntry,
+};
 use crate::ports::{Commit, Store, StoreError};
 use crate::rbac::{Permission, Rbac};
 use crate::time;
@@ -30,7 +33,12 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { tz: chrono_tz::Asia::Shanghai, default_severity: Severity::P3, roles: Roles::default(), rbac: Rbac::default() }
+        Self {
+            tz: chrono_tz::Asia::Shanghai,
+            default_severity: Severity::P3,
+            roles: Roles::default(),
+            rbac: Rbac::default(),
+        }
     }
 }
 
@@ -64,7 +72,10 @@ struct Plan {
 
 impl Plan {
     fn reply(message: Message) -> Self {
-        Self { reply: Some(message), ..Self::default() }
+        Self {
+            reply: Some(message),
+            ..Self::default()
+        }
     }
 
     fn refuse(problem: Refusal) -> Self {
@@ -90,7 +101,11 @@ impl Engine {
     /// [`StoreError`] from the store.
     pub fn handle(&self, event: Event, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let (origin, plan) = match event {
-            Event::Chat { channel, actor, text } => {
+            Event::Chat {
+                channel,
+                actor,
+                text,
+            } => {
                 let origin = Origin::Chat { channel };
                 let plan = match command::parse(&text) {
                     Parsed::NotACommand => return Ok(Outcome::default()),
@@ -99,66 +114,154 @@ impl Engine {
                 };
                 (origin, plan)
             }
-            Event::Command { origin, actor, command } => {
+            Event::Command {
+                origin,
+                actor,
+                command,
+            } => {
                 let plan = self.command(&origin, actor, command, now)?;
                 (origin, plan)
             }
-            Event::WarRoomOpened { incident, channel } => (Origin::Api, self.war_room_opened(incident, channel, now)?),
+            Event::WarRoomOpened { incident, channel } => {
+                (Origin::Api, self.war_room_opened(incident, channel, now)?)
+            }
         };
         self.commit(origin, plan)
     }
 
     fn commit(&self, origin: Origin, mut plan: Plan) -> Result<Outcome, StoreError> {
         if let (Some(reply), Origin::Chat { channel }) = (&plan.reply, &origin) {
-            plan.outbox.insert(0, Action::Send { to: Destination::Channel { channel: channel.clone() }, message: reply.clone() });
+            plan.outbox.insert(
+                0,
+                Action::Send {
+                    to: Destination::Channel {
+                        channel: channel.clone(),
+                    },
+                    message: reply.clone(),
+                },
+            );
         }
         let actions = plan.outbox.clone();
-        if plan.incident.is_some() || !plan.timeline.is_empty() || plan.bind.is_some() || !plan.outbox.is_empty() {
-            self.store.commit(Commit { incident: plan.incident, timeline: plan.timeline, bind: plan.bind, outbox: plan.outbox })?;
+        if plan.incident.is_some()
+            || !plan.timeline.is_empty()
+            || plan.bind.is_some()
+            || !plan.outbox.is_empty()
+        {
+            self.store.commit(Commit {
+                incident: plan.incident,
+                timeline: plan.timeline,
+                bind: plan.bind,
+                outbox: plan.outbox,
+            })?;
         }
-        Ok(Outcome { reply: plan.reply, actions, incident: plan.target })
+        Ok(Outcome {
+            reply: plan.reply,
+            actions,
+            incident: plan.target,
+        })
     }
 
-    fn war_room_opened(&self, id: IncidentId, channel: ChannelRef, now: DateTime<Utc>) -> Result<Plan, StoreError> {
-        if self.store.incident(&id)?.is_none() {
+    fn war_room_opened(
+        &self,
+        id: IncidentId,
+        channel: ChannelRef,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, StoreError> {
+        // Idempotent: an adapter may report the same war room again after a restart.
+        if self.store.incident(&id)?.is_none()
+            || self.store.incident_channels(&id)?.contains(&channel)
+        {
             return Ok(Plan::default());
         }
-        let entry = TimelineEntry { at: now, who: bot(), source: Source::Bot, entry: Entry::ChannelLinked { channel: channel.clone() } };
+        let entry = TimelineEntry {
+            at: now,
+            who: bot(),
+            source: Source::Bot,
+            entry: Entry::ChannelLinked {
+                channel: channel.clone(),
+            },
+        };
         Ok(Plan {
             timeline: vec![(id.clone(), entry)],
             bind: Some((channel.clone(), id.clone())),
-            outbox: vec![Action::PostCard { incident: id.clone(), channel }],
+            outbox: vec![Action::PostCard {
+                incident: id.clone(),
+                channel,
+            }],
             target: Some(id),
             ..Plan::default()
         })
     }
 
-    fn command(&self, origin: &Origin, actor: Person, cmd: Command, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+    fn command(
+        &self,
+        origin: &Origin,
+        actor: Person,
+        cmd: Command,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, StoreError> {
         let source = match origin {
             Origin::Chat { .. } => Source::Command,
             Origin::Api => Source::Api,
         };
         // Commands without a target incident.
         match &cmd {
-            Command::Help => return Ok(self.guard(&actor, Permission::View, &cmd, None, now, Plan::reply(Message::Help))),
+            Command::Help => {
+                return Ok(self.guard(
+                    &actor,
+                    Permission::View,
+                    &cmd,
+                    None,
+                    now,
+                    Plan::reply(Message::Help),
+                ))
+            }
             Command::List => {
-                let plan = Plan::reply(Message::List { incidents: self.store.incidents()?.into_iter().take(25).collect() });
+                let plan = Plan::reply(Message::List {
+                    incidents: self.store.incidents()?.into_iter().take(25).collect(),
+                });
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
             }
-            Command::Declare { title, severity, services } => {
+            Command::Declare {
+                title,
+                severity,
+                services,
+            } => {
                 if !self.cfg.rbac.permits(&actor, Permission::Declare, None) {
-                    return Ok(Plan::reply(Message::Denied { permission: Permission::Declare, command: cmd.syntax() }));
+                    return Ok(Plan::reply(Message::Denied {
+                        permission: Permission::Declare,
+                        command: cmd.syntax(),
+                    }));
                 }
                 let day = now.with_timezone(&self.cfg.tz).date_naive();
                 let id = self.store.allocate_incident_id(day)?;
                 let severity = severity.unwrap_or(self.cfg.default_severity);
-                let inc = Incident::declare(id.clone(), title.clone(), severity, services.clone(), actor.clone(), now);
-                let entry = TimelineEntry { at: now, who: actor, source, entry: Entry::Declared { title: title.clone(), severity } };
+                let inc = Incident::declare(
+                    id.clone(),
+                    title.clone(),
+                    severity,
+                    services.clone(),
+                    actor.clone(),
+                    now,
+                );
+                let entry = TimelineEntry {
+                    at: now,
+                    who: actor,
+                    source,
+                    entry: Entry::Declared {
+                        title: title.clone(),
+                        severity,
+                    },
+                };
                 return Ok(Plan {
-                    reply: Some(Message::Declared { incident: Box::new(inc.clone()) }),
+                    reply: Some(Message::Declared {
+                        incident: Box::new(inc.clone()),
+                    }),
                     incident: Some(inc),
                     timeline: vec![(id.clone(), entry)],
-                    outbox: vec![Action::OpenWarRoom { incident: id.clone() }],
+                    outbox: vec![Action::OpenWarRoom {
+                        incident: id.clone(),
+                    }],
                     target: Some(id),
                     ..Plan::default()
                 });
@@ -182,18 +285,31 @@ impl Engine {
         }
         let in_war_room = here.as_ref() == Some(&id);
         let mut plan = match cmd {
-            Command::Show { .. } => Plan::reply(Message::Card { incident: Box::new(inc) }),
+            Command::Show { .. } => Plan::reply(Message::Card {
+                incident: Box::new(inc),
+            }),
             Command::Timeline { .. } => {
                 let entries = self.store.timeline(&id)?;
-                Plan::reply(Message::Timeline { incident: Box::new(inc), entries })
+                Plan::reply(Message::Timeline {
+                    incident: Box::new(inc),
+                    entries,
+                })
             }
             Command::Postmortem { .. } => {
                 let entries = self.store.timeline(&id)?;
-                Plan::reply(Message::Postmortem { incident: Box::new(inc), entries, generated_at: now })
+                Plan::reply(Message::Postmortem {
+                    incident: Box::new(inc),
+                    entries,
+                    generated_at: now,
+                })
             }
             Command::Link { .. } => match origin {
                 Origin::Chat { channel } => {
-                    let mut plan = Change::new(inc, &actor, source, now).note(Entry::ChannelLinked { channel: channel.clone() }).finish(in_war_room);
+                    let mut plan = Change::new(inc, &actor, source, now)
+                        .note(Entry::ChannelLinked {
+                            channel: channel.clone(),
+                        })
+                        .finish(in_war_room);
                     plan.incident = None; // linking does not change the incident record
                     plan.bind = Some((channel.clone(), id.clone()));
                     plan
@@ -202,7 +318,9 @@ impl Engine {
             },
             cmd if inc.status == Status::Closed => {
                 let _ = cmd;
-                Plan::refuse(Refusal::Closed { incident: id.clone() })
+                Plan::refuse(Refusal::Closed {
+                    incident: id.clone(),
+                })
             }
             Command::Transition { to, .. } => match inc.status.check_transition(to) {
                 Err(e) => Plan::refuse(Refusal::Transition { error: e.into() }),
@@ -211,7 +329,9 @@ impl Engine {
                     let mut change = Change::new(inc, &actor, source, now);
                     change.inc.status = to;
                     let auto = match to {
-                        Status::Investigating if from == Status::Declared => Some(Milestone::Responded),
+                        Status::Investigating if from == Status::Declared => {
+                            Some(Milestone::Responded)
+                        }
                         Status::Mitigated => Some(Milestone::StopLoss),
                         Status::Resolved => Some(Milestone::Recovered),
                         _ => None,
@@ -219,29 +339,50 @@ impl Engine {
                     let mut change = change.note(Entry::StatusChanged { from, to });
                     if let Some(m) = auto.filter(|m| !change.inc.milestones.contains_key(m)) {
                         change.inc.milestones.insert(m, now);
-                        change = change.bot_note(Entry::MilestoneSet { milestone: m, at: now, previous: None });
+                        change = change.bot_note(Entry::MilestoneSet {
+                            milestone: m,
+                            time: now,
+                            previous: None,
+                        });
                     }
                     change.finish(in_war_room)
                 }
             },
             Command::SetSeverity { severity, .. } if severity == inc.severity => {
-                Plan::refuse(Refusal::SameSeverity { severity: severity.code() })
+                Plan::refuse(Refusal::SameSeverity {
+                    severity: severity.code(),
+                })
             }
             Command::SetSeverity { severity, .. } => {
                 let from = inc.severity;
                 let mut change = Change::new(inc, &actor, source, now);
                 change.inc.severity = severity;
-                change.note(Entry::SeverityChanged { from, to: severity }).finish(in_war_room)
+                change
+                    .note(Entry::SeverityChanged { from, to: severity })
+                    .finish(in_war_room)
             }
-            Command::AssignRole { role, user, .. } => match (self.cfg.roles.find(&role), person_from(&user)) {
-                (None, _) => Plan::refuse(Refusal::UnknownRole { role, known: self.cfg.roles.all().iter().map(|r| r.key.clone()).collect() }),
-                (_, None) => Plan::refuse(Refusal::BadUser { user: user.chars().take(64).collect() }),
-                (Some(def), Some(person)) => {
-                    let mut change = Change::new(inc, &actor, source, now);
-                    let previous = change.inc.roles.insert(def.key.clone(), person.clone());
-                    change.note(Entry::RoleAssigned { role: def.key.clone(), person, previous }).finish(in_war_room)
+            Command::AssignRole { role, user, .. } => {
+                match (self.cfg.roles.find(&role), person_from(&user)) {
+                    (None, _) => Plan::refuse(Refusal::UnknownRole {
+                        role,
+                        known: self.cfg.roles.all().iter().map(|r| r.key.clone()).collect(),
+                    }),
+                    (_, None) => Plan::refuse(Refusal::BadUser {
+                        user: user.chars().take(64).collect(),
+                    }),
+                    (Some(def), Some(person)) => {
+                        let mut change = Change::new(inc, &actor, source, now);
+                        let previous = change.inc.roles.insert(def.key.clone(), person.clone());
+                        change
+                            .note(Entry::RoleAssigned {
+                                role: def.key.clone(),
+                                person,
+                                previous,
+                            })
+                            .finish(in_war_room)
+                    }
                 }
-            },
+            }
             Command::Milestone { milestone, at, .. } => {
                 let at = match at.map(|t| time::resolve(&t, now, self.cfg.tz)).transpose() {
                     Ok(at) => at.unwrap_or(now),
@@ -249,12 +390,21 @@ impl Engine {
                 };
                 let mut change = Change::new(inc, &actor, source, now);
                 let previous = change.inc.milestones.insert(milestone, at);
-                change.note(Entry::MilestoneSet { milestone, at, previous }).finish(in_war_room)
+                change
+                    .note(Entry::MilestoneSet {
+                        milestone,
+                        time: at,
+                        previous,
+                    })
+                    .finish(in_war_room)
             }
             Command::TimelineAdd { text, .. } => {
-                let mut plan = Change::new(inc, &actor, source, now).note(Entry::Note { text }).finish(in_war_room);
+                let mut plan = Change::new(inc, &actor, source, now)
+                    .note(Entry::Note { text })
+                    .finish(in_war_room);
                 plan.incident = None; // a note does not change the incident record
-                plan.outbox.retain(|a| !matches!(a, Action::RefreshCard { .. }));
+                plan.outbox
+                    .retain(|a| !matches!(a, Action::RefreshCard { .. }));
                 plan
             }
             Command::Help | Command::List | Command::Declare { .. } => Plan::default(),
@@ -264,14 +414,36 @@ impl Engine {
     }
 
     /// Replaces `plan` with a denial (reply + timeline entry) when `actor` lacks `needed`.
-    fn guard(&self, actor: &Person, needed: Permission, cmd: &Command, inc: Option<&Incident>, now: DateTime<Utc>, plan: Plan) -> Plan {
+    fn guard(
+        &self,
+        actor: &Person,
+        needed: Permission,
+        cmd: &Command,
+        inc: Option<&Incident>,
+        now: DateTime<Utc>,
+        plan: Plan,
+    ) -> Plan {
         if self.cfg.rbac.permits(actor, needed, inc) {
             return plan;
         }
-        let mut denied = Plan::reply(Message::Denied { permission: needed, command: cmd.syntax() });
+        let mut denied = Plan::reply(Message::Denied {
+            permission: needed,
+            command: cmd.syntax(),
+        });
         if let Some(inc) = inc {
-            let entry = Entry::Denied { permission: needed.key().into(), command: cmd.syntax().key().into() };
-            denied.timeline.push((inc.id.clone(), TimelineEntry { at: now, who: actor.clone(), source: Source::Bot, entry }));
+            let entry = Entry::Denied {
+                permission: needed.key().into(),
+                command: cmd.syntax().key().into(),
+            };
+            denied.timeline.push((
+                inc.id.clone(),
+                TimelineEntry {
+                    at: now,
+                    who: actor.clone(),
+                    source: Source::Bot,
+                    entry,
+                },
+            ));
             denied.target = Some(inc.id.clone());
         }
         denied
@@ -289,16 +461,32 @@ struct Change {
 
 impl Change {
     fn new(inc: Incident, actor: &Person, source: Source, now: DateTime<Utc>) -> Self {
-        Self { inc, actor: actor.clone(), source, now, entries: Vec::new() }
+        Self {
+            inc,
+            actor: actor.clone(),
+            source,
+            now,
+            entries: Vec::new(),
+        }
     }
 
     fn note(mut self, entry: Entry) -> Self {
-        self.entries.push(TimelineEntry { at: self.now, who: self.actor.clone(), source: self.source, entry });
+        self.entries.push(TimelineEntry {
+            at: self.now,
+            who: self.actor.clone(),
+            source: self.source,
+            entry,
+        });
         self
     }
 
     fn bot_note(mut self, entry: Entry) -> Self {
-        self.entries.push(TimelineEntry { at: self.now, who: self.actor.clone(), source: Source::Bot, entry });
+        self.entries.push(TimelineEntry {
+            at: self.now,
+            who: self.actor.clone(),
+            source: Source::Bot,
+            entry,
+        });
         self
     }
 
@@ -309,11 +497,29 @@ impl Change {
         self.inc.revision += 1;
         self.inc.updated_at = self.now;
         let id = self.inc.id.clone();
-        let first = self.entries.first().map(|e| e.entry.clone()).unwrap_or(Entry::Note { text: String::new() });
-        let notice = Message::Notice { incident: id.clone(), who: self.actor.clone(), entry: first, after: Box::new(self.inc.clone()) };
-        let mut outbox = vec![Action::RefreshCard { incident: id.clone() }];
+        let first = self
+            .entries
+            .first()
+            .map(|e| e.entry.clone())
+            .unwrap_or(Entry::Note {
+                text: String::new(),
+            });
+        let notice = Message::Notice {
+            incident: id.clone(),
+            who: self.actor.clone(),
+            entry: first,
+            after: Box::new(self.inc.clone()),
+        };
+        let mut outbox = vec![Action::RefreshCard {
+            incident: id.clone(),
+        }];
         if !in_war_room {
-            outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: notice.clone() });
+            outbox.push(Action::Send {
+                to: Destination::WarRoom {
+                    incident: id.clone(),
+                },
+                message: notice.clone(),
+            });
         }
         Plan {
             timeline: self.entries.into_iter().map(|e| (id.clone(), e)).collect(),
@@ -333,25 +539,48 @@ fn bot() -> Person {
 /// What a command needs, given the incident's current status.
 fn permission_for(cmd: &Command, status: Status) -> Permission {
     match cmd {
-        Command::Help | Command::List | Command::Show { .. } | Command::Timeline { .. } | Command::Postmortem { .. } => Permission::View,
+        Command::Help
+        | Command::List
+        | Command::Show { .. }
+        | Command::Timeline { .. }
+        | Command::Postmortem { .. } => Permission::View,
         Command::Declare { .. } => Permission::Declare,
         Command::AssignRole { .. } => Permission::Assign,
-        Command::Transition { to: Status::Resolved, .. } => Permission::Resolve,
-        Command::Transition { to: Status::Closed, .. } => Permission::Close,
-        Command::Transition { to: Status::Investigating, .. } if status.is_over() => Permission::Resolve,
-        Command::Transition { .. } | Command::SetSeverity { .. } | Command::Milestone { .. } | Command::TimelineAdd { .. } | Command::Link { .. } => {
-            Permission::Update
-        }
+        Command::Transition {
+            to: Status::Resolved,
+            ..
+        } => Permission::Resolve,
+        Command::Transition {
+            to: Status::Closed, ..
+        } => Permission::Close,
+        Command::Transition {
+            to: Status::Investigating,
+            ..
+        } if status.is_over() => Permission::Resolve,
+        Command::Transition { .. }
+        | Command::SetSeverity { .. }
+        | Command::Milestone { .. }
+        | Command::TimelineAdd { .. }
+        | Command::Link { .. } => Permission::Update,
     }
 }
 
 /// Reads `alice`, `@alice` or a Discord mention `<@123>` / `<@!123>`.
 fn person_from(user: &str) -> Option<Person> {
     let u = user.trim();
-    if let Some(id) = u.strip_prefix("<@").and_then(|s| s.strip_suffix('>')).map(|s| s.trim_start_matches('!')) {
-        return (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| Person { id: id.into(), name: format!("<@{id}>") });
+    if let Some(id) = u
+        .strip_prefix("<@")
+        .and_then(|s| s.strip_suffix('>'))
+        .map(|s| s.trim_start_matches('!'))
+    {
+        return (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| Person {
+            id: id.into(),
+            name: format!("<@{id}>"),
+        });
     }
     let name = u.trim_start_matches('@');
-    let ok = !name.is_empty() && name.chars().count() <= 64 && !name.chars().any(|c| c.is_control() || c == '<' || c == '>');
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && !name.chars().any(|c| c.is_control() || c == '<' || c == '>');
     ok.then(|| Person::named(name))
 }

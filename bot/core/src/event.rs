@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Command, ParseError, Syntax};
-use crate::incident::{ChannelRef, Entry, Incident, IncidentId, InvalidTransition, Person, TimelineEntry};
+use crate::incident::{
+    ChannelRef, Entry, Incident, IncidentId, InvalidTransition, Person, TimelineEntry,
+};
 use crate::rbac::Permission;
 use crate::time::TimeError;
 
@@ -224,6 +226,10 @@ pub struct InvalidTransitionView {
 
 impl From<InvalidTransition> for InvalidTransitionView {
     fn from(e: InvalidTransition) -> Self {
-        Self { from: e.from.key().into(), to: e.to.key().into(), reason: e.reason }
+        Self {
+            from: e.from.key().into(),
+            to: e.to.key().into(),
+            reason: e.reason,
+        }
     }
 }

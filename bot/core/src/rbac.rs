@@ -28,7 +28,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 6] = [Self::View, Self::Declare, Self::Update, Self::Assign, Self::Resolve, Self::Close];
+    pub const ALL: [Permission; 6] = [
+        Self::View,
+        Self::Declare,
+        Self::Update,
+        Self::Assign,
+        Self::Resolve,
+        Self::Close,
+    ];
 
     /// Config name (`resolve`).
     pub fn key(self) -> &'static str {
@@ -66,7 +73,10 @@ impl Default for Rbac {
         Self {
             roles: BTreeMap::from([
                 ("viewer".into(), BTreeSet::from([View])),
-                ("responder".into(), BTreeSet::from([View, Declare, Update, Assign, Resolve])),
+                (
+                    "responder".into(),
+                    BTreeSet::from([View, Declare, Update, Assign, Resolve]),
+                ),
                 ("commander".into(), BTreeSet::from(Permission::ALL)),
             ]),
             users: BTreeMap::new(),
@@ -78,7 +88,10 @@ impl Default for Rbac {
 impl Rbac {
     /// Whether `who` may do `what`, optionally on `incident`.
     pub fn permits(&self, who: &Person, what: Permission, incident: Option<&Incident>) -> bool {
-        if incident.and_then(Incident::commander).is_some_and(|ic| ic.id == who.id) {
+        if incident
+            .and_then(Incident::commander)
+            .is_some_and(|ic| ic.id == who.id)
+        {
             return true;
         }
         let roles = self
@@ -86,7 +99,10 @@ impl Rbac {
             .get(&who.id)
             .or_else(|| self.users.get(&who.name))
             .unwrap_or(&self.default_roles);
-        roles.iter().filter_map(|r| self.roles.get(r)).any(|perms| perms.contains(&what))
+        roles
+            .iter()
+            .filter_map(|r| self.roles.get(r))
+            .any(|perms| perms.contains(&what))
     }
 }
 
@@ -100,7 +116,11 @@ mod tests {
         let mut rbac = Rbac::default();
         rbac.users.insert("bob".into(), vec!["viewer".into()]);
         rbac.users.insert("alice".into(), vec!["commander".into()]);
-        let (alice, bob, carol) = (Person::named("alice"), Person::named("bob"), Person::named("carol"));
+        let (alice, bob, carol) = (
+            Person::named("alice"),
+            Person::named("bob"),
+            Person::named("carol"),
+        );
         assert!(rbac.permits(&alice, Permission::Close, None));
         assert!(!rbac.permits(&bob, Permission::Declare, None));
         assert!(rbac.permits(&carol, Permission::Resolve, None));
@@ -109,10 +129,20 @@ mod tests {
 
     #[test]
     fn the_incident_commander_may_do_anything_on_their_incident() {
-        let rbac = Rbac { default_roles: vec![], ..Rbac::default() };
+        let rbac = Rbac {
+            default_roles: vec![],
+            ..Rbac::default()
+        };
         let dave = Person::named("dave");
         let now = chrono::Utc::now();
-        let mut inc = Incident::declare(IncidentId::new(now.date_naive(), 1), "t".into(), Severity::P2, vec![], dave.clone(), now);
+        let mut inc = Incident::declare(
+            IncidentId::new(now.date_naive(), 1),
+            "t".into(),
+            Severity::P2,
+            vec![],
+            dave.clone(),
+            now,
+        );
         assert!(!rbac.permits(&dave, Permission::Close, Some(&inc)));
         inc.roles.insert(COMMANDER.into(), dave.clone());
         assert!(rbac.permits(&dave, Permission::Close, Some(&inc)));

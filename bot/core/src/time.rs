@@ -35,7 +35,9 @@ const FUTURE_SLACK: Duration = Duration::minutes(1);
 /// [`TimeError`] when unreadable or in the future.
 pub fn resolve(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
     let t = text.trim();
-    let unreadable = || TimeError::Unreadable { text: t.chars().take(64).collect() };
+    let unreadable = || TimeError::Unreadable {
+        text: t.chars().take(64).collect(),
+    };
     let at = if t.eq_ignore_ascii_case("now") || t == "现在" {
         now
     } else if let Some(ago) = parse_ago(t) {
@@ -57,19 +59,25 @@ pub fn resolve(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, 
         return Err(unreadable());
     };
     if at > now + FUTURE_SLACK {
-        return Err(TimeError::InFuture { text: t.chars().take(64).collect() });
+        return Err(TimeError::InFuture {
+            text: t.chars().take(64).collect(),
+        });
     }
     Ok(at)
 }
 
 fn local(tz: Tz, ndt: NaiveDateTime) -> Option<DateTime<Utc>> {
     // In a DST gap there is no such local time; in an overlap take the earlier.
-    tz.from_local_datetime(&ndt).earliest().map(|d| d.with_timezone(&Utc))
+    tz.from_local_datetime(&ndt)
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 fn parse_time_of_day(t: &str) -> Option<NaiveTime> {
     let t = t.replace('：', ":");
-    NaiveTime::parse_from_str(&t, "%H:%M").or_else(|_| NaiveTime::parse_from_str(&t, "%H:%M:%S")).ok()
+    NaiveTime::parse_from_str(&t, "%H:%M")
+        .or_else(|_| NaiveTime::parse_from_str(&t, "%H:%M:%S"))
+        .ok()
 }
 
 fn parse_local_datetime(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
@@ -82,7 +90,11 @@ fn parse_local_datetime(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
     // `11-20 21:30`: this year.
     let (date, time) = t.split_once(' ')?;
     let (m, d) = date.split_once('-')?;
-    let date = NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), m.parse().ok()?, d.parse().ok()?)?;
+    let date = NaiveDate::from_ymd_opt(
+        chrono::Datelike::year(&today),
+        m.parse().ok()?,
+        d.parse().ok()?,
+    )?;
     Some(date.and_time(parse_time_of_day(time.trim())?))
 }
 
@@ -121,30 +133,60 @@ mod tests {
     #[test]
     fn a_time_of_day_is_today_in_the_configured_zone() {
         let now = utc("2026-11-23T07:00:00Z"); // 15:00 in Shanghai
-        assert_eq!(resolve("14:05", now, SH).unwrap(), utc("2026-11-23T06:05:00Z"));
+        assert_eq!(
+            resolve("14:05", now, SH).unwrap(),
+            utc("2026-11-23T06:05:00Z")
+        );
     }
 
     #[test]
     fn a_time_of_day_later_than_now_means_yesterday() {
         let now = utc("2026-11-22T16:10:00Z"); // 00:10 on the 23rd in Shanghai
-        assert_eq!(resolve("23:50", now, SH).unwrap(), utc("2026-11-22T15:50:00Z"));
+        assert_eq!(
+            resolve("23:50", now, SH).unwrap(),
+            utc("2026-11-22T15:50:00Z")
+        );
     }
 
     #[test]
     fn reads_full_dates_relative_forms_and_rfc3339() {
         let now = utc("2026-11-23T07:00:00Z");
-        assert_eq!(resolve("2026-11-20 21:30", now, SH).unwrap(), utc("2026-11-20T13:30:00Z"));
-        assert_eq!(resolve("11-20 21:30", now, SH).unwrap(), utc("2026-11-20T13:30:00Z"));
-        assert_eq!(resolve("15m ago", now, SH).unwrap(), utc("2026-11-23T06:45:00Z"));
-        assert_eq!(resolve("15分钟前", now, SH).unwrap(), utc("2026-11-23T06:45:00Z"));
-        assert_eq!(resolve("2026-11-23T06:00:00Z", now, SH).unwrap(), utc("2026-11-23T06:00:00Z"));
+        assert_eq!(
+            resolve("2026-11-20 21:30", now, SH).unwrap(),
+            utc("2026-11-20T13:30:00Z")
+        );
+        assert_eq!(
+            resolve("11-20 21:30", now, SH).unwrap(),
+            utc("2026-11-20T13:30:00Z")
+        );
+        assert_eq!(
+            resolve("15m ago", now, SH).unwrap(),
+            utc("2026-11-23T06:45:00Z")
+        );
+        assert_eq!(
+            resolve("15分钟前", now, SH).unwrap(),
+            utc("2026-11-23T06:45:00Z")
+        );
+        assert_eq!(
+            resolve("2026-11-23T06:00:00Z", now, SH).unwrap(),
+            utc("2026-11-23T06:00:00Z")
+        );
     }
 
     #[test]
     fn refuses_future_and_unreadable_times() {
         let now = utc("2026-11-23T07:00:00Z");
-        assert!(matches!(resolve("2026-11-24 09:00", now, SH), Err(TimeError::InFuture { .. })));
-        assert!(matches!(resolve("teatime", now, SH), Err(TimeError::Unreadable { .. })));
-        assert!(matches!(resolve("25:00", now, SH), Err(TimeError::Unreadable { .. })));
+        assert!(matches!(
+            resolve("2026-11-24 09:00", now, SH),
+            Err(TimeError::InFuture { .. })
+        ));
+        assert!(matches!(
+            resolve("teatime", now, SH),
+            Err(TimeError::Unreadable { .. })
+        ));
+        assert!(matches!(
+            resolve("25:00", now, SH),
+            Err(TimeError::Unreadable { .. })
+        ));
     }
 }

@@ -98,7 +98,15 @@ mod tests {
 
     #[test]
     fn rejects_ids_with_bad_dates_or_sequences() {
-        for s in ["IMS-20261332-001", "IMS-2026112-001", "IMS-20261123-01", "IMS-20261123-000", "INC-20261123-001", "IMS-20261123-001-x", ""] {
+        for s in [
+            "IMS-20261332-001",
+            "IMS-2026112-001",
+            "IMS-20261123-01",
+            "IMS-20261123-000",
+            "INC-20261123-001",
+            "IMS-20261123-001-x",
+            "",
+        ] {
             assert!(IncidentId::parse(s).is_err(), "{s}");
         }
     }

@@ -63,7 +63,15 @@ impl Milestone {
             Self::Delimited => &["delimited", "scoped", "定界"],
             Self::StopLoss => &["stop-loss", "stoploss", "stop_loss", "mitigated", "止损"],
             Self::Recovered => &["recovered", "recovery", "恢复", "业务恢复"],
-            Self::RootCause => &["root-cause", "rootcause", "root_cause", "root-cause-located", "定位根因", "根因", "定位"],
+            Self::RootCause => &[
+                "root-cause",
+                "rootcause",
+                "root_cause",
+                "root-cause-located",
+                "定位根因",
+                "根因",
+                "定位",
+            ],
             Self::Postmortem => &["postmortem", "postmortem-done", "review", "复盘"],
         }
     }
@@ -71,7 +79,9 @@ impl Milestone {
     /// Looks a milestone up by any of its names, ignoring case.
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.trim().to_lowercase();
-        Self::ALL.into_iter().find(|m| m.aliases().iter().any(|a| *a == s))
+        Self::ALL
+            .into_iter()
+            .find(|m| m.aliases().iter().any(|a| *a == s))
     }
 }
 

@@ -30,7 +30,10 @@ pub struct Person {
 impl Person {
     /// A person whose id is their name (console, config).
     pub fn named(name: &str) -> Self {
-        Self { id: name.into(), name: name.into() }
+        Self {
+            id: name.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -46,7 +49,10 @@ pub struct ChannelRef {
 impl ChannelRef {
     /// Shorthand constructor.
     pub fn new(adapter: &str, id: &str) -> Self {
-        Self { adapter: adapter.into(), id: id.into() }
+        Self {
+            adapter: adapter.into(),
+            id: id.into(),
+        }
     }
 }
 
@@ -105,7 +111,7 @@ pub enum Entry {
         /// Which one.
         milestone: Milestone,
         /// The instant it stands for (may be back-dated).
-        at: DateTime<Utc>,
+        time: DateTime<Utc>,
         /// The instant it replaced, if it was set before.
         previous: Option<DateTime<Utc>>,
     },
@@ -172,7 +178,14 @@ pub struct Incident {
 
 impl Incident {
     /// A freshly declared incident. `discovered` is set to the declaration time.
-    pub fn declare(id: IncidentId, title: String, severity: Severity, services: Vec<String>, by: Person, now: DateTime<Utc>) -> Self {
+    pub fn declare(
+        id: IncidentId,
+        title: String,
+        severity: Severity,
+        services: Vec<String>,
+        by: Person,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id,
             title,

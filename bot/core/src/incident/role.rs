@@ -38,9 +38,36 @@ impl Default for Roles {
     fn default() -> Self {
         Self {
             defs: vec![
-                def(COMMANDER, "Incident Commander", "事件指挥官", &["ic", "incident-commander", "incident_commander", "指挥官", "指挥"]),
-                def("comms", "Comms Lead", "沟通负责人", &["comms-lead", "comms_lead", "communications", "沟通", "沟通负责人"]),
-                def("ops", "Ops Lead", "运维负责人", &["ops-lead", "ops_lead", "operations", "运维", "运维负责人"]),
+                def(
+                    COMMANDER,
+                    "Incident Commander",
+                    "事件指挥官",
+                    &[
+                        "ic",
+                        "incident-commander",
+                        "incident_commander",
+                        "指挥官",
+                        "指挥",
+                    ],
+                ),
+                def(
+                    "comms",
+                    "Comms Lead",
+                    "沟通负责人",
+                    &[
+                        "comms-lead",
+                        "comms_lead",
+                        "communications",
+                        "沟通",
+                        "沟通负责人",
+                    ],
+                ),
+                def(
+                    "ops",
+                    "Ops Lead",
+                    "运维负责人",
+                    &["ops-lead", "ops_lead", "operations", "运维", "运维负责人"],
+                ),
             ],
         }
     }
@@ -92,7 +119,10 @@ mod tests {
 
     #[test]
     fn refuses_a_custom_role_that_shadows_a_built_in_name() {
-        assert_eq!(Roles::with_custom(vec![def("scribe", "Scribe", "记录员", &["ic"])]).unwrap_err(), "ic");
+        assert_eq!(
+            Roles::with_custom(vec![def("scribe", "Scribe", "记录员", &["ic"])]).unwrap_err(),
+            "ic"
+        );
         let r = Roles::with_custom(vec![def("scribe", "Scribe", "记录员", &["记录"])]).unwrap();
         assert_eq!(r.find("记录").unwrap().label_en, "Scribe");
     }

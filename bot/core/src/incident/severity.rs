@@ -30,7 +30,9 @@ impl Severity {
     /// [`InvalidSeverity`] otherwise.
     pub fn parse(s: &str) -> Result<Self, InvalidSeverity> {
         let lower = s.trim().to_ascii_lowercase();
-        let digits = lower.strip_prefix("sev").or_else(|| lower.strip_prefix('p'));
+        let digits = lower
+            .strip_prefix("sev")
+            .or_else(|| lower.strip_prefix('p'));
         match digits {
             Some("1") => Ok(Self::P1),
             Some("2") => Ok(Self::P2),

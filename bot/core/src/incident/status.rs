@@ -52,7 +52,9 @@ impl std::fmt::Display for TransitionReason {
             Self::AlreadyThere => "it is already there",
             Self::Closed => "it is closed",
             Self::NotResolved => "only a resolved incident can be closed",
-            Self::NothingToReopen => "only a mitigated or resolved incident can go back to investigating",
+            Self::NothingToReopen => {
+                "only a mitigated or resolved incident can go back to investigating"
+            }
             Self::CannotRedeclare => "declared is only the starting status",
         })
     }
@@ -60,7 +62,13 @@ impl std::fmt::Display for TransitionReason {
 
 impl Status {
     /// All statuses, in lifecycle order.
-    pub const ALL: [Status; 5] = [Self::Declared, Self::Investigating, Self::Mitigated, Self::Resolved, Self::Closed];
+    pub const ALL: [Status; 5] = [
+        Self::Declared,
+        Self::Investigating,
+        Self::Mitigated,
+        Self::Resolved,
+        Self::Closed,
+    ];
 
     /// The machine name (`investigating`), as used in the API and templates.
     pub fn key(self) -> &'static str {
@@ -85,7 +93,13 @@ impl Status {
     /// # Errors
     /// [`InvalidTransition`] with the reason.
     pub fn check_transition(self, to: Status) -> Result<(), InvalidTransition> {
-        let reject = |reason| Err(InvalidTransition { from: self, to, reason });
+        let reject = |reason| {
+            Err(InvalidTransition {
+                from: self,
+                to,
+                reason,
+            })
+        };
         if self == to {
             return reject(TransitionReason::AlreadyThere);
         }
@@ -110,10 +124,15 @@ mod tests {
     #[test]
     fn allows_exactly_the_documented_moves() {
         let allowed = [
-            (Declared, Investigating), (Declared, Mitigated), (Declared, Resolved),
-            (Investigating, Mitigated), (Investigating, Resolved),
-            (Mitigated, Resolved), (Mitigated, Investigating),
-            (Resolved, Investigating), (Resolved, Closed),
+            (Declared, Investigating),
+            (Declared, Mitigated),
+            (Declared, Resolved),
+            (Investigating, Mitigated),
+            (Investigating, Resolved),
+            (Mitigated, Resolved),
+            (Mitigated, Investigating),
+            (Resolved, Investigating),
+            (Resolved, Closed),
         ];
         for from in Status::ALL {
             for to in Status::ALL {
@@ -127,6 +146,9 @@ mod tests {
     fn explains_why_a_closed_incident_cannot_move() {
         let err = Closed.check_transition(Investigating).unwrap_err();
         assert_eq!(err.reason, TransitionReason::Closed);
-        assert_eq!(Investigating.check_transition(Closed).unwrap_err().reason, TransitionReason::NotResolved);
+        assert_eq!(
+            Investigating.check_transition(Closed).unwrap_err().reason,
+            TransitionReason::NotResolved
+        );
     }
 }

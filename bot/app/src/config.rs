@@ -1,0 +1,483 @@
+//! Configuration: one TOML file plus environment variables for secrets.
+//!
+//! Two stages (as in ripgrep): [`RawConfig`] is what serde reads, with unknown keys
+//! refused; [`Config::from_toml`] validates it into typed values. Every error names
+//! the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use warroom_core::engine::EngineConfig;
+use warroom_core::incident::{RoleDef, Roles, Severity};
+use warroom_core::rbac::{Permission, Rbac};
+use warroom_core::Tz;
+
+/// The configuration used when no file is given: demo services, console on, HTTP on loopback.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../../deploy/warroom.example.toml");
+
+/// A configuration error, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// File it is in (`<embedded>` for the built-in default).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key (`http.addr`, `services[2].name`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(
+                f,
+                "{}:{}: key `{}`: {}",
+                self.file, l, self.key, self.message
+            ),
+            None => write!(f, "{}: key `{}`: {}", self.file, self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Interface language of chat text and cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// English.
+    En,
+    /// 中文.
+    Zh,
+}
+
+impl Lang {
+    /// Template folder name.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Zh => "zh",
+        }
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[general]`
+    pub general: RawGeneral,
+    /// `[http]`
+    pub http: RawHttp,
+    /// `[console]`
+    pub console: RawConsole,
+    /// `[severity_names]`: P1 = "Critical" …
+    pub severity_names: BTreeMap<String, String>,
+    /// `[[roles]]`: custom incident roles.
+    pub roles: Vec<RoleDef>,
+    /// `[rbac]`
+    pub rbac: Option<RawRbac>,
+    /// `[[services]]`
+    pub services: Vec<Service>,
+}
+
+/// `[general]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGeneral {
+    /// `en` or `zh`.
+    pub language: Lang,
+    /// IANA zone, e.g. `Asia/Shanghai`.
+    pub timezone: String,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// `P1`…`P4`.
+    pub default_severity: String,
+}
+
+impl Default for RawGeneral {
+    fn default() -> Self {
+        Self {
+            language: Lang::En,
+            timezone: "Asia/Shanghai".into(),
+            data_dir: "warroom-data".into(),
+            default_severity: "P3".into(),
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHttp {
+    /// Listen address.
+    pub addr: String,
+    /// Environment variable holding the API bearer token.
+    pub token_env: String,
+    /// Largest request body.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            token_env: "WARROOM_API_TOKEN".into(),
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[console]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConsole {
+    /// Read commands from stdin.
+    pub enabled: bool,
+    /// Who types at the console (defaults to `$USER`).
+    pub user: Option<String>,
+}
+
+impl Default for RawConsole {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            user: None,
+        }
+    }
+}
+
+/// `[rbac]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRbac {
+    /// Access roles of unlisted users.
+    #[serde(default)]
+    pub default_roles: Vec<String>,
+    /// Access role → permissions.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// User → access roles.
+    #[serde(default)]
+    pub users: BTreeMap<String, Vec<String>>,
+}
+
+/// A service of the catalog (the full CMDB view comes with the on-call work).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unique name.
+    pub name: String,
+    /// Owning team.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// 1 = most critical.
+    #[serde(default)]
+    pub tier: Option<u8>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Language of cards and replies.
+    pub language: Lang,
+    /// Time zone for display and typed times.
+    pub tz: Tz,
+    /// Store directory.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Env var with the API token.
+    pub token_env: String,
+    /// Request body limit.
+    pub body_limit_bytes: usize,
+    /// Console on?
+    pub console_enabled: bool,
+    /// Console user.
+    pub console_user: String,
+    /// Severity display names (P1 → name).
+    pub severity_names: BTreeMap<String, String>,
+    /// What the engine needs.
+    pub engine: EngineConfig,
+    /// Service catalog.
+    pub services: Vec<Service>,
+}
+
+/// One step of a key path.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Finds the line of `path` in `text` (the value's line; the table's line for a missing key).
+fn line_of(text: &str, path: &[Seg<'_>]) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut span = None;
+    for seg in path {
+        let next = match seg {
+            Seg::Key(k) => item.get(*k),
+            Seg::Index(i) => item.get(*i),
+        };
+        let Some(n) = next else { break };
+        item = n;
+        if let Some(s) = n.span() {
+            span = Some(s);
+        }
+    }
+    let start = span?.start;
+    Some(text[..start.min(text.len())].matches('\n').count() + 1)
+}
+
+fn path_of(key: &str) -> Vec<Seg<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        match part.split_once('[') {
+            Some((name, rest)) => {
+                if !name.is_empty() {
+                    out.push(Seg::Key(name));
+                }
+                for idx in rest.split('[') {
+                    if let Ok(i) = idx.trim_end_matches(']').parse() {
+                        out.push(Seg::Index(i));
+                    }
+                }
+            }
+            None => out.push(Seg::Key(part)),
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming file, line and key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_toml(&text, &file)
+    }
+
+    /// The built-in default (demo) configuration.
+    ///
+    /// # Errors
+    /// Only if the embedded file is broken (a test guards it).
+    pub fn embedded() -> Result<Self, ConfigError> {
+        Self::from_toml(EMBEDDED_DEFAULT, "<embedded>")
+    }
+
+    /// Parses and validates TOML `text`; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming file, line and key.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                let line = inner
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                ConfigError {
+                    file: file.into(),
+                    line,
+                    key: if key == "." { String::new() } else { key },
+                    message: inner.message().trim().to_string(),
+                }
+            })?;
+        let err = |key: &str, message: String| ConfigError {
+            file: file.into(),
+            line: line_of(text, &path_of(key)),
+            key: key.into(),
+            message,
+        };
+
+        let tz: Tz = raw.general.timezone.parse().map_err(|_| {
+            err(
+                "general.timezone",
+                format!(
+                    "unknown time zone `{}` (use an IANA name such as Asia/Shanghai)",
+                    raw.general.timezone
+                ),
+            )
+        })?;
+        let default_severity = Severity::parse(&raw.general.default_severity)
+            .map_err(|e| err("general.default_severity", e.to_string()))?;
+        let http_addr: SocketAddr = raw.http.addr.parse().map_err(|_| {
+            err(
+                "http.addr",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080",
+                    raw.http.addr
+                ),
+            )
+        })?;
+        if raw.http.body_limit_bytes < 1024 {
+            return Err(err("http.body_limit_bytes", "must be at least 1024".into()));
+        }
+        if raw.http.token_env.is_empty() {
+            return Err(err(
+                "http.token_env",
+                "must name an environment variable".into(),
+            ));
+        }
+        for code in raw.severity_names.keys() {
+            if Severity::parse(code)
+                .map(|s| s.code() != *code)
+                .unwrap_or(true)
+            {
+                return Err(err(
+                    &format!("severity_names.{code}"),
+                    "keys must be P1, P2, P3 or P4".into(),
+                ));
+            }
+        }
+        for (i, r) in raw.roles.iter().enumerate() {
+            if r.key.trim().is_empty() || r.key.contains(char::is_whitespace) {
+                return Err(err(&format!("roles[{i}].key"), "must be one word".into()));
+            }
+        }
+        let roles = Roles::with_custom(raw.roles.clone()).map_err(|dup| {
+            let i = raw
+                .roles
+                .iter()
+                .position(|r| r.key == dup || r.aliases.contains(&dup))
+                .unwrap_or(0);
+            err(
+                &format!("roles[{i}]"),
+                format!("`{dup}` is already the name of another role"),
+            )
+        })?;
+        let rbac = match raw.rbac {
+            None => Rbac::default(),
+            Some(r) => {
+                let mut roles_map = Rbac::default().roles;
+                for (name, perms) in &r.roles {
+                    let mut set = std::collections::BTreeSet::new();
+                    for p in perms {
+                        set.insert(Permission::parse(p).ok_or_else(|| {
+                            err(&format!("rbac.roles.{name}"), format!("unknown permission `{p}` (known: view, declare, update, assign, resolve, close)"))
+                        })?);
+                    }
+                    roles_map.insert(name.clone(), set);
+                }
+                for (user, rs) in &r.users {
+                    if let Some(bad) = rs.iter().find(|x| !roles_map.contains_key(*x)) {
+                        return Err(err(
+                            &format!("rbac.users.{user}"),
+                            format!("unknown access role `{bad}`"),
+                        ));
+                    }
+                }
+                if let Some(bad) = r.default_roles.iter().find(|x| !roles_map.contains_key(*x)) {
+                    return Err(err(
+                        "rbac.default_roles",
+                        format!("unknown access role `{bad}`"),
+                    ));
+                }
+                Rbac {
+                    roles: roles_map,
+                    users: r.users,
+                    default_roles: r.default_roles,
+                }
+            }
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in raw.services.iter().enumerate() {
+            if s.name.trim().is_empty() {
+                return Err(err(
+                    &format!("services[{i}].name"),
+                    "must not be empty".into(),
+                ));
+            }
+            if !seen.insert(s.name.to_lowercase()) {
+                return Err(err(
+                    &format!("services[{i}].name"),
+                    format!("service `{}` is defined twice", s.name),
+                ));
+            }
+        }
+        let console_user = raw
+            .console
+            .user
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "operator".into());
+        Ok(Self {
+            language: raw.general.language,
+            tz,
+            data_dir: raw.general.data_dir,
+            http_addr,
+            token_env: raw.http.token_env,
+            body_limit_bytes: raw.http.body_limit_bytes,
+            console_enabled: raw.console.enabled,
+            console_user,
+            severity_names: raw.severity_names,
+            engine: EngineConfig {
+                tz,
+                default_severity,
+                roles,
+                rbac,
+            },
+            services: raw.services,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_is_valid() {
+        let c = Config::embedded().unwrap();
+        assert!(!c.services.is_empty());
+        assert_eq!(c.http_addr.ip().to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_with_file_line_and_key() {
+        let text = "[general]\nlanguage = \"en\"\ntimezone = \"Mars/Olympus\"\n";
+        let e = Config::from_toml(text, "w.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "general.timezone"));
+        assert!(
+            e.to_string()
+                .starts_with("w.toml:3: key `general.timezone`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_or_unknown_key_is_reported_with_its_line() {
+        let e = Config::from_toml("[http]\n\nbody_limit_bytes = \"big\"\n", "w.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "http.body_limit_bytes"));
+        let e =
+            Config::from_toml("[general]\nlanguage = \"en\"\ncolour = 1\n", "w.toml").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("colour"), "{e}");
+        let e = Config::from_toml("[general]\nlanguage = \"fr\"\n", "w.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "general.language"));
+    }
+
+    #[test]
+    fn errors_inside_arrays_of_tables_point_at_the_entry() {
+        let text = "[[services]]\nname = \"a\"\n\n[[services]]\nname = \"a\"\n";
+        let e = Config::from_toml(text, "w.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(5), "services[1].name"));
+        let e =
+            Config::from_toml("[rbac.roles]\nops = [\"view\", \"fly\"]\n", "w.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "rbac.roles.ops"));
+    }
+}

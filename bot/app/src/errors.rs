@@ -1,0 +1,69 @@
+//! The one place where failures become replies: a chat line, an HTTP status with a
+//! JSON reason, and one log line. User mistakes are not errors (the engine answers
+//! them as messages); these are the failures of the machinery itself.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use warroom_core::ports::StoreError;
+
+use crate::config::Lang;
+
+/// Failures of the bot's own machinery.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The store failed; nothing was changed.
+    #[error("store: {0}")]
+    Store(StoreError),
+    /// The bot is shutting down.
+    #[error("the bot is shutting down")]
+    Stopped,
+    /// A template failed (a defect).
+    #[error("render: {0}")]
+    Render(#[from] crate::render::RenderError),
+}
+
+impl AppError {
+    /// The chat reply, in the configured language.
+    pub fn chat_reply(&self, lang: Lang) -> String {
+        tracing::error!(error = %self, "command failed");
+        match (self, lang) {
+            (Self::Stopped, Lang::En) => "⚠️ warroom is shutting down; your command was not recorded. Please repeat it after restart.".into(),
+            (Self::Stopped, Lang::Zh) => "⚠️ warroom 正在停止，命令未被记录，请在重启后重试。".into(),
+            (_, Lang::En) => "⚠️ Internal error: nothing was changed. The details are in the bot's log.".into(),
+            (_, Lang::Zh) => "⚠️ 内部错误：未做任何修改，详情见机器人日志。".into(),
+        }
+    }
+}
+
+/// A JSON error body: `{"error": code, "reason": text}`.
+pub fn json_error(status: StatusCode, code: &str, reason: impl Into<String>) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": code, "reason": reason.into() })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self, "request failed");
+        match self {
+            Self::Stopped => json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the bot is shutting down",
+            ),
+            Self::Store(StoreError::Conflict { .. }) => json_error(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the incident changed concurrently; retry",
+            ),
+            _ => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; nothing was changed",
+            ),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The HTTP server (axum): health, readiness, Prometheus metrics and the incident
+//! API. `/api` needs `Authorization: Bearer <token>`; bodies are size-limited;
+//! every error is JSON `{"error", "reason"}`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use warroom_core::command::{Command, MAX_TITLE_CHARS};
+use warroom_core::event::{Event, Message, Origin};
+use warroom_core::incident::{Incident, IncidentId, Person, Severity, TimelineEntry};
+use warroom_core::ports::Store;
+
+use crate::app::Shared;
+use crate::errors::{json_error, AppError};
+
+/// The whole HTTP surface.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/api/incidents", get(list_incidents).post(create_incident))
+        .route("/api/incidents/{id}", get(get_incident))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(shared.config.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(shared.clone(), count))
+        .with_state(shared)
+}
+
+async fn count(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if status.is_success() {
+        s.metrics.http_ok.fetch_add(1, Ordering::Relaxed);
+    } else if status.is_client_error() {
+        s.metrics.http_client_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    resp
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if same(t.trim().as_bytes(), s.api_token.as_bytes()) => next.run(req).await,
+        Some(_) => unauthorized("the bearer token is not valid"),
+        None => unauthorized("missing `Authorization: Bearer <token>` header"),
+    }
+}
+
+fn unauthorized(reason: &str) -> Response {
+    let mut r = json_error(StatusCode::UNAUTHORIZED, "unauthorized", reason);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        "ready\n".into_response()
+    } else {
+        json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "starting or stopping",
+        )
+    }
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    let pending = s.store.outbox().map(|o| o.len()).unwrap_or(0);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(pending),
+    )
+        .into_response()
+}
+
+/// An incident in API responses.
+#[derive(Serialize)]
+struct ApiIncident {
+    id: String,
+    title: String,
+    severity: String,
+    status: &'static str,
+    services: Vec<String>,
+    roles: BTreeMap<String, Person>,
+    milestones: BTreeMap<&'static str, DateTime<Utc>>,
+    durations: BTreeMap<&'static str, Option<i64>>,
+    declared_by: Person,
+    declared_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    revision: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline: Option<Vec<TimelineEntry>>,
+}
+
+fn api_incident(i: Incident, timeline: Option<Vec<TimelineEntry>>) -> ApiIncident {
+    ApiIncident {
+        durations: i
+            .durations()
+            .into_iter()
+            .map(|d| (d.kind.key(), d.seconds))
+            .collect(),
+        milestones: i.milestones.iter().map(|(m, t)| (m.key(), *t)).collect(),
+        id: i.id.to_string(),
+        title: i.title,
+        severity: i.severity.code(),
+        status: i.status.key(),
+        services: i.services,
+        roles: i.roles,
+        declared_by: i.declared_by,
+        declared_at: i.declared_at,
+        updated_at: i.updated_at,
+        revision: i.revision,
+        timeline,
+    }
+}
+
+async fn list_incidents(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
+    let all = s.store.incidents().map_err(AppError::Store)?;
+    Ok(Json(
+        all.into_iter()
+            .map(|i| api_incident(i, None))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+async fn get_incident(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = match IncidentId::parse(&id) {
+        Ok(id) => id,
+        Err(e) => return Ok(json_error(StatusCode::BAD_REQUEST, "bad_id", e.to_string())),
+    };
+    let Some(inc) = s.store.incident(&id).map_err(AppError::Store)? else {
+        return Ok(json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no incident {id}"),
+        ));
+    };
+    let timeline = s.store.timeline(&id).map_err(AppError::Store)?;
+    Ok(Json(api_incident(inc, Some(timeline))).into_response())
+}
+
+/// Body of `POST /api/incidents`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateIncident {
+    title: String,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    services: Vec<String>,
+    /// Recorded as the declarer (for the timeline); permissions are the API client's.
+    #[serde(default)]
+    declared_by: Option<String>,
+}
+
+async fn create_incident(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<CreateIncident>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(rej) => return Ok(json_error(rej.status(), "bad_request", rej.body_text())),
+    };
+    let title = body.title.trim().to_string();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_title",
+            format!("title must be 1 to {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    let severity = match body.severity.as_deref().map(Severity::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_severity",
+                e.to_string(),
+            ))
+        }
+    };
+    if body
+        .services
+        .iter()
+        .any(|x| x.trim().is_empty() || x.len() > 100)
+    {
+        return Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_services",
+            "services must be non-empty names of at most 100 bytes",
+        ));
+    }
+    let name = body
+        .declared_by
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "api".into());
+    let actor = Person {
+        id: "api".into(),
+        name: name.chars().take(64).collect(),
+    };
+    let services = body
+        .services
+        .iter()
+        .map(|x| x.trim().to_lowercase())
+        .collect();
+    let command = Command::Declare {
+        title,
+        severity,
+        services,
+    };
+    let outcome = s
+        .engine
+        .submit(Event::Command {
+            origin: Origin::Api,
+            actor,
+            command,
+        })
+        .await?;
+    match outcome.reply {
+        Some(Message::Declared { incident }) => {
+            Ok((StatusCode::CREATED, Json(api_incident(*incident, None))).into_response())
+        }
+        Some(Message::Denied { .. }) => Ok(json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the API client may not declare incidents (rbac user `api`)",
+        )),
+        _ => Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "the incident was not declared",
+        )),
+    }
+}

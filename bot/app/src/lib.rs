@@ -1,0 +1,20 @@
+//! warroom: the binary's library half — configuration, adapters and wiring.
+//!
+//! Layout:
+//! - [`config`]: TOML + env, validated with file/line/key errors.
+//! - [`app`]: start-up, the engine thread, the outbox dispatcher, shutdown.
+//! - [`store_sled`]: the `Store` port on sled (the only file that knows the layout).
+//! - [`console`]: the console chat adapter (the embedded default).
+//! - [`http`]: axum server: health, metrics, incident API.
+//! - [`render`]: messages → text through the templates in `prompts/`.
+//! - [`errors`]: the one place failures become replies.
+//! - [`metrics`]: Prometheus counters.
+
+pub mod app;
+pub mod config;
+pub mod console;
+pub mod errors;
+pub mod http;
+pub mod metrics;
+pub mod render;
+pub mod store_sled;

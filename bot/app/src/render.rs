@@ -1,0 +1,400 @@
+//! Turns core [`Message`]s into text through the handlebars templates in `prompts/`
+//! (embedded in the binary; strict mode; no HTML escaping, since chat is markdown).
+//! All human wording lives in the templates and `prompts/<lang>/labels.toml`; this
+//! file only builds each template's typed context.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use handlebars::Handlebars;
+use rust_embed::RustEmbed;
+use serde::Serialize;
+use warroom_core::command::Syntax;
+use warroom_core::event::{Message, Refusal};
+use warroom_core::incident::{Entry, Incident, Person, Roles, TimelineEntry};
+use warroom_core::Tz;
+
+use crate::config::Lang;
+
+#[derive(RustEmbed)]
+#[folder = "../../prompts"]
+#[include = "*.hbs"]
+#[include = "*.toml"]
+struct Prompts;
+
+type Labels = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Renders messages in one language and time zone.
+pub struct Renderer {
+    hb: Handlebars<'static>,
+    lang: Lang,
+    tz: Tz,
+    labels: Labels,
+    severity_names: BTreeMap<String, String>,
+    roles: Roles,
+}
+
+/// A template failed to render (a bug: every template has a snapshot test).
+#[derive(Debug, thiserror::Error)]
+#[error("template {template}: {message}")]
+pub struct RenderError {
+    template: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct RoleView {
+    key: String,
+    label: String,
+    person: String,
+}
+
+#[derive(Serialize)]
+struct Labelled {
+    key: String,
+    label: String,
+    value: String,
+}
+
+/// The card's context; also embedded in other contexts.
+#[derive(Serialize)]
+struct IncidentView {
+    id: String,
+    title: String,
+    severity: String,
+    severity_name: String,
+    status: String,
+    status_label: String,
+    services: String,
+    roles: Vec<RoleView>,
+    milestones: Vec<Labelled>,
+    durations: Vec<Labelled>,
+    declared_by: String,
+    declared_at: String,
+    updated_at: String,
+}
+
+/// One timeline entry, flattened for templates (fields a kind lacks are null).
+#[derive(Serialize, Default)]
+struct EntryView {
+    at: String,
+    who: String,
+    source: String,
+    kind: String,
+    text: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    role: Option<String>,
+    person: Option<String>,
+    previous: Option<String>,
+    milestone: Option<String>,
+    when: Option<String>,
+    channel: Option<String>,
+}
+
+impl Renderer {
+    /// Loads the embedded templates for `lang`.
+    ///
+    /// # Errors
+    /// When a template does not compile or the labels do not parse (a build defect).
+    pub fn new(
+        lang: Lang,
+        tz: Tz,
+        severity_names: BTreeMap<String, String>,
+        roles: Roles,
+    ) -> anyhow::Result<Self> {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        hb.register_embed_templates_with_extension::<Prompts>(".hbs")?;
+        let file = Prompts::get(&format!("{}/labels.toml", lang.code()))
+            .ok_or_else(|| anyhow::anyhow!("labels.toml missing for {}", lang.code()))?;
+        let labels: Labels = toml::from_str(std::str::from_utf8(&file.data)?)?;
+        Ok(Self {
+            hb,
+            lang,
+            tz,
+            labels,
+            severity_names,
+            roles,
+        })
+    }
+
+    fn label(&self, section: &str, key: &str) -> String {
+        self.labels
+            .get(section)
+            .and_then(|s| s.get(key))
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
+    }
+
+    fn time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    }
+
+    fn duration(&self, secs: i64) -> String {
+        let sign = if secs < 0 { "-" } else { "" };
+        let s = secs.unsigned_abs();
+        let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+        let u = |k: &str| self.label("units", k);
+        let sep = u("sep").replace('_', " ");
+        let parts: Vec<String> = if d > 0 {
+            vec![format!("{d}{}", u("d")), format!("{h}{}", u("h"))]
+        } else if h > 0 {
+            vec![format!("{h}{}", u("h")), format!("{m:02}{}", u("m"))]
+        } else if m > 0 {
+            vec![format!("{m}{}", u("m"))]
+        } else {
+            vec![format!("{sec}{}", u("s"))]
+        };
+        format!("{sign}{}", parts.join(&sep))
+    }
+
+    fn role_label(&self, key: &str) -> String {
+        match self.roles.all().iter().find(|r| r.key == key) {
+            Some(r) if self.lang == Lang::Zh => r.label_zh.clone(),
+            Some(r) => r.label_en.clone(),
+            None => key.to_string(),
+        }
+    }
+
+    fn incident(&self, i: &Incident) -> IncidentView {
+        let sev = i.severity.code();
+        IncidentView {
+            id: i.id.to_string(),
+            title: i.title.clone(),
+            severity_name: self.severity_names.get(&sev).cloned().unwrap_or_default(),
+            severity: sev,
+            status: i.status.key().into(),
+            status_label: self.label("status", i.status.key()),
+            services: if i.services.is_empty() {
+                "-".into()
+            } else {
+                i.services.join(", ")
+            },
+            roles: i
+                .roles
+                .iter()
+                .map(|(k, p)| RoleView {
+                    key: k.clone(),
+                    label: self.role_label(k),
+                    person: p.name.clone(),
+                })
+                .collect(),
+            milestones: i
+                .milestones
+                .iter()
+                .map(|(m, t)| Labelled {
+                    key: m.key().into(),
+                    label: self.label("milestone", m.key()),
+                    value: self.time(*t),
+                })
+                .collect(),
+            durations: i
+                .durations()
+                .into_iter()
+                .filter_map(|d| {
+                    d.seconds.map(|s| Labelled {
+                        key: d.kind.key().into(),
+                        label: self.label("duration", d.kind.key()),
+                        value: self.duration(s),
+                    })
+                })
+                .collect(),
+            declared_by: i.declared_by.name.clone(),
+            declared_at: self.time(i.declared_at),
+            updated_at: self.time(i.updated_at),
+        }
+    }
+
+    fn entry(&self, at: DateTime<Utc>, who: &Person, source: &str, e: &Entry) -> EntryView {
+        let mut v = EntryView {
+            at: self.time(at),
+            who: who.name.clone(),
+            source: self.label("source", source),
+            ..EntryView::default()
+        };
+        match e {
+            Entry::Declared { title, severity } => {
+                v.kind = "declared".into();
+                v.text = Some(title.clone());
+                v.to = Some(severity.code());
+            }
+            Entry::StatusChanged { from, to } => {
+                v.kind = "status_changed".into();
+                v.from = Some(self.label("status", from.key()));
+                v.to = Some(self.label("status", to.key()));
+            }
+            Entry::SeverityChanged { from, to } => {
+                v.kind = "severity_changed".into();
+                v.from = Some(from.code());
+                v.to = Some(to.code());
+            }
+            Entry::RoleAssigned {
+                role,
+                person,
+                previous,
+            } => {
+                v.kind = "role_assigned".into();
+                v.role = Some(self.role_label(role));
+                v.person = Some(person.name.clone());
+                v.previous = previous.as_ref().map(|p| p.name.clone());
+            }
+            Entry::MilestoneSet {
+                milestone,
+                time,
+                previous,
+            } => {
+                v.kind = "milestone_set".into();
+                v.milestone = Some(self.label("milestone", milestone.key()));
+                v.when = Some(self.time(*time));
+                v.previous = previous.map(|p| self.time(p));
+            }
+            Entry::Note { text } => {
+                v.kind = "note".into();
+                v.text = Some(text.clone());
+            }
+            Entry::ChannelLinked { channel } => {
+                v.kind = "channel_linked".into();
+                v.channel = Some(format!("{}:{}", channel.adapter, channel.id));
+            }
+            Entry::Denied {
+                permission,
+                command,
+            } => {
+                v.kind = "denied".into();
+                v.text = Some(command.clone());
+                v.role = Some(self.label("permission", permission));
+            }
+        }
+        v
+    }
+
+    fn entries(&self, entries: &[TimelineEntry]) -> Vec<EntryView> {
+        entries
+            .iter()
+            .map(|e| self.entry(e.at, &e.who, source_key(e.source), &e.entry))
+            .collect()
+    }
+
+    fn usage_lines(&self) -> Vec<Labelled> {
+        Syntax::ALL
+            .iter()
+            .map(|s| Labelled {
+                key: s.key().into(),
+                label: self.label("help", s.key()),
+                value: s.usage().into(),
+            })
+            .collect()
+    }
+
+    /// Renders a message.
+    ///
+    /// # Errors
+    /// [`RenderError`] if a template and its context disagree (a defect).
+    pub fn render(&self, msg: &Message) -> Result<String, RenderError> {
+        use serde_json::json;
+        let (name, ctx) = match msg {
+            Message::Card { incident } => ("card", json!({ "incident": self.incident(incident) })),
+            Message::Declared { incident } => {
+                ("declared", json!({ "incident": self.incident(incident) }))
+            }
+            Message::List { incidents } => (
+                "list",
+                json!({ "incidents": incidents.iter().map(|i| self.incident(i)).collect::<Vec<_>>() }),
+            ),
+            Message::Notice {
+                who, entry, after, ..
+            } => (
+                "notice",
+                json!({ "entry": self.entry(after.updated_at, who, "command", entry), "incident": self.incident(after) }),
+            ),
+            Message::Timeline { incident, entries } => (
+                "timeline",
+                json!({ "incident": self.incident(incident), "entries": self.entries(entries) }),
+            ),
+            Message::Postmortem {
+                incident,
+                entries,
+                generated_at,
+            } => (
+                "postmortem",
+                json!({ "incident": self.incident(incident), "entries": self.entries(entries), "generated_at": self.time(*generated_at) }),
+            ),
+            Message::Help => ("help", json!({ "commands": self.usage_lines() })),
+            Message::Usage { error } => {
+                let detail = serde_json::to_value(&error.problem).unwrap_or_default();
+                (
+                    "usage",
+                    json!({
+                        "usage": error.syntax.usage(),
+                        "problem": detail.get("problem").cloned().unwrap_or_default(),
+                        "detail": detail.get("detail").map(|d| d.to_string().trim_matches('"').to_string()).unwrap_or_default(),
+                    }),
+                )
+            }
+            Message::Denied {
+                permission,
+                command,
+            } => (
+                "denied",
+                json!({ "permission": self.label("permission", permission.key()), "usage": command.usage() }),
+            ),
+            Message::Refused { problem } => ("refused", self.refusal(problem)),
+        };
+        let template = format!("{}/{name}", self.lang.code());
+        self.hb
+            .render(&template, &ctx)
+            .map(|s| s.trim_end().to_string())
+            .map_err(|e| RenderError {
+                template,
+                message: e.to_string(),
+            })
+    }
+
+    fn refusal(&self, r: &Refusal) -> serde_json::Value {
+        use serde_json::json;
+        match r {
+            Refusal::NoIncidentHere => json!({ "refusal": "no_incident_here" }),
+            Refusal::NotFound { incident } => {
+                json!({ "refusal": "not_found", "incident": incident.to_string() })
+            }
+            Refusal::Transition { error } => json!({
+                "refusal": "transition",
+                "from": self.label("status", &error.from),
+                "to": self.label("status", &error.to),
+                "reason": self.label("transition", &serde_json::to_value(error.reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+            }),
+            Refusal::SameSeverity { severity } => {
+                json!({ "refusal": "same_severity", "severity": severity })
+            }
+            Refusal::UnknownRole { role, known } => {
+                json!({ "refusal": "unknown_role", "role": role, "known": known.join(", ") })
+            }
+            Refusal::BadUser { user } => json!({ "refusal": "bad_user", "user": user }),
+            Refusal::BadTime { error } => {
+                let (kind, text) = match error {
+                    warroom_core::time::TimeError::Unreadable { text } => ("unreadable", text),
+                    warroom_core::time::TimeError::InFuture { text } => ("in_future", text),
+                };
+                json!({ "refusal": "bad_time", "problem": kind, "text": text })
+            }
+            Refusal::Closed { incident } => {
+                json!({ "refusal": "closed", "incident": incident.to_string() })
+            }
+        }
+    }
+}
+
+fn source_key(s: warroom_core::incident::Source) -> &'static str {
+    use warroom_core::incident::Source;
+    match s {
+        Source::Command => "command",
+        Source::Chat => "chat",
+        Source::Alert => "alert",
+        Source::Bot => "bot",
+        Source::Api => "api",
+    }
+}

@@ -1,0 +1,373 @@
+//! `Store` on sled 0.34. The only file that knows the on-disk layout.
+//!
+//! Trees (every value is a JSON envelope `{"v": <format>, "data": …}`):
+//! - `meta`: `format` → layout version (refuses to open a newer layout).
+//! - `counters`: `incident:YYYYMMDD` → u32 BE, the last incident sequence of that day.
+//! - `incidents`: incident key (date u32 BE ‖ seq u32 BE) → incident.
+//! - `timeline`: incident key ‖ id u64 BE → entry (ids from `generate_id`, so in order).
+//! - `channels`: `adapter\0channel` → incident id; `incident_channels`: incident key ‖ id u64 BE → channel.
+//! - `outbox`: seq u64 BE → `{action, attempts}`.
+//!
+//! Durability: `commit` runs one multi-tree transaction and then `flush`es, so it
+//! returns only once everything is on disk; callers acknowledge after that.
+
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Db, Transactional, Tree};
+use warroom_core::event::Action;
+use warroom_core::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
+use warroom_core::ports::{Commit, OutboxItem, Store, StoreError};
+
+/// Version of the layout and of every record written by this build.
+const FORMAT: u32 = 1;
+
+/// sled-backed [`Store`].
+pub struct SledStore {
+    db: Db,
+    counters: Tree,
+    incidents: Tree,
+    timeline: Tree,
+    channels: Tree,
+    incident_channels: Tree,
+    outbox: Tree,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u32,
+    data: T,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OutboxRecord {
+    action: Action,
+    attempts: u32,
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+fn encode<T: Serialize>(data: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&Envelope { v: FORMAT, data }).map_err(io)
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason,
+    };
+    let env: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if env.v > FORMAT {
+        return Err(corrupt(format!(
+            "record format {} is newer than this build ({FORMAT})",
+            env.v
+        )));
+    }
+    Ok(env.data)
+}
+
+fn incident_key(id: &IncidentId) -> [u8; 8] {
+    let d = id.date();
+    let day = d.year() as u32 * 10_000 + d.month() * 100 + d.day();
+    let mut k = [0u8; 8];
+    k[..4].copy_from_slice(&day.to_be_bytes());
+    k[4..].copy_from_slice(&id.seq().to_be_bytes());
+    k
+}
+
+fn channel_key(c: &ChannelRef) -> Vec<u8> {
+    let mut k = c.adapter.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(c.id.as_bytes());
+    k
+}
+
+fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut k = a.to_vec();
+    k.extend_from_slice(b);
+    k
+}
+
+fn u64_at(bytes: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let n = bytes.len().min(8);
+    a[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(a)
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    ///
+    /// # Errors
+    /// When sled cannot open the directory or the layout is newer than this build.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(io)?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: Db) -> Result<Self, StoreError> {
+        let meta = db.open_tree("meta").map_err(io)?;
+        match meta.get("format").map_err(io)? {
+            Some(v) => {
+                let found = u64_at(&v) as u32;
+                if found > FORMAT {
+                    return Err(StoreError::Corrupt {
+                        key: "meta/format".into(),
+                        reason: format!("layout {found} is newer than this build ({FORMAT})"),
+                    });
+                }
+            }
+            None => {
+                meta.insert("format", &u64::from(FORMAT).to_be_bytes())
+                    .map_err(io)?;
+            }
+        }
+        let t = |n: &str| db.open_tree(n).map_err(io);
+        Ok(Self {
+            counters: t("counters")?,
+            incidents: t("incidents")?,
+            timeline: t("timeline")?,
+            channels: t("channels")?,
+            incident_channels: t("incident_channels")?,
+            outbox: t("outbox")?,
+            db,
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+fn tx_put_incident(tree: &TransactionalTree, inc: &Incident) -> TxResult<()> {
+    let key = incident_key(&inc.id);
+    let found = match tree.get(key)? {
+        Some(old) => match decode::<Incident>(&key, &old) {
+            Ok(old) => Some(old.revision),
+            Err(e) => return abort(e),
+        },
+        None => None,
+    };
+    let ok = match found {
+        None => inc.revision == 0,
+        Some(rev) => inc.revision == rev + 1,
+    };
+    if !ok {
+        let found = found.unwrap_or(0);
+        return abort(StoreError::Conflict {
+            id: inc.id.clone(),
+            expected: inc.revision.saturating_sub(1),
+            found,
+        });
+    }
+    match encode(inc) {
+        Ok(bytes) => {
+            tree.insert(&key, bytes)?;
+            Ok(())
+        }
+        Err(e) => abort(e),
+    }
+}
+
+impl Store for SledStore {
+    fn allocate_incident_id(&self, day: NaiveDate) -> Result<IncidentId, StoreError> {
+        let key = format!("incident:{}", day.format("%Y%m%d"));
+        let next = self
+            .counters
+            .update_and_fetch(key, |old| {
+                let n = old.map(|b| u64_at(b) as u32).unwrap_or(0);
+                Some(u64::from(n + 1).to_be_bytes().to_vec())
+            })
+            .map_err(io)?
+            .map(|b| u64_at(&b) as u32)
+            .ok_or_else(|| io("counter vanished"))?;
+        self.flush()?;
+        Ok(IncidentId::new(day, next))
+    }
+
+    fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+        let key = incident_key(id);
+        self.incidents
+            .get(key)
+            .map_err(io)?
+            .map(|v| decode(&key, &v))
+            .transpose()
+    }
+
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.incidents
+            .iter()
+            .rev()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
+        self.timeline
+            .scan_prefix(incident_key(id))
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn channel_incident(&self, channel: &ChannelRef) -> Result<Option<IncidentId>, StoreError> {
+        let key = channel_key(channel);
+        self.channels
+            .get(&key)
+            .map_err(io)?
+            .map(|v| decode(&key, &v))
+            .transpose()
+    }
+
+    fn incident_channels(&self, id: &IncidentId) -> Result<Vec<ChannelRef>, StoreError> {
+        self.incident_channels
+            .scan_prefix(incident_key(id))
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn commit(&self, commit: Commit) -> Result<Vec<OutboxItem>, StoreError> {
+        // Ids are taken outside the transaction (sled's generator is monotonic and
+        // crash-safe; a retried transaction must not take new ones).
+        let timeline_ids = commit
+            .timeline
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        let outbox_ids = commit
+            .outbox
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        let bind_id = self.db.generate_id().map_err(io)?;
+        let timeline: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .timeline
+            .iter()
+            .zip(&timeline_ids)
+            .map(|((id, e), n)| Ok((cat(&incident_key(id), &n.to_be_bytes()), encode(e)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let outbox: Vec<(u64, Vec<u8>)> = commit
+            .outbox
+            .iter()
+            .zip(&outbox_ids)
+            .map(|(a, n)| {
+                Ok((
+                    *n,
+                    encode(&OutboxRecord {
+                        action: a.clone(),
+                        attempts: 0,
+                    })?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let bind = match &commit.bind {
+            Some((ch, id)) => Some((
+                channel_key(ch),
+                encode(id)?,
+                cat(&incident_key(id), &bind_id.to_be_bytes()),
+                encode(ch)?,
+                id.clone(),
+            )),
+            None => None,
+        };
+        let result = (
+            &self.incidents,
+            &self.timeline,
+            &self.channels,
+            &self.incident_channels,
+            &self.outbox,
+        )
+            .transaction(|(incidents, tl, channels, inc_channels, ob)| {
+                if let Some(inc) = &commit.incident {
+                    tx_put_incident(incidents, inc)?;
+                }
+                for (k, v) in &timeline {
+                    tl.insert(k.as_slice(), v.as_slice())?;
+                }
+                if let Some((ck, cv, ik, iv, id)) = &bind {
+                    let already = match channels.get(ck.as_slice())? {
+                        Some(v) => decode::<IncidentId>(ck, &v).ok().as_ref() == Some(id),
+                        None => false,
+                    };
+                    if !already {
+                        channels.insert(ck.as_slice(), cv.as_slice())?;
+                        inc_channels.insert(ik.as_slice(), iv.as_slice())?;
+                    }
+                }
+                for (n, v) in &outbox {
+                    ob.insert(&n.to_be_bytes(), v.as_slice())?;
+                }
+                Ok(())
+            });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(io(e)),
+        }
+        self.flush()?;
+        Ok(commit
+            .outbox
+            .into_iter()
+            .zip(outbox_ids)
+            .map(|(action, seq)| OutboxItem {
+                seq,
+                action,
+                attempts: 0,
+            })
+            .collect())
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                let rec: OutboxRecord = decode(&k, &v)?;
+                Ok(OutboxItem {
+                    seq: u64_at(&k),
+                    action: rec.action,
+                    attempts: rec.attempts,
+                })
+            })
+            .collect()
+    }
+
+    fn ack(&self, seq: u64) -> Result<(), StoreError> {
+        self.outbox.remove(seq.to_be_bytes()).map_err(io)?;
+        self.flush()
+    }
+
+    fn record_attempt(&self, seq: u64) -> Result<(), StoreError> {
+        let key = seq.to_be_bytes();
+        if let Some(v) = self.outbox.get(key).map_err(io)? {
+            let mut rec: OutboxRecord = decode(&key, &v)?;
+            rec.attempts = rec.attempts.saturating_add(1);
+            self.outbox.insert(key, encode(&rec)?).map_err(io)?;
+        }
+        Ok(())
+    }
+}
