@@ -338,8 +338,15 @@ pub fn parse(text: &str) -> Parsed {
     let Some(body) = text.strip_prefix('/').or_else(|| text.strip_prefix('／')) else {
         return Parsed::NotACommand;
     };
-    let first = body.split_whitespace().next().unwrap_or("").to_lowercase();
+    let mut head = body.split_whitespace().map(str::to_lowercase);
+    let (first, second) = (
+        head.next().unwrap_or_default(),
+        head.next().unwrap_or_default(),
+    );
     let syntax_guess = match first.as_str() {
+        "incident" | "inc" if matches!(second.as_str(), "declare" | "new" | "open") => {
+            Syntax::Declare
+        }
         "incident" | "inc" => Syntax::Status,
         "role" => Syntax::Role,
         "milestone" | "ms" => Syntax::Milestone,
@@ -703,7 +710,7 @@ mod tests {
         );
         assert_eq!(
             problem("/incident declare \"open"),
-            (Syntax::Status, Problem::UnclosedQuote)
+            (Syntax::Declare, Problem::UnclosedQuote)
         );
         assert_eq!(
             problem("/frobnicate"),

@@ -1,0 +1,227 @@
+//! Engine scenarios from `tests/scenarios/*.scn`: each `>` line is an event, the
+//! lines under it the actions the engine must enqueue, in a one-line summary form.
+//! Run with `UPDATE_EXPECT=1` to rewrite the expectations after an intended change.
+//!
+//! ```text
+//! @ 2026-11-23T06:00:00Z                         set the clock
+//! > console:console alice: /incident declare x   a chat message (channel, user, text)
+//! > api bob: declare "title" P2 svc              a declaration through the API
+//! > opened IMS-20261123-001 discord:42           an adapter opened the war room
+//! send console:console declared IMS-20261123-001 an expected action
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use warroom::config::Config;
+use warroom::store_sled::SledStore;
+use warroom_core::command::Command;
+use warroom_core::engine::Engine;
+use warroom_core::event::{Action, Destination, Event, Message, Origin, Refusal};
+use warroom_core::incident::{ChannelRef, Entry, IncidentId, Person, Severity};
+use warroom_core::ports::Store;
+
+fn channel(s: &str) -> ChannelRef {
+    let (a, b) = s.split_once(':').expect("adapter:id");
+    ChannelRef::new(a, b)
+}
+
+fn entry_summary(e: &Entry) -> String {
+    match e {
+        Entry::Declared { severity, .. } => format!("declared {}", severity.code()),
+        Entry::StatusChanged { from, to } => format!("status {}->{}", from.key(), to.key()),
+        Entry::SeverityChanged { from, to } => format!("severity {}->{}", from.code(), to.code()),
+        Entry::RoleAssigned { role, person, .. } => format!("role {role}={}", person.id),
+        Entry::MilestoneSet {
+            milestone, time, ..
+        } => format!(
+            "milestone {}={}",
+            milestone.key(),
+            time.format("%Y-%m-%dT%H:%MZ")
+        ),
+        Entry::Note { text } => format!("note {text:?}"),
+        Entry::ChannelLinked { channel } => format!("linked {}:{}", channel.adapter, channel.id),
+        Entry::Denied { permission, .. } => format!("denied {permission}"),
+    }
+}
+
+fn message_summary(m: &Message) -> String {
+    match m {
+        Message::Card { incident } => format!(
+            "card {} {} {}",
+            incident.id,
+            incident.status.key(),
+            incident.severity.code()
+        ),
+        Message::Declared { incident } => format!(
+            "declared {} {} {:?} [{}]",
+            incident.id,
+            incident.severity.code(),
+            incident.title,
+            incident.services.join(",")
+        ),
+        Message::List { incidents } => format!("list {}", incidents.len()),
+        Message::Notice {
+            incident, entry, ..
+        } => format!("notice {incident} {}", entry_summary(entry)),
+        Message::Timeline { incident, entries } => {
+            format!("timeline {} {} entries", incident.id, entries.len())
+        }
+        Message::Postmortem { incident, .. } => format!("postmortem {}", incident.id),
+        Message::Help => "help".into(),
+        Message::Usage { error } => format!("usage {} {:?}", error.syntax.key(), error.problem),
+        Message::Denied { permission, .. } => format!("denied {}", permission.key()),
+        Message::Refused { problem } => match problem {
+            Refusal::Transition { error } => format!(
+                "refused transition {}->{} {:?}",
+                error.from, error.to, error.reason
+            ),
+            other => format!(
+                "refused {}",
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.get("refusal").and_then(|r| r.as_str()).map(String::from))
+                    .unwrap_or_default()
+            ),
+        },
+    }
+}
+
+fn action_summary(a: &Action) -> String {
+    match a {
+        Action::Send {
+            to: Destination::Channel { channel },
+            message,
+        } => format!(
+            "send {}:{} {}",
+            channel.adapter,
+            channel.id,
+            message_summary(message)
+        ),
+        Action::Send {
+            to: Destination::WarRoom { incident },
+            message,
+        } => format!("send warroom:{incident} {}", message_summary(message)),
+        Action::OpenWarRoom { incident } => format!("open_war_room {incident}"),
+        Action::PostCard { incident, channel } => {
+            format!("post_card {incident} {}:{}", channel.adapter, channel.id)
+        }
+        Action::RefreshCard { incident } => format!("refresh_card {incident}"),
+    }
+}
+
+fn parse_event(line: &str) -> Event {
+    let line = line.trim_start_matches('>').trim();
+    if let Some(rest) = line.strip_prefix("opened ") {
+        let (id, ch) = rest.split_once(' ').expect("opened ID CHANNEL");
+        return Event::WarRoomOpened {
+            incident: IncidentId::parse(id).expect("id"),
+            channel: channel(ch),
+        };
+    }
+    if let Some(rest) = line.strip_prefix("api ") {
+        let (user, rest) = rest
+            .split_once(": declare ")
+            .expect("api USER: declare ...");
+        let mut words: Vec<&str> = rest.rsplitn(2, '"').collect();
+        words.reverse();
+        let title = words[0].trim_start_matches('"').to_string();
+        let mut tail = words.get(1).copied().unwrap_or("").split_whitespace();
+        let severity = tail.next().map(|s| Severity::parse(s).expect("severity"));
+        let services = tail.map(String::from).collect();
+        return Event::Command {
+            origin: Origin::Api,
+            actor: Person::named(user),
+            command: Command::Declare {
+                title,
+                severity,
+                services,
+            },
+        };
+    }
+    let (head, text) = line.split_once(": ").expect("CHANNEL USER: TEXT");
+    let (ch, user) = head.split_once(' ').expect("CHANNEL USER");
+    Event::Chat {
+        channel: channel(ch),
+        actor: Person::named(user),
+        text: text.to_string(),
+    }
+}
+
+/// Runs one scenario file and returns its text with the actual actions filled in.
+fn run(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("scenario");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&dir.path().join("store")).expect("store"));
+    let cfg = Config::embedded().expect("embedded config").engine;
+    let engine = Engine::new(store, cfg);
+    let mut now: DateTime<Utc> = "2026-11-23T06:00:00Z".parse().expect("time");
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with('@') {
+            now = line[1..].trim().parse().expect("@ RFC3339 time");
+        }
+        if line.starts_with('>') {
+            let outcome = engine.handle(parse_event(line), now).expect("store works");
+            out.push_str(line);
+            out.push('\n');
+            for a in &outcome.actions {
+                out.push_str(&action_summary(a));
+                out.push('\n');
+            }
+        } else if line.starts_with('#') || line.starts_with('@') || line.trim().is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn engine_scenarios_produce_the_expected_actions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "scn"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "scenario files are missing");
+    let mut failures = Vec::new();
+    for f in files {
+        let expected = std::fs::read_to_string(&f).expect("read");
+        let actual = run(&f);
+        if actual != expected {
+            if std::env::var_os("UPDATE_EXPECT").is_some() {
+                std::fs::write(&f, &actual).expect("update");
+            } else {
+                failures.push(format!("--- {}\n{}", f.display(), diff(&expected, &actual)));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "scenarios differ (UPDATE_EXPECT=1 to accept):\n{}",
+        failures.join("\n")
+    );
+}
+
+fn diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<_>, Vec<_>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = String::new();
+    for i in 0..e.len().max(a.len()) {
+        match (e.get(i), a.get(i)) {
+            (Some(x), Some(y)) if x == y => {}
+            (x, y) => out.push_str(&format!(
+                "line {}:\n  expected: {}\n  actual:   {}\n",
+                i + 1,
+                x.unwrap_or(&"<none>"),
+                y.unwrap_or(&"<none>")
+            )),
+        }
+    }
+    out
+}

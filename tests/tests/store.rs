@@ -1,0 +1,182 @@
+//! The sled store adapter.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use warroom::store_sled::SledStore;
+use warroom_core::event::{Action, Destination, Message};
+use warroom_core::incident::{
+    ChannelRef, Entry, Incident, Person, Severity, Source, TimelineEntry,
+};
+use warroom_core::ports::{Commit, Store, StoreError};
+
+fn day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).expect("date")
+}
+
+fn new_incident(store: &SledStore) -> Incident {
+    let id = store.allocate_incident_id(day()).expect("id");
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 23, 6, 0, 0)
+        .single()
+        .expect("time");
+    Incident::declare(
+        id,
+        "Quotes stale".into(),
+        Severity::P2,
+        vec!["market-data".into()],
+        Person::named("alice"),
+        now,
+    )
+}
+
+#[test]
+fn ids_continue_after_reopen_and_are_never_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        assert_eq!(
+            store.allocate_incident_id(day()).expect("id").to_string(),
+            "IMS-20261123-001"
+        );
+        assert_eq!(
+            store.allocate_incident_id(day()).expect("id").to_string(),
+            "IMS-20261123-002"
+        );
+        let other = NaiveDate::from_ymd_opt(2026, 11, 24).expect("date");
+        assert_eq!(
+            store.allocate_incident_id(other).expect("id").to_string(),
+            "IMS-20261124-001"
+        );
+    }
+    let store = SledStore::open(dir.path()).expect("reopen");
+    assert_eq!(
+        store.allocate_incident_id(day()).expect("id").to_string(),
+        "IMS-20261123-003"
+    );
+}
+
+#[test]
+fn a_commit_stores_incident_timeline_binding_and_outbox_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let inc = new_incident(&store);
+    let ch = ChannelRef::new("discord", "42");
+    let entry = TimelineEntry {
+        at: inc.declared_at,
+        who: Person::named("alice"),
+        source: Source::Command,
+        entry: Entry::Note {
+            text: "行情延迟".into(),
+        },
+    };
+    let actions = vec![
+        Action::OpenWarRoom {
+            incident: inc.id.clone(),
+        },
+        Action::Send {
+            to: Destination::WarRoom {
+                incident: inc.id.clone(),
+            },
+            message: Message::Help,
+        },
+    ];
+    let items = store
+        .commit(Commit {
+            incident: Some(inc.clone()),
+            timeline: vec![(inc.id.clone(), entry.clone())],
+            bind: Some((ch.clone(), inc.id.clone())),
+            outbox: actions.clone(),
+        })
+        .expect("commit");
+    assert_eq!(items.len(), 2);
+    drop(store);
+
+    let store = SledStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.incident(&inc.id).expect("read"), Some(inc.clone()));
+    assert_eq!(store.timeline(&inc.id).expect("read"), vec![entry]);
+    assert_eq!(
+        store.channel_incident(&ch).expect("read"),
+        Some(inc.id.clone())
+    );
+    assert_eq!(store.incident_channels(&inc.id).expect("read"), vec![ch]);
+    let pending = store.outbox().expect("outbox");
+    assert_eq!(
+        pending.iter().map(|i| i.action.clone()).collect::<Vec<_>>(),
+        actions
+    );
+    assert!(pending[0].seq < pending[1].seq, "outbox keeps order");
+    store.ack(pending[0].seq).expect("ack");
+    store.record_attempt(pending[1].seq).expect("attempt");
+    let left = store.outbox().expect("outbox");
+    assert_eq!((left.len(), left[0].attempts), (1, 1));
+}
+
+#[test]
+fn a_stale_revision_is_a_conflict_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let inc = new_incident(&store);
+    store
+        .commit(Commit {
+            incident: Some(inc.clone()),
+            ..Commit::default()
+        })
+        .expect("first write");
+    let mut changed = inc.clone();
+    changed.revision = 1;
+    changed.severity = Severity::P1;
+    store
+        .commit(Commit {
+            incident: Some(changed.clone()),
+            ..Commit::default()
+        })
+        .expect("second write");
+    let mut stale = inc.clone();
+    stale.revision = 1;
+    stale.title = "lost update".into();
+    let err = store
+        .commit(Commit {
+            incident: Some(stale),
+            outbox: vec![Action::OpenWarRoom {
+                incident: inc.id.clone(),
+            }],
+            ..Commit::default()
+        })
+        .expect_err("conflict");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 0,
+                found: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.incident(&inc.id).expect("read"), Some(changed));
+    assert!(
+        store.outbox().expect("outbox").is_empty(),
+        "nothing of a failed commit is kept"
+    );
+}
+
+#[test]
+fn incidents_are_listed_newest_first_even_past_sequence_999() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let mut last = None;
+    for _ in 0..1001 {
+        let inc = new_incident(&store);
+        last = Some(inc.id.clone());
+        store
+            .commit(Commit {
+                incident: Some(inc),
+                ..Commit::default()
+            })
+            .expect("write");
+    }
+    let all = store.incidents().expect("list");
+    assert_eq!(all.len(), 1001);
+    assert_eq!(Some(all[0].id.clone()), last);
+    assert_eq!(all[0].id.to_string(), "IMS-20261123-1001");
+}

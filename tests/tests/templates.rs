@@ -1,0 +1,320 @@
+//! A snapshot per template and language: `tests/snapshots/<lang>/<template>.txt`.
+//! `UPDATE_EXPECT=1` rewrites them after an intended wording change.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use warroom::config::{Config, Lang};
+use warroom::render::Renderer;
+use warroom_core::command::{ParseError, Problem, Syntax};
+use warroom_core::event::{InvalidTransitionView, Message, Refusal};
+use warroom_core::incident::{
+    ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source, Status,
+    TimelineEntry, TransitionReason, COMMANDER,
+};
+use warroom_core::rbac::Permission;
+use warroom_core::time::TimeError;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("time")
+}
+
+fn incident() -> Incident {
+    let id = IncidentId::parse("IMS-20261123-001").expect("id");
+    let mut i = Incident::declare(
+        id,
+        "Payments down".into(),
+        Severity::P1,
+        vec!["payments".into(), "clearing".into()],
+        Person::named("alice"),
+        t("2026-11-23T06:00:00Z"),
+    );
+    i.status = Status::Mitigated;
+    i.roles.insert(COMMANDER.into(), Person::named("bob"));
+    i.roles.insert("comms".into(), Person::named("carol"));
+    i.milestones
+        .insert(Milestone::Occurred, t("2026-11-23T05:50:00Z"));
+    i.milestones
+        .insert(Milestone::Responded, t("2026-11-23T06:04:00Z"));
+    i.milestones
+        .insert(Milestone::StopLoss, t("2026-11-23T07:35:00Z"));
+    i.updated_at = t("2026-11-23T07:35:00Z");
+    i
+}
+
+fn entries() -> Vec<TimelineEntry> {
+    let e = |at: &str, who: &str, source, entry| TimelineEntry {
+        at: t(at),
+        who: Person::named(who),
+        source,
+        entry,
+    };
+    vec![
+        e(
+            "2026-11-23T06:00:00Z",
+            "alice",
+            Source::Command,
+            Entry::Declared {
+                title: "Payments down".into(),
+                severity: Severity::P1,
+            },
+        ),
+        e(
+            "2026-11-23T06:00:01Z",
+            "warroom",
+            Source::Bot,
+            Entry::ChannelLinked {
+                channel: ChannelRef::new("discord", "900"),
+            },
+        ),
+        e(
+            "2026-11-23T06:01:00Z",
+            "alice",
+            Source::Command,
+            Entry::RoleAssigned {
+                role: COMMANDER.into(),
+                person: Person::named("bob"),
+                previous: None,
+            },
+        ),
+        e(
+            "2026-11-23T06:02:00Z",
+            "bob",
+            Source::Command,
+            Entry::MilestoneSet {
+                milestone: Milestone::Occurred,
+                time: t("2026-11-23T05:50:00Z"),
+                previous: None,
+            },
+        ),
+        e(
+            "2026-11-23T06:04:00Z",
+            "bob",
+            Source::Command,
+            Entry::StatusChanged {
+                from: Status::Declared,
+                to: Status::Investigating,
+            },
+        ),
+        e(
+            "2026-11-23T06:05:00Z",
+            "guest",
+            Source::Bot,
+            Entry::Denied {
+                permission: "update".into(),
+                command: "severity".into(),
+            },
+        ),
+        e(
+            "2026-11-23T06:10:00Z",
+            "bob",
+            Source::Command,
+            Entry::SeverityChanged {
+                from: Severity::P2,
+                to: Severity::P1,
+            },
+        ),
+        e(
+            "2026-11-23T07:00:00Z",
+            "carol",
+            Source::Chat,
+            Entry::Note {
+                text: "切换到备用线路 / switched to the backup line".into(),
+            },
+        ),
+    ]
+}
+
+fn messages() -> Vec<(&'static str, Message)> {
+    let inc = incident();
+    let usage = |syntax, problem| Message::Usage {
+        error: ParseError { syntax, problem },
+    };
+    vec![
+        (
+            "card",
+            Message::Card {
+                incident: Box::new(inc.clone()),
+            },
+        ),
+        (
+            "declared",
+            Message::Declared {
+                incident: Box::new(inc.clone()),
+            },
+        ),
+        (
+            "list",
+            Message::List {
+                incidents: vec![inc.clone()],
+            },
+        ),
+        ("list_empty", Message::List { incidents: vec![] }),
+        (
+            "notice",
+            Message::Notice {
+                incident: inc.id.clone(),
+                who: Person::named("bob"),
+                entry: Entry::MilestoneSet {
+                    milestone: Milestone::StopLoss,
+                    time: t("2026-11-23T07:35:00Z"),
+                    previous: Some(t("2026-11-23T07:30:00Z")),
+                },
+                after: Box::new(inc.clone()),
+            },
+        ),
+        (
+            "timeline",
+            Message::Timeline {
+                incident: Box::new(inc.clone()),
+                entries: entries(),
+            },
+        ),
+        (
+            "postmortem",
+            Message::Postmortem {
+                incident: Box::new(inc.clone()),
+                entries: entries(),
+                generated_at: t("2026-11-23T09:00:00Z"),
+            },
+        ),
+        ("help", Message::Help),
+        (
+            "usage_missing",
+            usage(Syntax::Declare, Problem::Missing("title".into())),
+        ),
+        (
+            "usage_unknown",
+            usage(Syntax::Help, Problem::UnknownCommand("frobnicate".into())),
+        ),
+        (
+            "usage_severity",
+            usage(Syntax::Severity, Problem::BadSeverity("P9".into())),
+        ),
+        (
+            "denied",
+            Message::Denied {
+                permission: Permission::Close,
+                command: Syntax::Transition,
+            },
+        ),
+        (
+            "refused_no_incident",
+            Message::Refused {
+                problem: Refusal::NoIncidentHere,
+            },
+        ),
+        (
+            "refused_transition",
+            Message::Refused {
+                problem: Refusal::Transition {
+                    error: InvalidTransitionView {
+                        from: "declared".into(),
+                        to: "closed".into(),
+                        reason: TransitionReason::NotResolved,
+                    },
+                },
+            },
+        ),
+        (
+            "refused_role",
+            Message::Refused {
+                problem: Refusal::UnknownRole {
+                    role: "chef".into(),
+                    known: vec!["commander".into(), "comms".into()],
+                },
+            },
+        ),
+        (
+            "refused_time",
+            Message::Refused {
+                problem: Refusal::BadTime {
+                    error: TimeError::InFuture {
+                        text: "23:00".into(),
+                    },
+                },
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_template_renders_as_its_snapshot_in_both_languages() {
+    let cfg = Config::embedded().expect("config");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
+    let mut failures = Vec::new();
+    for lang in [Lang::En, Lang::Zh] {
+        let names: BTreeMap<String, String> = cfg.severity_names.clone();
+        let r = Renderer::new(lang, cfg.tz, names, cfg.engine.roles.clone()).expect("renderer");
+        for (name, msg) in messages() {
+            let text = r
+                .render(&msg)
+                .unwrap_or_else(|e| panic!("{} {name}: {e}", lang.code()));
+            let path = root.join(lang.code()).join(format!("{name}.txt"));
+            let expected = std::fs::read_to_string(&path).unwrap_or_default();
+            if expected.trim_end() != text {
+                if std::env::var_os("UPDATE_EXPECT").is_some() {
+                    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+                    std::fs::write(&path, format!("{text}\n")).expect("write");
+                } else {
+                    failures.push(format!(
+                        "{}:\n--- expected\n{expected}\n--- actual\n{text}\n",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "snapshots differ (UPDATE_EXPECT=1 to accept):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn chinese_cards_carry_chinese_labels_and_english_cards_english_ones() {
+    let cfg = Config::embedded().expect("config");
+    let card = Message::Card {
+        incident: Box::new(incident()),
+    };
+    let zh = Renderer::new(
+        Lang::Zh,
+        cfg.tz,
+        cfg.severity_names.clone(),
+        cfg.engine.roles.clone(),
+    )
+    .expect("zh")
+    .render(&card)
+    .expect("render");
+    let en = Renderer::new(
+        Lang::En,
+        cfg.tz,
+        cfg.severity_names.clone(),
+        cfg.engine.roles.clone(),
+    )
+    .expect("en")
+    .render(&card)
+    .expect("render");
+    assert!(
+        zh.contains("事件指挥官：bob") && zh.contains("已止损") && zh.contains("止损耗时"),
+        "{zh}"
+    );
+    assert!(
+        en.contains("Incident Commander: bob")
+            && en.contains("Mitigated")
+            && en.contains("Time to stop loss"),
+        "{en}"
+    );
+    // 05:50Z is 13:50 in Shanghai; stop-loss 1h45m after occurrence.
+    assert!(
+        en.contains("Occurred: 2026-11-23 13:50") && en.contains("(occurred → stop-loss): 1h 45m"),
+        "{en}"
+    );
+    assert!(zh.contains("1小时45分钟"), "{zh}");
+    assert!(
+        !en.contains("&quot;") && !en.contains("&lt;"),
+        "no HTML escaping"
+    );
+}
