@@ -156,9 +156,9 @@ impl Default for RawConsole {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRbac {
-    /// Access roles of unlisted users.
+    /// Access roles of unlisted users; `["responder"]` when omitted, `[]` to deny them everything.
     #[serde(default)]
-    pub default_roles: Vec<String>,
+    pub default_roles: Option<Vec<String>>,
     /// Access role → permissions.
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
@@ -381,7 +381,10 @@ impl Config {
                         ));
                     }
                 }
-                if let Some(bad) = r.default_roles.iter().find(|x| !roles_map.contains_key(*x)) {
+                let default_roles = r
+                    .default_roles
+                    .unwrap_or_else(|| Rbac::default().default_roles);
+                if let Some(bad) = default_roles.iter().find(|x| !roles_map.contains_key(*x)) {
                     return Err(err(
                         "rbac.default_roles",
                         format!("unknown access role `{bad}`"),
@@ -390,7 +393,7 @@ impl Config {
                 Rbac {
                     roles: roles_map,
                     users: r.users,
-                    default_roles: r.default_roles,
+                    default_roles,
                 }
             }
         };

@@ -93,7 +93,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(app::run(cfg, RunOptions { exit_on_eof }, shutdown_signal())) {
+            let result = rt.block_on(app::run(cfg, RunOptions { exit_on_eof }, shutdown_signal()));
+            // The console's stdin reader is a blocking read that never returns on its own;
+            // everything else has stopped by now, so do not wait for it.
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("warroom: {e:#}");
