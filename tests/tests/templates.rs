@@ -318,3 +318,26 @@ fn chinese_cards_carry_chinese_labels_and_english_cards_english_ones() {
         "no HTML escaping"
     );
 }
+
+#[test]
+fn the_machinery_lines_exist_in_both_languages() {
+    let cfg = Config::embedded().expect("config");
+    for (lang, word) in [(Lang::En, "command"), (Lang::Zh, "命令")] {
+        let r = Renderer::new(
+            lang,
+            cfg.tz,
+            cfg.severity_names.clone(),
+            cfg.engine.roles.clone(),
+        )
+        .expect("renderer");
+        let lines: Vec<String> = ["not_a_command", "stopped", "internal"]
+            .iter()
+            .map(|k| r.system(k))
+            .collect();
+        assert!(
+            lines[0].contains("/help") && lines[1].contains(word),
+            "{lines:?}"
+        );
+        assert!(lines[0] != lines[1] && lines[1] != lines[2], "{lines:?}");
+    }
+}

@@ -12,7 +12,6 @@ use warroom_core::event::{Action, Event, Message};
 use warroom_core::incident::{ChannelRef, Person};
 
 use crate::app::{ChatSink, Delivery, DeliveryError, Shared};
-use crate::config::Lang;
 
 /// Adapter name and the id of its only channel.
 pub const ADAPTER: &str = "console";
@@ -80,10 +79,7 @@ impl Console {
             };
             match self.shared.engine.submit(event).await {
                 Ok(outcome) if outcome.reply.is_none() && outcome.actions.is_empty() => {
-                    self.print(match self.shared.config.language {
-                        Lang::En => "(not a command: commands start with /, try /help)",
-                        Lang::Zh => "（这不是命令：命令以 / 开头，试试 /help）",
-                    })
+                    self.print(&self.shared.renderer.system("not_a_command"))
                 }
                 // The console is the war room of what is declared in it: bind it now, so the
                 // next line (often already piped in) targets the new incident.
@@ -96,11 +92,11 @@ impl Console {
                             channel: Self::channel(),
                         };
                         if let Err(e) = self.shared.engine.submit(opened).await {
-                            self.print(&e.chat_reply(self.shared.config.language));
+                            self.print(&e.chat_reply(&self.shared.renderer));
                         }
                     }
                 }
-                Err(e) => self.print(&e.chat_reply(self.shared.config.language)),
+                Err(e) => self.print(&e.chat_reply(&self.shared.renderer)),
             }
         }
         let _ = eof.send(());

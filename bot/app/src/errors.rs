@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use warroom_core::ports::StoreError;
 
-use crate::config::Lang;
+use crate::render::Renderer;
 
 /// Failures of the bot's own machinery.
 #[derive(Debug, thiserror::Error)]
@@ -24,15 +24,13 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The chat reply, in the configured language.
-    pub fn chat_reply(&self, lang: Lang) -> String {
+    /// The chat reply (logged once here).
+    pub fn chat_reply(&self, renderer: &Renderer) -> String {
         tracing::error!(error = %self, "command failed");
-        match (self, lang) {
-            (Self::Stopped, Lang::En) => "⚠️ warroom is shutting down; your command was not recorded. Please repeat it after restart.".into(),
-            (Self::Stopped, Lang::Zh) => "⚠️ warroom 正在停止，命令未被记录，请在重启后重试。".into(),
-            (_, Lang::En) => "⚠️ Internal error: nothing was changed. The details are in the bot's log.".into(),
-            (_, Lang::Zh) => "⚠️ 内部错误：未做任何修改，详情见机器人日志。".into(),
-        }
+        renderer.system(match self {
+            Self::Stopped => "stopped",
+            _ => "internal",
+        })
     }
 }
 

@@ -354,6 +354,15 @@ impl Renderer {
             })
     }
 
+    /// A short system line (`not_a_command`, `stopped`, `internal`) for the machinery's own replies.
+    pub fn system(&self, kind: &str) -> String {
+        let template = format!("{}/system", self.lang.code());
+        self.hb
+            .render(&template, &serde_json::json!({ "kind": kind }))
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_else(|_| kind.to_string())
+    }
+
     fn refusal(&self, r: &Refusal) -> serde_json::Value {
         use serde_json::json;
         match r {
