@@ -7,6 +7,8 @@
 //! > console:console alice: /incident declare x   a chat message (channel, user, text)
 //! > api bob: declare "title" P2 svc              a declaration through the API
 //! > opened IMS-20261123-001 discord:42           an adapter opened the war room
+//! > pin discord:42 bob: text                     a message copied into the timeline (📌)
+//! % stakeholders discord:7                       config: the stakeholders channel
 //! send console:console declared IMS-20261123-001 an expected action
 //! ```
 
@@ -41,6 +43,8 @@ fn entry_summary(e: &Entry) -> String {
             time.format("%Y-%m-%dT%H:%MZ")
         ),
         Entry::Note { text } => format!("note {text:?}"),
+        Entry::StatusUpdate { text } => format!("status_update {text:?}"),
+        Entry::Captured { text, author, .. } => format!("captured {}: {text:?}", author.id),
         Entry::ChannelLinked { channel } => format!("linked {}:{}", channel.adapter, channel.id),
         Entry::Denied { permission, .. } => format!("denied {permission}"),
     }
@@ -65,6 +69,7 @@ fn message_summary(m: &Message) -> String {
         Message::Notice {
             incident, entry, ..
         } => format!("notice {incident} {}", entry_summary(entry)),
+        Message::StatusUpdate { incident, text, .. } => format!("status_update {} {text:?}", incident.id),
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())
         }
@@ -108,6 +113,7 @@ fn action_summary(a: &Action) -> String {
             format!("post_card {incident} {}:{}", channel.adapter, channel.id)
         }
         Action::RefreshCard { incident } => format!("refresh_card {incident}"),
+        Action::ArchiveWarRoom { incident } => format!("archive_war_room {incident}"),
     }
 }
 
@@ -119,6 +125,12 @@ fn parse_event(line: &str) -> Event {
             incident: IncidentId::parse(id).expect("id"),
             channel: channel(ch),
         };
+    }
+    if let Some(rest) = line.strip_prefix("pin ") {
+        // pin CHANNEL AUTHOR: TEXT
+        let (head, text) = rest.split_once(": ").expect("pin CHANNEL AUTHOR: TEXT");
+        let (ch, author) = head.split_once(' ').expect("CHANNEL AUTHOR");
+        return Event::Capture { channel: channel(ch), author: Person::named(author), text: text.into(), link: Some("https://chat/msg/1".into()) };
     }
     if let Some(rest) = line.strip_prefix("api ") {
         let (user, rest) = rest
@@ -155,7 +167,10 @@ fn run(path: &Path) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&dir.path().join("store")).expect("store"));
-    let cfg = Config::embedded().expect("embedded config").engine;
+    let mut cfg = Config::embedded().expect("embedded config").engine;
+    if let Some(line) = text.lines().find(|l| l.starts_with("% stakeholders ")) {
+        cfg.stakeholders = Some(channel(line.trim_start_matches("% stakeholders ").trim()));
+    }
     let engine = Engine::new(store, cfg);
     let mut now: DateTime<Utc> = "2026-11-23T06:00:00Z".parse().expect("time");
     let mut out = String::new();
@@ -171,7 +186,7 @@ fn run(path: &Path) -> String {
                 out.push_str(&action_summary(a));
                 out.push('\n');
             }
-        } else if line.starts_with('#') || line.starts_with('@') || line.trim().is_empty() {
+        } else if line.starts_with('#') || line.starts_with('@') || line.starts_with('%') || line.trim().is_empty() {
             out.push_str(line);
             out.push('\n');
         }

@@ -123,6 +123,13 @@ fn entries() -> Vec<TimelineEntry> {
                 text: "切换到备用线路 / switched to the backup line".into(),
             },
         ),
+        e("2026-11-23T07:05:00Z", "carol", Source::Command, Entry::StatusUpdate { text: "next update 16:00".into() }),
+        e(
+            "2026-11-23T07:06:00Z",
+            "dave",
+            Source::Chat,
+            Entry::Captured { text: "DC2 link is back".into(), author: Person::named("dave"), link: Some("https://discord.com/channels/1/900/77".into()) },
+        ),
     ]
 }
 
@@ -180,6 +187,10 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         ("help", Message::Help),
+        (
+            "status_update",
+            Message::StatusUpdate { incident: Box::new(inc.clone()), who: Person::named("carol"), text: "Traffic is on the backup line; next update 16:00. 已切换备用线路。".into() },
+        ),
         (
             "usage_missing",
             usage(Syntax::Declare, Problem::Missing("title".into())),

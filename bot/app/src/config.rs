@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use warroom_core::engine::EngineConfig;
-use warroom_core::incident::{RoleDef, Roles, Severity};
+use warroom_core::incident::{ChannelRef, RoleDef, Roles, Severity};
 use warroom_core::rbac::{Permission, Rbac};
 use warroom_core::Tz;
 
@@ -98,6 +98,8 @@ pub struct RawGeneral {
     pub data_dir: PathBuf,
     /// `P1`…`P4`.
     pub default_severity: String,
+    /// Channel that also receives `/status` updates, as `adapter:channel-id` (e.g. `discord:1234`).
+    pub stakeholders_channel: Option<String>,
 }
 
 impl Default for RawGeneral {
@@ -107,6 +109,7 @@ impl Default for RawGeneral {
             timezone: "Asia/Shanghai".into(),
             data_dir: "warroom-data".into(),
             default_severity: "P3".into(),
+            stakeholders_channel: None,
         }
     }
 }
@@ -412,6 +415,13 @@ impl Config {
                 ));
             }
         }
+        let stakeholders = match &raw.general.stakeholders_channel {
+            None => None,
+            Some(c) => match c.split_once(':') {
+                Some((a, id)) if !a.is_empty() && !id.is_empty() => Some(ChannelRef::new(a, id)),
+                _ => return Err(err("general.stakeholders_channel", format!("`{c}` is not `adapter:channel-id` (e.g. discord:1234)"))),
+            },
+        };
         let console_user = raw
             .console
             .user
@@ -429,6 +439,7 @@ impl Config {
             console_user,
             severity_names: raw.severity_names,
             engine: EngineConfig {
+                stakeholders,
                 tz,
                 default_severity,
                 roles,

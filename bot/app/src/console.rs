@@ -145,8 +145,9 @@ impl ChatSink for Console {
                         .map(|_| ())
                         .map_err(|_| DeliveryError::Retry(None))
                 }
-                // A terminal cannot edit what it printed; /incident status shows the current card.
-                Action::RefreshCard { .. } => Ok(()),
+                // A terminal cannot edit what it printed (/incident status shows the current
+                // card), and there is no channel to archive.
+                Action::RefreshCard { .. } | Action::ArchiveWarRoom { .. } => Ok(()),
             }
         })
     }

@@ -256,6 +256,16 @@ impl Renderer {
                 v.kind = "note".into();
                 v.text = Some(text.clone());
             }
+            Entry::StatusUpdate { text } => {
+                v.kind = "status_update".into();
+                v.text = Some(text.clone());
+            }
+            Entry::Captured { text, author, link } => {
+                v.kind = "captured".into();
+                v.text = Some(text.clone());
+                v.person = Some(author.name.clone());
+                v.channel = link.clone();
+            }
             Entry::ChannelLinked { channel } => {
                 v.kind = "channel_linked".into();
                 v.channel = Some(format!("{}:{}", channel.adapter, channel.id));
@@ -310,6 +320,10 @@ impl Renderer {
             } => (
                 "notice",
                 json!({ "entry": self.entry(after.updated_at, who, "command", entry), "incident": self.incident(after) }),
+            ),
+            Message::StatusUpdate { incident, who, text } => (
+                "status_update",
+                json!({ "incident": self.incident(incident), "who": who.name, "text": text }),
             ),
             Message::Timeline { incident, entries } => (
                 "timeline",

@@ -14,7 +14,7 @@
 //! /role assign [id] <role> <user>
 //! /milestone [id] <name> [at <time>]
 //! /timeline [id]            /timeline add [id] <text…>
-//! /postmortem [id]          /help
+//! /status [id] <text…>     /postmortem [id]          /help
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +97,13 @@ pub enum Command {
         /// Target.
         incident: Option<IncidentId>,
     },
+    /// `/status <text>`: a status update for the war room and the stakeholders.
+    StatusUpdate {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// The update.
+        text: String,
+    },
     /// `/postmortem`
     Postmortem {
         /// Target.
@@ -115,7 +122,8 @@ impl Command {
             | Self::Milestone { incident, .. }
             | Self::TimelineAdd { incident, .. }
             | Self::Timeline { incident }
-            | Self::Postmortem { incident } => incident.as_ref(),
+            | Self::Postmortem { incident }
+            | Self::StatusUpdate { incident, .. } => incident.as_ref(),
             Self::Link { incident } => Some(incident),
             Self::Help | Self::Declare { .. } | Self::List => None,
         }
@@ -135,6 +143,7 @@ impl Command {
             Self::Milestone { .. } => Syntax::Milestone,
             Self::TimelineAdd { .. } | Self::Timeline { .. } => Syntax::Timeline,
             Self::Postmortem { .. } => Syntax::Postmortem,
+            Self::StatusUpdate { .. } => Syntax::StatusUpdate,
         }
     }
 }
@@ -165,11 +174,13 @@ pub enum Syntax {
     Timeline,
     /// `/postmortem`
     Postmortem,
+    /// `/status`
+    StatusUpdate,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 11] = [
+    pub const ALL: [Syntax; 12] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -179,6 +190,7 @@ impl Syntax {
         Self::Role,
         Self::Milestone,
         Self::Timeline,
+        Self::StatusUpdate,
         Self::Postmortem,
         Self::Help,
     ];
@@ -197,6 +209,7 @@ impl Syntax {
             Self::Milestone => "/milestone [incident-id] <occurred|discovered|responded|delimited|stop-loss|recovered|root-cause|postmortem> [at <HH:MM | YYYY-MM-DD HH:MM>]",
             Self::Timeline => "/timeline [incident-id]  ·  /timeline add [incident-id] <text…>",
             Self::Postmortem => "/postmortem [incident-id]",
+            Self::StatusUpdate => "/status [incident-id] <text…>",
         }
     }
 
@@ -214,6 +227,7 @@ impl Syntax {
             Self::Milestone => "milestone",
             Self::Timeline => "timeline",
             Self::Postmortem => "postmortem",
+            Self::StatusUpdate => "status_update",
         }
     }
 }
@@ -352,6 +366,7 @@ pub fn parse(text: &str) -> Parsed {
         "milestone" | "ms" => Syntax::Milestone,
         "timeline" | "tl" => Syntax::Timeline,
         "postmortem" | "pm" => Syntax::Postmortem,
+        "status" | "update" => Syntax::StatusUpdate,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
@@ -380,6 +395,15 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "role" => parse_role(rest),
         "milestone" | "ms" => parse_milestone(rest),
         "timeline" | "tl" => parse_timeline(rest),
+        "status" | "update" => {
+            let mut args = rest;
+            let incident = take_id(&mut args, Syntax::StatusUpdate)?;
+            let text = args.join(" ").trim().to_string();
+            if text.is_empty() {
+                return Err(ParseError { syntax: Syntax::StatusUpdate, problem: Problem::Missing("text".into()) });
+            }
+            Ok(Command::StatusUpdate { incident, text })
+        }
         "postmortem" | "pm" => {
             let mut args = rest;
             let incident = take_id(&mut args, Syntax::Postmortem)?;

@@ -29,6 +29,8 @@ pub struct EngineConfig {
     pub roles: Roles,
     /// Access policy.
     pub rbac: Rbac,
+    /// Where `/status` updates go besides the war room (the stakeholders channel).
+    pub stakeholders: Option<ChannelRef>,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +40,7 @@ impl Default for EngineConfig {
             default_severity: Severity::P3,
             roles: Roles::default(),
             rbac: Rbac::default(),
+            stakeholders: None,
         }
     }
 }
@@ -125,6 +128,9 @@ impl Engine {
             Event::WarRoomOpened { incident, channel } => {
                 (Origin::Api, self.war_room_opened(incident, channel, now)?)
             }
+            Event::Capture { channel, author, text, link } => {
+                (Origin::Api, self.capture(channel, author, text, link, now)?)
+            }
         };
         self.commit(origin, plan)
     }
@@ -191,6 +197,15 @@ impl Engine {
             target: Some(id),
             ..Plan::default()
         })
+    }
+
+    fn capture(&self, channel: ChannelRef, author: Person, text: String, link: Option<String>, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+        let Some(id) = self.store.channel_incident(&channel)? else {
+            return Ok(Plan::default());
+        };
+        let text: String = text.chars().take(command::MAX_COMMAND_CHARS).collect();
+        let entry = TimelineEntry { at: now, who: author.clone(), source: Source::Chat, entry: Entry::Captured { text, author, link } };
+        Ok(Plan { timeline: vec![(id.clone(), entry)], target: Some(id), ..Plan::default() })
     }
 
     fn command(
@@ -345,9 +360,36 @@ impl Engine {
                             previous: None,
                         });
                     }
-                    change.finish(in_war_room)
+                    let mut plan = change.finish(in_war_room);
+                    if to == Status::Closed {
+                        // Closing archives the war room and leaves the draft there.
+                        let entries = self.store.timeline(&id)?;
+                        if let Some(inc) = &plan.incident {
+                            let draft = Message::Postmortem { incident: Box::new(inc.clone()), entries, generated_at: now };
+                            plan.outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: draft });
+                        }
+                        plan.outbox.push(Action::ArchiveWarRoom { incident: id.clone() });
+                    }
+                    plan
                 }
             },
+            Command::StatusUpdate { text, .. } => {
+                let mut plan = Change::new(inc, &actor, source, now).note(Entry::StatusUpdate { text: text.clone() }).finish(true);
+                plan.incident = None; // an update does not change the incident record
+                let snapshot = self.store.incident(&id)?.map(Box::new);
+                plan.outbox.clear();
+                if let Some(incident) = snapshot {
+                    let update = Message::StatusUpdate { incident, who: actor.clone(), text };
+                    plan.outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: update.clone() });
+                    if let Some(ch) = &self.cfg.stakeholders {
+                        plan.outbox.push(Action::Send { to: Destination::Channel { channel: ch.clone() }, message: update });
+                    }
+                }
+                if in_war_room {
+                    plan.reply = None; // the update itself is the war room's answer
+                }
+                plan
+            }
             Command::SetSeverity { severity, .. } if severity == inc.severity => {
                 Plan::refuse(Refusal::SameSeverity {
                     severity: severity.code(),
@@ -561,7 +603,8 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::SetSeverity { .. }
         | Command::Milestone { .. }
         | Command::TimelineAdd { .. }
-        | Command::Link { .. } => Permission::Update,
+        | Command::Link { .. }
+        | Command::StatusUpdate { .. } => Permission::Update,
     }
 }
 

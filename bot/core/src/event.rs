@@ -46,6 +46,18 @@ pub enum Event {
         /// What.
         command: Command,
     },
+    /// A chat message to copy into the timeline of the channel's incident (a 📌 reaction,
+    /// or war-room capture). Ignored in channels without an incident.
+    Capture {
+        /// Channel of the message.
+        channel: ChannelRef,
+        /// Its author.
+        author: Person,
+        /// Its text.
+        text: String,
+        /// Link to it.
+        link: Option<String>,
+    },
     /// An adapter created (or chose) the war room channel for an incident.
     WarRoomOpened {
         /// Incident.
@@ -94,6 +106,11 @@ pub enum Action {
         /// War room.
         channel: ChannelRef,
     },
+    /// The incident is closed: archive and lock its war room.
+    ArchiveWarRoom {
+        /// Incident.
+        incident: IncidentId,
+    },
     /// The incident changed: edit its pinned card in place.
     RefreshCard {
         /// Incident.
@@ -130,6 +147,15 @@ pub enum Message {
         entry: Entry,
         /// The incident after the change (for durations on the notice).
         after: Box<Incident>,
+    },
+    /// A status update (for the war room and the stakeholders channel).
+    StatusUpdate {
+        /// Snapshot.
+        incident: Box<Incident>,
+        /// Who posted it.
+        who: Person,
+        /// The update.
+        text: String,
     },
     /// The timeline.
     Timeline {

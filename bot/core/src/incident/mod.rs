@@ -120,6 +120,20 @@ pub enum Entry {
         /// The text.
         text: String,
     },
+    /// A status update was posted (Comms Lead's job).
+    StatusUpdate {
+        /// The update.
+        text: String,
+    },
+    /// A chat message copied into the timeline (e.g. by a 📌 reaction).
+    Captured {
+        /// The message text.
+        text: String,
+        /// Its author.
+        author: Person,
+        /// A link to the message, when the chat has one.
+        link: Option<String>,
+    },
     /// A channel was linked to the incident (the first one is its war room).
     ChannelLinked {
         /// The channel.
