@@ -340,6 +340,11 @@ pub async fn run(
         sinks.push(console.clone());
         tokio::spawn(console.read_loop(tokio::io::stdin(), stop_rx.clone(), eof_tx));
     }
+    // Discord, when configured, is the primary adapter: war rooms open there.
+    if let Some(discord) = shared.config.discord.clone() {
+        let sink = crate::discord::start(shared.clone(), discord, stop_rx.clone()).await.context("starting the Discord adapter")?;
+        sinks.insert(0, sink);
+    }
     let dispatcher = tokio::spawn(dispatch(shared.clone(), sinks, stop_rx.clone()));
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(

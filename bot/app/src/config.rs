@@ -84,6 +84,8 @@ pub struct RawConfig {
     pub rbac: Option<RawRbac>,
     /// `[[services]]`
     pub services: Vec<Service>,
+    /// `[discord]`
+    pub discord: Option<crate::discord::DiscordConfig>,
 }
 
 /// `[general]`
@@ -209,6 +211,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Service catalog.
     pub services: Vec<Service>,
+    /// The Discord adapter, when configured.
+    pub discord: Option<crate::discord::DiscordConfig>,
 }
 
 /// One step of a key path.
@@ -422,6 +426,9 @@ impl Config {
                 _ => return Err(err("general.stakeholders_channel", format!("`{c}` is not `adapter:channel-id` (e.g. discord:1234)"))),
             },
         };
+        if let Some(d) = &raw.discord {
+            d.validate().map_err(|(k, m)| err(&format!("discord.{k}"), m))?;
+        }
         let console_user = raw
             .console
             .user
@@ -446,6 +453,7 @@ impl Config {
                 rbac,
             },
             services: raw.services,
+            discord: raw.discord,
         })
     }
 }

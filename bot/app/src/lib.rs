@@ -5,6 +5,7 @@
 //! - [`app`]: start-up, the engine thread, the outbox dispatcher, shutdown.
 //! - [`store_sled`]: the `Store` port on sled (the only file that knows the layout).
 //! - [`console`]: the console chat adapter (the embedded default).
+//! - [`discord`]: the Discord chat adapter (serenity + poise).
 //! - [`http`]: axum server: health, metrics, incident API.
 //! - [`render`]: messages → text through the templates in `prompts/`.
 //! - [`errors`]: the one place failures become replies.
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod config;
 pub mod console;
+pub mod discord;
 pub mod errors;
 pub mod http;
 pub mod metrics;
