@@ -2,6 +2,7 @@
 //! private data directory and config, talk to its console over stdin/stdout and to
 //! its HTTP API, and kill it.
 
+pub mod fake_discord;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

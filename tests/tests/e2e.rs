@@ -6,6 +6,7 @@
 //! - `http`: the HTTP API of the real binary.
 
 mod binary;
+mod discord;
 mod engine;
 mod http;
 mod store;

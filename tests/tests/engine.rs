@@ -9,6 +9,8 @@
 //! > opened IMS-20261123-001 discord:42           an adapter opened the war room
 //! > pin discord:42 bob: text                     a message copied into the timeline (📌)
 //! % stakeholders discord:7                       config: the stakeholders channel
+//! > tick                                          the scheduler's heartbeat
+//! > restart                                       a new engine over the same store
 //! send console:console declared IMS-20261123-001 an expected action
 //! ```
 
@@ -44,6 +46,7 @@ fn entry_summary(e: &Entry) -> String {
         ),
         Entry::Note { text } => format!("note {text:?}"),
         Entry::StatusUpdate { text } => format!("status_update {text:?}"),
+        Entry::Paged { target, policy, step } => format!("paged {target} {policy}#{step}"),
         Entry::Captured { text, author, .. } => format!("captured {}: {text:?}", author.id),
         Entry::ChannelLinked { channel } => format!("linked {}:{}", channel.adapter, channel.id),
         Entry::Denied { permission, .. } => format!("denied {permission}"),
@@ -69,6 +72,19 @@ fn message_summary(m: &Message) -> String {
         Message::Notice {
             incident, entry, ..
         } => format!("notice {incident} {}", entry_summary(entry)),
+        Message::Page { page } => format!("page {} {}", page.incident, page.target.label()),
+        Message::OnCall { entries, .. } => {
+            format!("oncall {}", entries.iter().map(|e| format!("{}={}", e.schedule, e.person.as_deref().unwrap_or("-"))).collect::<Vec<_>>().join(" "))
+        }
+        Message::Calendar { view } => format!(
+            "calendar {} trading={} session={} day={} next_open={}",
+            view.market,
+            view.trading,
+            view.session.as_deref().unwrap_or("-"),
+            view.trading_day.map(|d| d.to_string()).unwrap_or_default(),
+            view.next_open.map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string()).unwrap_or_default()
+        ),
+        Message::ServicesUpdated { count } => format!("services_updated {count}"),
         Message::StatusUpdate { incident, text, .. } => format!("status_update {} {text:?}", incident.id),
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())
@@ -114,6 +130,7 @@ fn action_summary(a: &Action) -> String {
         }
         Action::RefreshCard { incident } => format!("refresh_card {incident}"),
         Action::ArchiveWarRoom { incident } => format!("archive_war_room {incident}"),
+        Action::Notify { page, via } => format!("notify {via:?} {} step {} round {} -> {}", page.incident, page.step, page.round, page.target.label()),
     }
 }
 
@@ -125,6 +142,9 @@ fn parse_event(line: &str) -> Event {
             incident: IncidentId::parse(id).expect("id"),
             channel: channel(ch),
         };
+    }
+    if line == "tick" {
+        return Event::Tick;
     }
     if let Some(rest) = line.strip_prefix("pin ") {
         // pin CHANNEL AUTHOR: TEXT
@@ -171,12 +191,20 @@ fn run(path: &Path) -> String {
     if let Some(line) = text.lines().find(|l| l.starts_with("% stakeholders ")) {
         cfg.stakeholders = Some(channel(line.trim_start_matches("% stakeholders ").trim()));
     }
-    let engine = Engine::new(store, cfg);
+    let mut engine = Engine::new(store.clone(), cfg.clone()).expect("engine");
     let mut now: DateTime<Utc> = "2026-11-23T06:00:00Z".parse().expect("time");
     let mut out = String::new();
     for line in text.lines() {
         if line.starts_with('@') {
             now = line[1..].trim().parse().expect("@ RFC3339 time");
+        }
+        if line == "> restart" {
+            // A new engine over the same store: what a process restart sees.
+            drop(engine);
+            engine = Engine::new(store.clone(), cfg.clone()).expect("engine after restart");
+            out.push_str(line);
+            out.push('\n');
+            continue;
         }
         if line.starts_with('>') {
             let outcome = engine.handle(parse_event(line), now).expect("store works");

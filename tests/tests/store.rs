@@ -85,6 +85,7 @@ fn a_commit_stores_incident_timeline_binding_and_outbox_together() {
             timeline: vec![(inc.id.clone(), entry.clone())],
             bind: Some((ch.clone(), inc.id.clone())),
             outbox: actions.clone(),
+            ..Commit::default()
         })
         .expect("commit");
     assert_eq!(items.len(), 2);
@@ -179,4 +180,22 @@ fn incidents_are_listed_newest_first_even_past_sequence_999() {
     assert_eq!(all.len(), 1001);
     assert_eq!(Some(all[0].id.clone()), last);
     assert_eq!(all[0].id.to_string(), "IMS-20261123-1001");
+}
+
+#[test]
+fn escalations_and_catalog_services_survive_a_reopen() {
+    use warroom_core::catalog::Service;
+    use warroom_core::oncall::Escalation;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).single().expect("time");
+    let running = Escalation { key: "IMS-20261123-001/p".into(), policy: "p".into(), step: 1, round: 0, next_at: Some(now), acked: None, started_at: now };
+    let finished = Escalation { key: "IMS-20261123-002/p".into(), next_at: None, ..running.clone() };
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        let commit = Commit { escalations: vec![running.clone(), finished], services: vec![Service::named("Cache")], ..Commit::default() };
+        store.commit(commit).expect("commit");
+    }
+    let store = SledStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.escalations().expect("read"), vec![running], "only running escalations are loaded");
+    assert_eq!(store.services().expect("read").iter().map(|s| s.name.clone()).collect::<Vec<_>>(), vec!["cache".to_string()]);
 }

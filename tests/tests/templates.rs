@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use warroom::config::{Config, Lang};
 use warroom::render::Renderer;
 use warroom_core::command::{ParseError, Problem, Syntax};
-use warroom_core::event::{InvalidTransitionView, Message, Refusal};
+use warroom_core::event::{CalendarView, InvalidTransitionView, Message, OnCallEntry, PageNotice, PageTarget, Refusal};
 use warroom_core::incident::{
     ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source, Status,
     TimelineEntry, TransitionReason, COMMANDER,
@@ -187,6 +187,63 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         ("help", Message::Help),
+        (
+            "page",
+            Message::Page {
+                page: PageNotice {
+                    incident: inc.id.clone(),
+                    title: inc.title.clone(),
+                    severity: Severity::P1,
+                    policy: "trading-critical".into(),
+                    step: 2,
+                    round: 1,
+                    target: PageTarget::Person { name: "alice".into(), schedule: Some("trading-ops".into()) },
+                },
+            },
+        ),
+        (
+            "page_nobody",
+            Message::Page {
+                page: PageNotice {
+                    incident: inc.id.clone(),
+                    title: inc.title.clone(),
+                    severity: Severity::P1,
+                    policy: "ops-default".into(),
+                    step: 1,
+                    round: 0,
+                    target: PageTarget::Nobody { schedule: "dba".into() },
+                },
+            },
+        ),
+        (
+            "oncall",
+            Message::OnCall {
+                at: t("2026-11-23T02:00:00Z"),
+                query: Some("trading-gateway".into()),
+                entries: vec![
+                    OnCallEntry { schedule: "trading-ops".into(), team: Some("ops".into()), person: Some("alice".into()), layer: Some("trading-hours".into()), services: vec!["trading-gateway".into()] },
+                    OnCallEntry { schedule: "dba".into(), team: None, person: None, layer: None, services: vec![] },
+                ],
+            },
+        ),
+        (
+            "calendar",
+            Message::Calendar {
+                view: CalendarView {
+                    market: "SHFE".into(),
+                    tz: "Asia/Shanghai".into(),
+                    at: t("2026-11-20T14:00:00Z"),
+                    covered: true,
+                    trading: true,
+                    session: Some("night".into()),
+                    session_end: Some(t("2026-11-20T18:30:00Z")),
+                    trading_day: chrono::NaiveDate::from_ymd_opt(2026, 11, 23),
+                    next_open: Some(t("2026-11-23T01:00:00Z")),
+                },
+            },
+        ),
+        ("services_updated", Message::ServicesUpdated { count: 3 }),
+        ("refused_oncall", Message::Refused { problem: Refusal::UnknownOnCall { query: "nobody".into() } }),
         (
             "status_update",
             Message::StatusUpdate { incident: Box::new(inc.clone()), who: Person::named("carol"), text: "Traffic is on the backup line; next update 16:00. 已切换备用线路。".into() },

@@ -52,6 +52,7 @@ impl EngineHandle {
         std::thread::Builder::new()
             .name("warroom-engine".into())
             .spawn(move || {
+                let mut engine = engine;
                 while let Some((event, reply)) = rx.blocking_recv() {
                     let started = Instant::now();
                     let result = engine.handle(event, clock.now());
@@ -142,6 +143,8 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Bearer token for `/api`.
     pub api_token: String,
+    /// The catalog in force (written by the engine).
+    pub catalog: warroom_core::catalog::SharedCatalog,
 }
 
 impl Shared {
@@ -178,6 +181,7 @@ pub async fn dispatch(
         let mut wait = Duration::from_secs(1);
         for item in &items {
             let adapter = match &item.action {
+                Action::Notify { via: warroom_core::event::Via::Webhook, .. } => Some(crate::webhook::ADAPTER),
                 Action::Send {
                     to: warroom_core::event::Destination::Channel { channel },
                     ..
@@ -310,7 +314,12 @@ pub async fn run(
     )?;
     let metrics = Arc::new(Metrics::default());
     let outbox = Arc::new(Notify::new());
-    let engine = Engine::new(store.clone() as Arc<dyn Store>, config.engine.clone());
+    let engine = {
+        let store = store.clone() as Arc<dyn Store>;
+        let cfg = config.engine.clone();
+        tokio::task::spawn_blocking(move || Engine::new(store, cfg)).await?.context("loading engine state")?
+    };
+    let catalog = engine.catalog();
     let engine = EngineHandle::spawn(
         engine,
         Arc::new(SystemClock),
@@ -330,6 +339,7 @@ pub async fn run(
         outbox,
         ready: AtomicBool::new(false),
         api_token,
+        catalog,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -345,6 +355,28 @@ pub async fn run(
         let sink = crate::discord::start(shared.clone(), discord, stop_rx.clone()).await.context("starting the Discord adapter")?;
         sinks.insert(0, sink);
     }
+    if let Some(w) = &shared.config.webhook {
+        sinks.push(Arc::new(crate::webhook::Webhook::new(w).context("building the paging webhook client")?));
+    }
+    // The scheduler's heartbeat: escalation steps come due on ticks.
+    let ticker = {
+        let engine = shared.engine.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        if *stop.borrow() || engine.submit(Event::Tick).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
     let dispatcher = tokio::spawn(dispatch(shared.clone(), sinks, stop_rx.clone()));
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(
@@ -371,6 +403,7 @@ pub async fn run(
     }
     shared.ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
+    let _ = ticker.await;
     let _ = dispatcher.await;
     let _ = http.await;
     tokio::task::spawn_blocking(move || drop(shared)).await?;

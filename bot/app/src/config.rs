@@ -86,6 +86,16 @@ pub struct RawConfig {
     pub services: Vec<Service>,
     /// `[discord]`
     pub discord: Option<crate::discord::DiscordConfig>,
+    /// `[calendar]`
+    pub calendar: crate::oncall_config::RawCalendar,
+    /// `[oncall]`
+    pub oncall: crate::oncall_config::RawOncall,
+    /// `[[schedules]]`
+    pub schedules: Vec<crate::oncall_config::RawSchedule>,
+    /// `[[escalation_policies]]`
+    pub escalation_policies: Vec<crate::oncall_config::RawPolicy>,
+    /// `[notify]`
+    pub notify: crate::oncall_config::RawNotify,
 }
 
 /// `[general]`
@@ -172,19 +182,8 @@ pub struct RawRbac {
     pub users: BTreeMap<String, Vec<String>>,
 }
 
-/// A service of the catalog (the full CMDB view comes with the on-call work).
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Service {
-    /// Unique name.
-    pub name: String,
-    /// Owning team.
-    #[serde(default)]
-    pub owner: Option<String>,
-    /// 1 = most critical.
-    #[serde(default)]
-    pub tier: Option<u8>,
-}
+/// A service of the catalog: `[[services]]` (see `warroom_core::catalog::Service`).
+pub use warroom_core::catalog::Service;
 
 /// Validated configuration.
 #[derive(Debug, Clone)]
@@ -209,8 +208,8 @@ pub struct Config {
     pub severity_names: BTreeMap<String, String>,
     /// What the engine needs.
     pub engine: EngineConfig,
-    /// Service catalog.
-    pub services: Vec<Service>,
+    /// Outbound paging webhook.
+    pub webhook: Option<crate::oncall_config::WebhookConfig>,
     /// The Discord adapter, when configured.
     pub discord: Option<crate::discord::DiscordConfig>,
 }
@@ -404,19 +403,54 @@ impl Config {
                 }
             }
         };
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, s) in raw.services.iter().enumerate() {
-            if s.name.trim().is_empty() {
-                return Err(err(
-                    &format!("services[{i}].name"),
-                    "must not be empty".into(),
-                ));
+        let catalog = warroom_core::catalog::Catalog::new(raw.services.clone()).map_err(|errors| {
+            let first = &errors[0];
+            let name = match first {
+                warroom_core::catalog::CatalogError::Duplicate { name } | warroom_core::catalog::CatalogError::BadName { name } => name.clone(),
+                warroom_core::catalog::CatalogError::UnknownDependency { service, .. } => service.clone(),
+            };
+            // A duplicate points at its second definition.
+            let positions: Vec<usize> = raw.services.iter().enumerate().filter(|(_, s)| s.name.trim().eq_ignore_ascii_case(name.trim())).map(|(i, _)| i).collect();
+            let i = match first {
+                warroom_core::catalog::CatalogError::Duplicate { .. } => positions.get(1).or(positions.first()).copied().unwrap_or(0),
+                _ => positions.first().copied().unwrap_or(0),
+            };
+            let field = if matches!(first, warroom_core::catalog::CatalogError::UnknownDependency { .. }) { "depends_on" } else { "name" };
+            err(&format!("services[{i}].{field}"), first.to_string())
+        })?;
+        let mut calendars = warroom_core::calendar::Calendars::builtin();
+        let base = Path::new(file).parent().unwrap_or(Path::new("."));
+        for (i, f) in raw.calendar.extra_files.iter().enumerate() {
+            let key = format!("calendar.extra_files[{i}]");
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path).map_err(|e| err(&key, format!("cannot read {}: {e}", path.display())))?;
+            calendars.add_toml(&text).map_err(|e| err(&key, format!("{}: {e}", path.display())))?;
+        }
+        let market = match calendars.get(&raw.calendar.default_market) {
+            Some(c) => c.code().to_string(),
+            None => return Err(err("calendar.default_market", format!("unknown market `{}` (known: {})", raw.calendar.default_market, calendars.markets().join(", ")))),
+        };
+        let schedules = crate::oncall_config::schedules(&raw.schedules, tz, &calendars).map_err(|(k, m)| err(&k, m))?;
+        let policies = crate::oncall_config::policies(&raw.escalation_policies, &schedules, &calendars).map_err(|(k, m)| err(&k, m))?;
+        if let Some(p) = &raw.oncall.default_policy {
+            if !policies.contains_key(p) {
+                return Err(err("oncall.default_policy", format!("unknown escalation policy `{p}`")));
             }
-            if !seen.insert(s.name.to_lowercase()) {
-                return Err(err(
-                    &format!("services[{i}].name"),
-                    format!("service `{}` is defined twice", s.name),
-                ));
+        }
+        for (i, svc) in raw.services.iter().enumerate() {
+            if let Some(p) = svc.escalation_policy.as_ref().filter(|p| !policies.contains_key(*p)) {
+                return Err(err(&format!("services[{i}].escalation_policy"), format!("unknown escalation policy `{p}`")));
+            }
+            if let Some(s) = svc.schedule.as_ref().filter(|s| !schedules.contains_key(*s)) {
+                return Err(err(&format!("services[{i}].schedule"), format!("unknown schedule `{s}`")));
+            }
+        }
+        if let Some(w) = &raw.notify.webhook {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(err("notify.webhook.url", format!("`{}` is not an http(s) URL", w.url)));
+            }
+            if w.timeout_ms == 0 {
+                return Err(err("notify.webhook.timeout_ms", "must be above 0".into()));
             }
         }
         let stakeholders = match &raw.general.stakeholders_channel {
@@ -451,8 +485,15 @@ impl Config {
                 default_severity,
                 roles,
                 rbac,
+                catalog,
+                calendars: std::sync::Arc::new(calendars),
+                market,
+                schedules,
+                policies,
+                default_policy: raw.oncall.default_policy,
+                webhook: raw.notify.webhook.is_some(),
             },
-            services: raw.services,
+            webhook: raw.notify.webhook,
             discord: raw.discord,
         })
     }
@@ -465,7 +506,8 @@ mod tests {
     #[test]
     fn the_embedded_default_is_valid() {
         let c = Config::embedded().unwrap();
-        assert!(!c.services.is_empty());
+        assert!(!c.engine.catalog.is_empty());
+        assert!(!c.engine.schedules.is_empty() && !c.engine.policies.is_empty());
         assert_eq!(c.http_addr.ip().to_string(), "127.0.0.1");
     }
 

@@ -122,6 +122,7 @@ impl ChatSink for Console {
         Box::pin(async move {
             match action {
                 Action::Send { message, .. } => self.render(message),
+                Action::Notify { page, .. } => self.render(&Message::Page { page: page.clone() }),
                 Action::PostCard { incident, .. } => match self.shared.store_incident(incident) {
                     Ok(Some(inc)) => self.render(&Message::Card {
                         incident: Box::new(inc),

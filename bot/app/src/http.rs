@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route("/api/incidents", get(list_incidents).post(create_incident))
         .route("/api/incidents/{id}", get(get_incident))
+        .route("/api/services", get(list_services).put(put_services))
+        .route("/api/services/import", axum::routing::post(import_services_csv))
+        .route("/api/services/{name}", get(get_service))
+        .route("/api/services/{name}/related", get(related_services))
+        .route("/api/oncall", get(oncall))
+        .route("/api/calendar/{market}", get(calendar))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
@@ -36,6 +42,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/schedules/{name}/ical", get(ical))
         .merge(api)
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(shared.config.body_limit_bytes))
@@ -264,4 +271,191 @@ async fn create_incident(
             "the incident was not declared",
         )),
     }
+}
+
+/// `?at=` for endpoints that answer "at a time" (default: now).
+#[derive(Deserialize)]
+struct AtQuery {
+    #[serde(default)]
+    at: Option<String>,
+}
+
+fn at_or_now(at: Option<&str>) -> Result<DateTime<Utc>, Response> {
+    match at {
+        None => Ok(Utc::now()),
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| json_error(StatusCode::BAD_REQUEST, "bad_time", format!("`at` must be RFC 3339, got `{t}`"))),
+    }
+}
+
+async fn list_services(State(s): State<Arc<Shared>>) -> Response {
+    let c = s.catalog.get();
+    Json(c.services().cloned().collect::<Vec<_>>()).into_response()
+}
+
+async fn get_service(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    match s.catalog.get().get(&name) {
+        Some(svc) => Json(svc.clone()).into_response(),
+        None => json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{name}`")),
+    }
+}
+
+#[derive(Deserialize)]
+struct RelatedQuery {
+    #[serde(default)]
+    direction: Option<String>,
+    #[serde(default)]
+    hops: Option<u32>,
+}
+
+async fn related_services(State(s): State<Arc<Shared>>, Path(name): Path<String>, Query(q): Query<RelatedQuery>) -> Response {
+    use warroom_core::catalog::Direction;
+    let direction = match q.direction.as_deref().unwrap_or("both") {
+        "up" | "upstream" => Direction::Upstream,
+        "down" | "downstream" => Direction::Downstream,
+        "both" => Direction::Both,
+        other => return json_error(StatusCode::BAD_REQUEST, "bad_direction", format!("`{other}` is not up, down or both")),
+    };
+    let hops = q.hops.unwrap_or(1);
+    if !(1..=10).contains(&hops) {
+        return json_error(StatusCode::BAD_REQUEST, "bad_hops", "hops must be 1 to 10");
+    }
+    let c = s.catalog.get();
+    if c.get(&name).is_none() {
+        return json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{name}`"));
+    }
+    Json(c.related(&name, direction, hops)).into_response()
+}
+
+async fn store_services(s: &Shared, services: Vec<warroom_core::catalog::Service>) -> Result<Response, AppError> {
+    let outcome = s.engine.submit(Event::UpsertServices { services }).await?;
+    Ok(match outcome.reply {
+        Some(Message::ServicesUpdated { count }) => Json(serde_json::json!({ "stored": count })).into_response(),
+        Some(Message::Refused { problem: warroom_core::event::Refusal::CatalogInvalid { problems } }) => {
+            json_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_catalog", problems.join("; "))
+        }
+        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the services were not stored"),
+    })
+}
+
+/// `PUT /api/services`: a JSON array of services, added or replacing by name.
+async fn put_services(State(s): State<Arc<Shared>>, body: Result<Json<Vec<warroom_core::catalog::Service>>, JsonRejection>) -> Result<Response, AppError> {
+    match body {
+        Ok(Json(services)) if services.is_empty() => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "empty", "no services given")),
+        Ok(Json(services)) => store_services(&s, services).await,
+        Err(rej) => Ok(json_error(rej.status(), "bad_request", rej.body_text())),
+    }
+}
+
+/// `POST /api/services/import` with `text/csv`: header
+/// `name,owner,tier,depends_on,hosts,namespaces,schedule,escalation_policy`
+/// (lists separated by `;`). Errors name the line; nothing is stored on error.
+async fn import_services_csv(State(s): State<Arc<Shared>>, body: String) -> Result<Response, AppError> {
+    match crate::catalog_csv::parse(&body) {
+        Ok(services) if services.is_empty() => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "empty", "no services in the CSV")),
+        Ok(services) => store_services(&s, services).await,
+        Err(e) => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_csv", e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct OnCallQuery {
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+/// `GET /api/oncall?service=|team=|schedule=&at=`: who is on call.
+async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> Response {
+    let at = match at_or_now(q.at.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let cfg = &s.config.engine;
+    let catalog = s.catalog.get();
+    let names: Vec<String> = if let Some(name) = &q.schedule {
+        vec![name.clone()]
+    } else if let Some(team) = &q.team {
+        cfg.schedules.values().filter(|x| x.team.as_deref() == Some(team.as_str())).map(|x| x.name.clone()).collect()
+    } else if let Some(svc) = &q.service {
+        match catalog.get(svc) {
+            Some(svc) => svc.schedule.iter().cloned().collect(),
+            None => return json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{svc}`")),
+        }
+    } else {
+        cfg.schedules.keys().cloned().collect()
+    };
+    let mut out = Vec::new();
+    for n in names {
+        let Some(sch) = cfg.schedules.get(&n) else {
+            return json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{n}`"));
+        };
+        let oc = sch.on_call(at, &cfg.calendars);
+        out.push(serde_json::json!({ "schedule": n, "team": sch.team, "at": at, "person": oc.as_ref().map(|o| &o.person), "layer": oc.as_ref().map(|o| &o.layer) }));
+    }
+    Json(out).into_response()
+}
+
+#[derive(Deserialize)]
+struct IcalQuery {
+    #[serde(default)]
+    days: Option<i64>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `GET /api/schedules/{name}/ical?days=N&token=…`: the final schedule as iCalendar.
+/// Calendar apps cannot send headers, so the token may also come as a query parameter.
+async fn ical(State(s): State<Arc<Shared>>, Path(name): Path<String>, Query(q): Query<IcalQuery>, headers: axum::http::HeaderMap) -> Response {
+    let header_ok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t.trim().as_bytes(), s.api_token.as_bytes()));
+    let query_ok = q.token.as_deref().is_some_and(|t| same(t.as_bytes(), s.api_token.as_bytes()));
+    if !header_ok && !query_ok {
+        return unauthorized("missing or invalid token (header `Authorization: Bearer` or `?token=`)");
+    }
+    let Some(sch) = s.config.engine.schedules.get(&name) else {
+        return json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{name}`"));
+    };
+    let days = q.days.unwrap_or(14);
+    if !(1..=90).contains(&days) {
+        return json_error(StatusCode::BAD_REQUEST, "bad_days", "days must be 1 to 90");
+    }
+    let from = Utc::now();
+    let body = sch.ical(from, from + chrono::Duration::days(days), &s.config.engine.calendars);
+    ([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], body).into_response()
+}
+
+/// `GET /api/calendar/{market}?at=`: sessions and trading-day facts.
+async fn calendar(State(s): State<Arc<Shared>>, Path(market): Path<String>, Query(q): Query<AtQuery>) -> Response {
+    let at = match at_or_now(q.at.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some(cal) = s.config.engine.calendars.get(&market) else {
+        return json_error(StatusCode::NOT_FOUND, "not_found", format!("unknown market `{market}`"));
+    };
+    let session = match cal.session_at(at) {
+        Ok(sess) => sess,
+        Err(e) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, "not_covered", e.to_string()),
+    };
+    Json(serde_json::json!({
+        "market": cal.code(),
+        "timezone": cal.tz().name(),
+        "at": at,
+        "trading": session.is_some(),
+        "session": session,
+        "trading_day": cal.trading_day_of(at).ok(),
+        "next_open": cal.next_open(at).ok(),
+        "covered_years": cal.covered_years(),
+    }))
+    .into_response()
 }

@@ -8,15 +8,20 @@
 //! - [`discord`]: the Discord chat adapter (serenity + poise).
 //! - [`http`]: axum server: health, metrics, incident API.
 //! - [`render`]: messages → text through the templates in `prompts/`.
+//! - [`webhook`]: the outbound paging webhook (phone/SMS gateways).
 //! - [`errors`]: the one place failures become replies.
 //! - [`metrics`]: Prometheus counters.
+//! - [`oncall_config`]: calendar, schedules, escalation policies, paging webhook config.
 
 pub mod app;
+pub mod catalog_csv;
 pub mod config;
 pub mod console;
 pub mod discord;
 pub mod errors;
 pub mod http;
 pub mod metrics;
+pub mod oncall_config;
 pub mod render;
 pub mod store_sled;
+pub mod webhook;

@@ -10,8 +10,8 @@ use handlebars::Handlebars;
 use rust_embed::RustEmbed;
 use serde::Serialize;
 use warroom_core::command::Syntax;
-use warroom_core::event::{Message, Refusal};
-use warroom_core::incident::{Entry, Incident, Person, Roles, TimelineEntry};
+use warroom_core::event::{Message, PageTarget, Refusal};
+use warroom_core::incident::{Entry, Incident, Milestone, Person, Roles, TimelineEntry};
 use warroom_core::Tz;
 
 use crate::config::Lang;
@@ -32,6 +32,8 @@ pub struct Renderer {
     labels: Labels,
     severity_names: BTreeMap<String, String>,
     roles: Roles,
+    calendars: std::sync::Arc<warroom_core::calendar::Calendars>,
+    market: String,
 }
 
 /// A template failed to render (a bug: every template has a snapshot test).
@@ -54,6 +56,8 @@ struct Labelled {
     key: String,
     label: String,
     value: String,
+    /// The same span in trading time of the default market (durations only).
+    trading: Option<String>,
 }
 
 /// The card's context; also embedded in other contexts.
@@ -69,6 +73,11 @@ struct IncidentView {
     roles: Vec<RoleView>,
     milestones: Vec<Labelled>,
     durations: Vec<Labelled>,
+    /// Mean-time-to-acknowledge span of this incident: discovered → responded.
+    mtta: Option<Labelled>,
+    /// Mean-time-to-recover span of this incident: discovered → recovered.
+    mttr: Option<Labelled>,
+    market: String,
     declared_by: String,
     declared_at: String,
     updated_at: String,
@@ -93,31 +102,42 @@ struct EntryView {
 }
 
 impl Renderer {
-    /// Loads the embedded templates for `lang`.
+    /// Loads the embedded templates for `lang` (trading-time figures for SSE).
     ///
     /// # Errors
     /// When a template does not compile or the labels do not parse (a build defect).
-    pub fn new(
+    pub fn new(lang: Lang, tz: Tz, severity_names: BTreeMap<String, String>, roles: Roles) -> anyhow::Result<Self> {
+        let calendars = std::sync::Arc::new(warroom_core::calendar::Calendars::builtin());
+        Self::with_calendar(lang, tz, severity_names, roles, calendars, "SSE".into())
+    }
+
+    /// The renderer a configuration asks for.
+    ///
+    /// # Errors
+    /// As [`Renderer::new`].
+    pub fn for_config(c: &crate::config::Config) -> anyhow::Result<Self> {
+        Self::with_calendar(c.language, c.tz, c.severity_names.clone(), c.engine.roles.clone(), c.engine.calendars.clone(), c.engine.market.clone())
+    }
+
+    /// Like [`Renderer::new`], with trading-time figures from `market` of `calendars`.
+    ///
+    /// # Errors
+    /// As [`Renderer::new`].
+    pub fn with_calendar(
         lang: Lang,
         tz: Tz,
         severity_names: BTreeMap<String, String>,
         roles: Roles,
+        calendars: std::sync::Arc<warroom_core::calendar::Calendars>,
+        market: String,
     ) -> anyhow::Result<Self> {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         hb.register_escape_fn(handlebars::no_escape);
         hb.register_embed_templates_with_extension::<Prompts>(".hbs")?;
-        let file = Prompts::get(&format!("{}/labels.toml", lang.code()))
-            .ok_or_else(|| anyhow::anyhow!("labels.toml missing for {}", lang.code()))?;
+        let file = Prompts::get(&format!("{}/labels.toml", lang.code())).ok_or_else(|| anyhow::anyhow!("labels.toml missing for {}", lang.code()))?;
         let labels: Labels = toml::from_str(std::str::from_utf8(&file.data)?)?;
-        Ok(Self {
-            hb,
-            lang,
-            tz,
-            labels,
-            severity_names,
-            roles,
-        })
+        Ok(Self { hb, lang, tz, labels, severity_names, roles, calendars, market })
     }
 
     fn label(&self, section: &str, key: &str) -> String {
@@ -160,6 +180,19 @@ impl Renderer {
         }
     }
 
+    /// Trading time between two instants in the default market, when both exist and
+    /// the calendar covers them.
+    fn trading(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<String> {
+        let (from, to) = (from?, to?);
+        let cal = self.calendars.get(&self.market)?;
+        cal.trading_duration(from, to).ok().map(|d| self.duration(d.num_seconds()))
+    }
+
+    fn span(&self, i: &Incident, key: &str, from: Milestone, to: Milestone) -> Option<Labelled> {
+        let (a, b) = (*i.milestones.get(&from)?, *i.milestones.get(&to)?);
+        Some(Labelled { key: key.into(), label: self.label("duration", key), value: self.duration((b - a).num_seconds()), trading: self.trading(Some(a), Some(b)) })
+    }
+
     fn incident(&self, i: &Incident) -> IncidentView {
         let sev = i.severity.code();
         IncidentView {
@@ -190,19 +223,25 @@ impl Renderer {
                     key: m.key().into(),
                     label: self.label("milestone", m.key()),
                     value: self.time(*t),
+                    trading: None,
                 })
                 .collect(),
             durations: i
                 .durations()
                 .into_iter()
                 .filter_map(|d| {
+                    let (from, to) = d.kind.span();
                     d.seconds.map(|s| Labelled {
                         key: d.kind.key().into(),
                         label: self.label("duration", d.kind.key()),
                         value: self.duration(s),
+                        trading: self.trading(i.milestones.get(&from).copied(), i.milestones.get(&to).copied()),
                     })
                 })
                 .collect(),
+            mtta: self.span(i, "mtta", Milestone::Discovered, Milestone::Responded),
+            mttr: self.span(i, "mttr", Milestone::Discovered, Milestone::Recovered),
+            market: self.market.clone(),
             declared_by: i.declared_by.name.clone(),
             declared_at: self.time(i.declared_at),
             updated_at: self.time(i.updated_at),
@@ -256,6 +295,12 @@ impl Renderer {
                 v.kind = "note".into();
                 v.text = Some(text.clone());
             }
+            Entry::Paged { target, policy, step } => {
+                v.kind = "paged".into();
+                v.person = Some(target.clone());
+                v.text = Some(policy.clone());
+                v.to = Some(step.to_string());
+            }
             Entry::StatusUpdate { text } => {
                 v.kind = "status_update".into();
                 v.text = Some(text.clone());
@@ -296,6 +341,7 @@ impl Renderer {
                 key: s.key().into(),
                 label: self.label("help", s.key()),
                 value: s.usage().into(),
+                trading: None,
             })
             .collect()
     }
@@ -321,6 +367,37 @@ impl Renderer {
                 "notice",
                 json!({ "entry": self.entry(after.updated_at, who, "command", entry), "incident": self.incident(after) }),
             ),
+            Message::Page { page } => {
+                let (kind, name, schedule) = match &page.target {
+                    PageTarget::Person { name, schedule } => ("person", Some(name.clone()), schedule.clone()),
+                    PageTarget::Channel { name } => ("channel", Some(name.clone()), None),
+                    PageTarget::Nobody { schedule } => ("nobody", None, Some(schedule.clone())),
+                };
+                (
+                    "page",
+                    json!({ "incident": page.incident.to_string(), "title": page.title, "severity": page.severity.code(),
+                            "policy": page.policy, "step": page.step, "round": page.round + 1,
+                            "kind": kind, "name": name, "schedule": schedule }),
+                )
+            }
+            Message::OnCall { at, query, entries } => (
+                "oncall",
+                json!({ "at": self.time(*at), "query": query, "entries": entries.iter().map(|e| json!({
+                    "schedule": e.schedule, "team": e.team, "person": e.person, "layer": e.layer,
+                    "services": e.services.join(", "),
+                })).collect::<Vec<_>>() }),
+            ),
+            Message::Calendar { view } => {
+                let tz: Tz = view.tz.parse().unwrap_or(self.tz);
+                let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+                (
+                    "calendar",
+                    json!({ "market": view.market, "tz": view.tz, "at": local(view.at), "covered": view.covered,
+                            "trading": view.trading, "session": view.session, "session_end": view.session_end.map(local),
+                            "trading_day": view.trading_day.map(|d| d.to_string()), "next_open": view.next_open.map(local) }),
+                )
+            }
+            Message::ServicesUpdated { count } => ("services_updated", json!({ "count": count })),
             Message::StatusUpdate { incident, who, text } => (
                 "status_update",
                 json!({ "incident": self.incident(incident), "who": who.name, "text": text }),
@@ -404,6 +481,9 @@ impl Renderer {
                 };
                 json!({ "refusal": "bad_time", "problem": kind, "text": text })
             }
+            Refusal::UnknownOnCall { query } => json!({ "refusal": "unknown_oncall", "query": query }),
+            Refusal::UnknownMarket { market, known } => json!({ "refusal": "unknown_market", "market": market, "known": known.join(", ") }),
+            Refusal::CatalogInvalid { problems } => json!({ "refusal": "catalog_invalid", "problems": problems.join("; ") }),
             Refusal::Closed { incident } => {
                 json!({ "refusal": "closed", "incident": incident.to_string() })
             }

@@ -7,6 +7,8 @@
 //! - `timeline`: incident key ‖ id u64 BE → entry (ids from `generate_id`, so in order).
 //! - `channels`: `adapter\0channel` → incident id; `incident_channels`: incident key ‖ id u64 BE → channel.
 //! - `outbox`: seq u64 BE → `{action, attempts}`.
+//! - `escalations`: escalation key (`IMS-…/policy`) → escalation state.
+//! - `services`: service name → catalog service stored through the API.
 //!
 //! Durability: `commit` runs one multi-tree transaction and then `flush`es, so it
 //! returns only once everything is on disk; callers acknowledge after that.
@@ -18,7 +20,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
 use warroom_core::event::Action;
+use warroom_core::catalog::Service;
 use warroom_core::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
+use warroom_core::oncall::Escalation;
 use warroom_core::ports::{Commit, OutboxItem, Store, StoreError};
 
 /// Version of the layout and of every record written by this build.
@@ -33,6 +37,8 @@ pub struct SledStore {
     channels: Tree,
     incident_channels: Tree,
     outbox: Tree,
+    escalations: Tree,
+    services: Tree,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,6 +144,8 @@ impl SledStore {
             channels: t("channels")?,
             incident_channels: t("incident_channels")?,
             outbox: t("outbox")?,
+            escalations: t("escalations")?,
+            services: t("services")?,
             db,
         })
     }
@@ -294,14 +302,32 @@ impl Store for SledStore {
             )),
             None => None,
         };
+        let escalations: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .escalations
+            .iter()
+            .map(|e| Ok((e.key.as_bytes().to_vec(), encode(e)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let services: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .services
+            .iter()
+            .map(|s| Ok((s.name.trim().to_lowercase().into_bytes(), encode(s)?)))
+            .collect::<Result<_, StoreError>>()?;
         let result = (
             &self.incidents,
             &self.timeline,
             &self.channels,
             &self.incident_channels,
             &self.outbox,
+            &self.escalations,
+            &self.services,
         )
-            .transaction(|(incidents, tl, channels, inc_channels, ob)| {
+            .transaction(|(incidents, tl, channels, inc_channels, ob, esc, svc)| {
+                for (k, v) in &escalations {
+                    esc.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &services {
+                    svc.insert(k.as_slice(), v.as_slice())?;
+                }
                 if let Some(inc) = &commit.incident {
                     tx_put_incident(incidents, inc)?;
                 }
@@ -352,6 +378,28 @@ impl Store for SledStore {
                     action: rec.action,
                     attempts: rec.attempts,
                 })
+            })
+            .collect()
+    }
+
+    fn escalations(&self) -> Result<Vec<Escalation>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.escalations.iter() {
+            let (k, v) = kv.map_err(io)?;
+            let e: Escalation = decode(&k, &v)?;
+            if e.next_at.is_some() {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn services(&self) -> Result<Vec<Service>, StoreError> {
+        self.services
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                decode(&k, &v)
             })
             .collect()
     }

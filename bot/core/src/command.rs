@@ -15,6 +15,7 @@
 //! /milestone [id] <name> [at <time>]
 //! /timeline [id]            /timeline add [id] <text…>
 //! /status [id] <text…>     /postmortem [id]          /help
+//! /oncall [service|team|schedule]                     /calendar [market]
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,16 @@ pub enum Command {
         /// Target.
         incident: Option<IncidentId>,
     },
+    /// `/oncall [service|team|schedule]`
+    OnCall {
+        /// What to look up; all schedules when absent.
+        query: Option<String>,
+    },
+    /// `/calendar [market]`
+    Calendar {
+        /// Market code; the configured default when absent.
+        market: Option<String>,
+    },
     /// `/status <text>`: a status update for the war room and the stakeholders.
     StatusUpdate {
         /// Target.
@@ -125,7 +136,7 @@ impl Command {
             | Self::Postmortem { incident }
             | Self::StatusUpdate { incident, .. } => incident.as_ref(),
             Self::Link { incident } => Some(incident),
-            Self::Help | Self::Declare { .. } | Self::List => None,
+            Self::Help | Self::Declare { .. } | Self::List | Self::OnCall { .. } | Self::Calendar { .. } => None,
         }
     }
 
@@ -144,6 +155,8 @@ impl Command {
             Self::TimelineAdd { .. } | Self::Timeline { .. } => Syntax::Timeline,
             Self::Postmortem { .. } => Syntax::Postmortem,
             Self::StatusUpdate { .. } => Syntax::StatusUpdate,
+            Self::OnCall { .. } => Syntax::OnCall,
+            Self::Calendar { .. } => Syntax::Calendar,
         }
     }
 }
@@ -176,11 +189,15 @@ pub enum Syntax {
     Postmortem,
     /// `/status`
     StatusUpdate,
+    /// `/oncall`
+    OnCall,
+    /// `/calendar`
+    Calendar,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 12] = [
+    pub const ALL: [Syntax; 14] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -192,6 +209,8 @@ impl Syntax {
         Self::Timeline,
         Self::StatusUpdate,
         Self::Postmortem,
+        Self::OnCall,
+        Self::Calendar,
         Self::Help,
     ];
 
@@ -210,6 +229,8 @@ impl Syntax {
             Self::Timeline => "/timeline [incident-id]  ·  /timeline add [incident-id] <text…>",
             Self::Postmortem => "/postmortem [incident-id]",
             Self::StatusUpdate => "/status [incident-id] <text…>",
+            Self::OnCall => "/oncall [service|team|schedule]",
+            Self::Calendar => "/calendar [market]",
         }
     }
 
@@ -228,6 +249,8 @@ impl Syntax {
             Self::Timeline => "timeline",
             Self::Postmortem => "postmortem",
             Self::StatusUpdate => "status_update",
+            Self::OnCall => "oncall",
+            Self::Calendar => "calendar",
         }
     }
 }
@@ -367,6 +390,8 @@ pub fn parse(text: &str) -> Parsed {
         "timeline" | "tl" => Syntax::Timeline,
         "postmortem" | "pm" => Syntax::Postmortem,
         "status" | "update" => Syntax::StatusUpdate,
+        "oncall" | "on-call" => Syntax::OnCall,
+        "calendar" | "cal" => Syntax::Calendar,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
@@ -395,6 +420,16 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "role" => parse_role(rest),
         "milestone" | "ms" => parse_milestone(rest),
         "timeline" | "tl" => parse_timeline(rest),
+        "oncall" | "on-call" | "值班" => match rest {
+            [] => Ok(Command::OnCall { query: None }),
+            [q] => Ok(Command::OnCall { query: Some(q.trim_start_matches('@').to_string()) }),
+            [_, extra, ..] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Unexpected(clip(extra)) }),
+        },
+        "calendar" | "cal" | "日历" => match rest {
+            [] => Ok(Command::Calendar { market: None }),
+            [m] => Ok(Command::Calendar { market: Some(m.clone()) }),
+            [_, extra, ..] => Err(ParseError { syntax: Syntax::Calendar, problem: Problem::Unexpected(clip(extra)) }),
+        },
         "status" | "update" => {
             let mut args = rest;
             let incident = take_id(&mut args, Syntax::StatusUpdate)?;

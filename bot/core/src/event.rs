@@ -58,6 +58,13 @@ pub enum Event {
         /// Link to it.
         link: Option<String>,
     },
+    /// The scheduler's heartbeat: fire due escalation steps.
+    Tick,
+    /// Add or replace catalog services (API, CSV import).
+    UpsertServices {
+        /// Services.
+        services: Vec<crate::catalog::Service>,
+    },
     /// An adapter created (or chose) the war room channel for an incident.
     WarRoomOpened {
         /// Incident.
@@ -106,6 +113,13 @@ pub enum Action {
         /// War room.
         channel: ChannelRef,
     },
+    /// Notify someone of a page.
+    Notify {
+        /// The page.
+        page: PageNotice,
+        /// Through chat (mention + direct message) or the outbound webhook.
+        via: Via,
+    },
     /// The incident is closed: archive and lock its war room.
     ArchiveWarRoom {
         /// Incident.
@@ -147,6 +161,30 @@ pub enum Message {
         entry: Entry,
         /// The incident after the change (for durations on the notice).
         after: Box<Incident>,
+    },
+    /// A page, as chat renders it.
+    Page {
+        /// The page.
+        page: PageNotice,
+    },
+    /// Who is on call.
+    OnCall {
+        /// When.
+        at: DateTime<Utc>,
+        /// What was asked.
+        query: Option<String>,
+        /// One per schedule.
+        entries: Vec<OnCallEntry>,
+    },
+    /// The trading calendar now.
+    Calendar {
+        /// The answer.
+        view: CalendarView,
+    },
+    /// Catalog services were stored.
+    ServicesUpdated {
+        /// How many.
+        count: usize,
     },
     /// A status update (for the war room and the stakeholders channel).
     StatusUpdate {
@@ -232,6 +270,23 @@ pub enum Refusal {
         /// Details.
         error: TimeError,
     },
+    /// `/oncall` matched no schedule, service or team.
+    UnknownOnCall {
+        /// As typed.
+        query: String,
+    },
+    /// `/calendar` named an unknown market.
+    UnknownMarket {
+        /// As typed.
+        market: String,
+        /// Known codes.
+        known: Vec<String>,
+    },
+    /// A catalog update would leave the catalog invalid.
+    CatalogInvalid {
+        /// Every problem.
+        problems: Vec<String>,
+    },
     /// A closed incident is read-only.
     Closed {
         /// Incident.
@@ -258,4 +313,106 @@ impl From<InvalidTransition> for InvalidTransitionView {
             reason: e.reason,
         }
     }
+}
+
+/// How a page is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// Mention in the war room and a direct message.
+    Chat,
+    /// The outbound JSON webhook (phone/SMS gateways).
+    Webhook,
+}
+
+/// Who a page reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PageTarget {
+    /// A person (from a schedule when `schedule` is set).
+    Person {
+        /// Who.
+        name: String,
+        /// Schedule they are on call for.
+        schedule: Option<String>,
+    },
+    /// A team channel.
+    Channel {
+        /// Channel name.
+        name: String,
+    },
+    /// A schedule with nobody on call right now.
+    Nobody {
+        /// The schedule.
+        schedule: String,
+    },
+}
+
+impl PageTarget {
+    /// A short label for the timeline.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Person { name, schedule: Some(s) } => format!("{name} ({s})"),
+            Self::Person { name, schedule: None } => name.clone(),
+            Self::Channel { name } => format!("#{name}"),
+            Self::Nobody { schedule } => format!("nobody on call ({schedule})"),
+        }
+    }
+}
+
+/// One page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageNotice {
+    /// Incident.
+    pub incident: IncidentId,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: crate::incident::Severity,
+    /// Policy.
+    pub policy: String,
+    /// Step (1-based).
+    pub step: usize,
+    /// Pass (0 = first).
+    pub round: u32,
+    /// Who.
+    pub target: PageTarget,
+}
+
+/// One schedule in an `/oncall` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnCallEntry {
+    /// Schedule.
+    pub schedule: String,
+    /// Team.
+    pub team: Option<String>,
+    /// Who is on call (None: nobody).
+    pub person: Option<String>,
+    /// Which layer (or `override`).
+    pub layer: Option<String>,
+    /// Services that page this schedule.
+    pub services: Vec<String>,
+}
+
+/// A `/calendar` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarView {
+    /// Market code.
+    pub market: String,
+    /// Its time zone.
+    pub tz: String,
+    /// When asked.
+    pub at: DateTime<Utc>,
+    /// False when the holiday data does not cover `at`.
+    pub covered: bool,
+    /// In a session now.
+    pub trading: bool,
+    /// Session name.
+    pub session: Option<String>,
+    /// When the session ends.
+    pub session_end: Option<DateTime<Utc>>,
+    /// The trading day `at` belongs to.
+    pub trading_day: Option<chrono::NaiveDate>,
+    /// The next session start.
+    pub next_open: Option<DateTime<Utc>>,
 }

@@ -10,16 +10,24 @@
 //! - [`engine`]: events in, actions out; writes one durable commit per event.
 //! - [`event`]: events, actions and the language-neutral messages adapters render.
 //! - [`rbac`]: who may do what.
+//! - [`catalog`]: services, owners, dependencies (the CMDB view).
+//! - [`oncall`]: schedules and escalation policies.
+//! - [`tasks`]: change plans and action items: checks, moves, reminders, overdue digests.
+//! - [`calendar`]: trading calendars (sessions, holidays, night sessions, trading time) per market.
 //! - [`time`]: typed times (`at 14:05`).
 //! - [`ports`]: traits adapters implement (`Store`, `Clock`).
 #![warn(missing_docs)]
 
+pub mod calendar;
+pub mod catalog;
 pub mod command;
 pub mod engine;
 pub mod event;
 pub mod incident;
+pub mod oncall;
 pub mod ports;
 pub mod rbac;
+pub mod tasks;
 pub mod time;
 
 pub use chrono_tz::Tz;

@@ -3,6 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::event::Action;
+use crate::oncall::Escalation;
+use crate::catalog::Service;
 use crate::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
 
 /// Store failures the engine and adapters act on.
@@ -45,6 +47,10 @@ pub struct Commit {
     pub bind: Option<(ChannelRef, IncidentId)>,
     /// Actions for the outbox, in order.
     pub outbox: Vec<Action>,
+    /// Escalations to write (by key; a finished one is kept for the record).
+    pub escalations: Vec<Escalation>,
+    /// Catalog services to add or replace.
+    pub services: Vec<Service>,
 }
 
 /// An action waiting in the outbox.
@@ -101,6 +107,16 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// As [`Store::incident`].
     fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Running escalations (those with a next step).
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn escalations(&self) -> Result<Vec<Escalation>, StoreError>;
+    /// Catalog services stored through the API.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn services(&self) -> Result<Vec<Service>, StoreError>;
     /// Removes a delivered action.
     ///
     /// # Errors

@@ -134,6 +134,15 @@ pub enum Entry {
         /// A link to the message, when the chat has one.
         link: Option<String>,
     },
+    /// Someone was paged by an escalation policy.
+    Paged {
+        /// Who or what (`bob (trading-ops)`, `#ops`, `nobody on trading-ops`).
+        target: String,
+        /// Policy.
+        policy: String,
+        /// Step (1-based).
+        step: usize,
+    },
     /// A channel was linked to the incident (the first one is its war room).
     ChannelLinked {
         /// The channel.

@@ -3,6 +3,9 @@
 //! and returns what it enqueued. Handle one event at a time (the app runs it on a
 //! single task), so read-modify-write needs no locks.
 
+mod oncall;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +17,9 @@ use crate::incident::{
     ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Roles, Severity, Source, Status,
     TimelineEntry,
 };
+use crate::calendar::Calendars;
+use crate::catalog::{Catalog, SharedCatalog};
+use crate::oncall::{Escalation, Policy, Schedule};
 use crate::ports::{Commit, Store, StoreError};
 use crate::rbac::{Permission, Rbac};
 use crate::time;
@@ -31,6 +37,20 @@ pub struct EngineConfig {
     pub rbac: Rbac,
     /// Where `/status` updates go besides the war room (the stakeholders channel).
     pub stakeholders: Option<ChannelRef>,
+    /// The service catalog from the config file (API updates are merged over it).
+    pub catalog: Catalog,
+    /// Trading calendars.
+    pub calendars: Arc<Calendars>,
+    /// Market for trading-time figures and `/calendar` without an argument.
+    pub market: String,
+    /// On-call schedules by name.
+    pub schedules: BTreeMap<String, Schedule>,
+    /// Escalation policies by name.
+    pub policies: BTreeMap<String, Policy>,
+    /// Policy used when no affected service names one.
+    pub default_policy: Option<String>,
+    /// Whether pages are also sent to the outbound webhook.
+    pub webhook: bool,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +61,13 @@ impl Default for EngineConfig {
             roles: Roles::default(),
             rbac: Rbac::default(),
             stakeholders: None,
+            catalog: Catalog::default(),
+            calendars: Arc::new(Calendars::builtin()),
+            market: "SSE".into(),
+            schedules: BTreeMap::new(),
+            policies: BTreeMap::new(),
+            default_policy: None,
+            webhook: false,
         }
     }
 }
@@ -60,6 +87,12 @@ pub struct Outcome {
 pub struct Engine {
     store: Arc<dyn Store>,
     cfg: EngineConfig,
+    /// The catalog in force (config merged with API updates); shared read-only with HTTP.
+    catalog: SharedCatalog,
+    /// Running escalations by key (`IMS-…/policy`); finished ones are dropped from memory.
+    escalations: BTreeMap<String, Escalation>,
+    /// (due time, key) of every running escalation: the timer wheel.
+    due: BTreeSet<(DateTime<Utc>, String)>,
 }
 
 /// Work in progress for one event; becomes a [`Commit`].
@@ -71,6 +104,8 @@ struct Plan {
     outbox: Vec<Action>,
     reply: Option<Message>,
     target: Option<IncidentId>,
+    escalations: Vec<Escalation>,
+    services: Vec<crate::catalog::Service>,
 }
 
 impl Plan {
@@ -87,9 +122,42 @@ impl Plan {
 }
 
 impl Engine {
-    /// An engine over `store` with `cfg`.
-    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
-        Self { store, cfg }
+    /// An engine over `store` with `cfg`; loads the catalog updates and running
+    /// escalations the store holds.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Result<Self, StoreError> {
+        let stored = store.services()?;
+        let catalog = cfg.catalog.merged(stored).unwrap_or_else(|_| cfg.catalog.clone());
+        let mut engine = Self { store, cfg, catalog: SharedCatalog::new(catalog), escalations: BTreeMap::new(), due: BTreeSet::new() };
+        for esc in engine.store.escalations()? {
+            engine.remember(esc);
+        }
+        Ok(engine)
+    }
+
+    /// The catalog in force, shared (HTTP reads it).
+    pub fn catalog(&self) -> SharedCatalog {
+        self.catalog.clone()
+    }
+
+    /// Number of running escalations (for metrics).
+    pub fn running_escalations(&self) -> usize {
+        self.due.len()
+    }
+
+    /// Keeps the in-memory timer index in step with a stored escalation.
+    fn remember(&mut self, esc: Escalation) {
+        if let Some(old) = self.escalations.remove(&esc.key) {
+            if let Some(t) = old.next_at {
+                self.due.remove(&(t, old.key));
+            }
+        }
+        if let Some(t) = esc.next_at {
+            self.due.insert((t, esc.key.clone()));
+            self.escalations.insert(esc.key.clone(), esc);
+        }
     }
 
     /// The configuration in use.
@@ -102,7 +170,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] from the store.
-    pub fn handle(&self, event: Event, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+    pub fn handle(&mut self, event: Event, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let (origin, plan) = match event {
             Event::Chat {
                 channel,
@@ -131,11 +199,13 @@ impl Engine {
             Event::Capture { channel, author, text, link } => {
                 (Origin::Api, self.capture(channel, author, text, link, now)?)
             }
+            Event::Tick => (Origin::Api, self.tick(now)?),
+            Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
         };
         self.commit(origin, plan)
     }
 
-    fn commit(&self, origin: Origin, mut plan: Plan) -> Result<Outcome, StoreError> {
+    fn commit(&mut self, origin: Origin, mut plan: Plan) -> Result<Outcome, StoreError> {
         if let (Some(reply), Origin::Chat { channel }) = (&plan.reply, &origin) {
             plan.outbox.insert(
                 0,
@@ -148,17 +218,32 @@ impl Engine {
             );
         }
         let actions = plan.outbox.clone();
+        let escalations = plan.escalations.clone();
+        let services = plan.services.clone();
         if plan.incident.is_some()
             || !plan.timeline.is_empty()
             || plan.bind.is_some()
             || !plan.outbox.is_empty()
+            || !plan.escalations.is_empty()
+            || !plan.services.is_empty()
         {
             self.store.commit(Commit {
                 incident: plan.incident,
                 timeline: plan.timeline,
                 bind: plan.bind,
                 outbox: plan.outbox,
+                escalations: plan.escalations,
+                services: plan.services,
             })?;
+        }
+        // Memory follows the store, never leads it.
+        for esc in escalations {
+            self.remember(esc);
+        }
+        if !services.is_empty() {
+            if let Ok(merged) = self.catalog.get().merged(services) {
+                self.catalog.set(merged);
+            }
         }
         Ok(Outcome {
             reply: plan.reply,
@@ -237,6 +322,14 @@ impl Engine {
                 });
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
             }
+            Command::OnCall { query } => {
+                let plan = Plan::reply(self.oncall_answer(query.as_deref(), now));
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Calendar { market } => {
+                let plan = Plan::reply(self.calendar_answer(market.as_deref(), now));
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
             Command::Declare {
                 title,
                 severity,
@@ -268,18 +361,20 @@ impl Engine {
                         severity,
                     },
                 };
-                return Ok(Plan {
+                let mut plan = Plan {
                     reply: Some(Message::Declared {
                         incident: Box::new(inc.clone()),
                     }),
-                    incident: Some(inc),
                     timeline: vec![(id.clone(), entry)],
                     outbox: vec![Action::OpenWarRoom {
                         incident: id.clone(),
                     }],
                     target: Some(id),
                     ..Plan::default()
-                });
+                };
+                self.start_paging(&inc, now, &mut plan);
+                plan.incident = Some(inc);
+                return Ok(plan);
             }
             _ => {}
         }
@@ -361,6 +456,8 @@ impl Engine {
                         });
                     }
                     let mut plan = change.finish(in_war_room);
+                    // Any move past "declared" means someone is on it: stop paging.
+                    self.ack_paging(&id, &actor.name, now, &mut plan);
                     if to == Status::Closed {
                         // Closing archives the war room and leaves the draft there.
                         let entries = self.store.timeline(&id)?;
@@ -449,7 +546,11 @@ impl Engine {
                     .retain(|a| !matches!(a, Action::RefreshCard { .. }));
                 plan
             }
-            Command::Help | Command::List | Command::Declare { .. } => Plan::default(),
+            Command::Help
+            | Command::List
+            | Command::Declare { .. }
+            | Command::OnCall { .. }
+            | Command::Calendar { .. } => Plan::default(),
         };
         plan.target = Some(id);
         Ok(plan)
@@ -570,6 +671,8 @@ impl Change {
             reply: Some(notice),
             target: Some(id),
             bind: None,
+            escalations: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -583,6 +686,8 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
     match cmd {
         Command::Help
         | Command::List
+        | Command::OnCall { .. }
+        | Command::Calendar { .. }
         | Command::Show { .. }
         | Command::Timeline { .. }
         | Command::Postmortem { .. } => Permission::View,

@@ -1,0 +1,346 @@
+//! The inbound half: the gateway handler (serenity + poise). It only translates:
+//! messages and slash commands become chat text for the one parser, 📌 reactions
+//! become captures, card clicks become the commands they stand for (so RBAC and the
+//! timeline see them like any other command). Replies go through the outbox; an
+//! interaction is only answered (within Discord's 3 s) with an acknowledgement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poise::serenity_prelude as serenity;
+use serenity::{
+    ButtonStyle, ChannelType, ComponentInteraction, ComponentInteractionDataKind, Context,
+    CreateActionRow, CreateButton, CreateInteractionResponse, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateMessage, FullEvent, Interaction, ReactionType,
+};
+use tracing::{debug, info, warn};
+use warroom_core::command::{self, Parsed};
+use warroom_core::event::{Event, Message};
+use warroom_core::incident::{ChannelRef, Person};
+
+use super::card::Click;
+use super::sink::{State, ADAPTER};
+
+/// The poise user data.
+pub type Data = Arc<State>;
+/// Errors of command bodies (logged by poise).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+type Ctx<'a> = poise::Context<'a, Data, Error>;
+
+/// Longest an interaction waits for the engine before it is deferred (Discord allows 3 s).
+const ANSWER_WITHIN: Duration = Duration::from_millis(2000);
+
+fn person(u: &serenity::User) -> Person {
+    Person {
+        id: u.id.to_string(),
+        name: u.name.clone(),
+    }
+}
+
+fn channel_ref(c: serenity::ChannelId) -> ChannelRef {
+    ChannelRef::new(ADAPTER, &c.to_string())
+}
+
+impl State {
+    /// Submits an event; a machinery failure becomes one reply in `channel`.
+    async fn submit_or_reply(&self, ctx: &Context, channel: serenity::ChannelId, event: Event) {
+        if let Err(e) = self.shared.engine.submit(event).await {
+            let text = e.chat_reply(&self.shared.renderer);
+            if let Err(e) = channel.say(&ctx.http, text).await {
+                warn!(error = %e, "cannot post the failure reply");
+            }
+        }
+    }
+
+    fn in_guild(&self, g: Option<serenity::GuildId>) -> bool {
+        g.map(serenity::GuildId::get) == Some(self.cfg.guild_id)
+    }
+
+    async fn introduce(&self, ctx: &Context, channel: serenity::ChannelId) {
+        match self.shared.renderer.render(&Message::Help) {
+            Ok(help) => {
+                for part in super::card::split_message(&help) {
+                    if let Err(e) = channel.send_message(&ctx.http, CreateMessage::new().content(part)).await {
+                        warn!(error = %e, %channel, "cannot introduce the bot");
+                        return;
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot render help"),
+        }
+    }
+
+    async fn on_message(&self, ctx: &Context, msg: &serenity::Message) {
+        if msg.author.bot || !self.in_guild(msg.guild_id) {
+            return;
+        }
+        let channel = channel_ref(msg.channel_id);
+        let event = match command::parse(&msg.content) {
+            Parsed::NotACommand if self.cfg.capture_all && !msg.content.trim().is_empty() => Event::Capture {
+                channel,
+                author: person(&msg.author),
+                text: msg.content.clone(),
+                link: Some(msg.link()),
+            },
+            Parsed::NotACommand => return,
+            Parsed::Command(_) | Parsed::Invalid(_) => Event::Chat {
+                channel,
+                actor: person(&msg.author),
+                text: msg.content.clone(),
+            },
+        };
+        self.submit_or_reply(ctx, msg.channel_id, event).await;
+    }
+
+    async fn on_reaction(&self, ctx: &Context, r: &serenity::Reaction) {
+        if !self.in_guild(r.guild_id) {
+            return;
+        }
+        let matches = match &r.emoji {
+            ReactionType::Unicode(s) => s.trim_end_matches('\u{fe0f}') == self.cfg.pin_emoji.trim_end_matches('\u{fe0f}'),
+            ReactionType::Custom { name, .. } => name.as_deref() == Some(self.cfg.pin_emoji.as_str()),
+            _ => false,
+        };
+        if !matches || r.user_id.map(serenity::UserId::get) == self.bot_id.get().copied() {
+            return;
+        }
+        let msg = match r.message(&ctx.http).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot read the reacted message");
+                return;
+            }
+        };
+        if msg.content.trim().is_empty() {
+            return;
+        }
+        let event = Event::Capture {
+            channel: channel_ref(r.channel_id),
+            author: person(&msg.author),
+            text: msg.content.clone(),
+            link: Some(msg.link()),
+        };
+        self.submit_or_reply(ctx, r.channel_id, event).await;
+    }
+
+    async fn on_click(&self, ctx: &Context, ci: &ComponentInteraction) {
+        let Some((click, id)) = Click::parse(&ci.data.custom_id) else {
+            debug!(custom_id = %ci.data.custom_id, "a component that is not ours");
+            return;
+        };
+        if click == Click::Resolve {
+            let confirm = CreateInteractionResponseMessage::new()
+                .ephemeral(true)
+                .content(format!("{} ({id})", self.labels.get("discord", "confirm_resolve")))
+                .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
+                    Click::ResolveConfirmed.custom_id(&id),
+                )
+                .label(self.labels.get("discord", "confirm"))
+                .style(ButtonStyle::Danger)])]);
+            if let Err(e) = ci.create_response(&ctx.http, CreateInteractionResponse::Message(confirm)).await {
+                warn!(error = %e, "cannot answer the interaction");
+            }
+            return;
+        }
+        let value = match &ci.data.kind {
+            ComponentInteractionDataKind::StringSelect { values } => values.first().map(String::as_str),
+            _ => None,
+        };
+        let text = click.command_text(&id, value, &ci.user.id.to_string());
+        // Answer first (Discord allows 3 s); the card edit and the notice follow via the outbox.
+        let answer = if click == Click::ResolveConfirmed {
+            // Replace the ephemeral confirmation, so it cannot be clicked twice.
+            CreateInteractionResponse::UpdateMessage(
+                CreateInteractionResponseMessage::new()
+                    .content(text.clone().unwrap_or_default())
+                    .components(Vec::new()),
+            )
+        } else {
+            CreateInteractionResponse::Acknowledge
+        };
+        if let Err(e) = ci.create_response(&ctx.http, answer).await {
+            warn!(error = %e, "cannot answer the interaction");
+        }
+        let Some(text) = text else {
+            return;
+        };
+        let event = Event::Chat {
+            channel: channel_ref(ci.channel_id),
+            actor: person(&ci.user),
+            text,
+        };
+        if let Err(e) = self.shared.engine.submit(event).await {
+            let reply = CreateInteractionResponseFollowup::new()
+                .ephemeral(true)
+                .content(e.chat_reply(&self.shared.renderer));
+            if let Err(e) = ci.create_followup(&ctx.http, reply).await {
+                warn!(error = %e, "cannot post the failure reply");
+            }
+        }
+    }
+}
+
+/// Every gateway event lands here (poise handles the slash commands itself).
+pub async fn on_event(
+    fw: poise::FrameworkContext<'_, Data, Error>,
+    ev: &FullEvent,
+) -> Result<(), Error> {
+    let ctx = fw.serenity_context;
+    let state = fw.user_data;
+    match ev {
+        FullEvent::Ready { data_about_bot } => {
+            let _ = state.bot_id.set(data_about_bot.user.id.get());
+            info!(user = %data_about_bot.user.name, "Discord gateway ready");
+        }
+        FullEvent::Message { new_message } => state.on_message(ctx, new_message).await,
+        FullEvent::ReactionAdd { add_reaction } => state.on_reaction(ctx, add_reaction).await,
+        FullEvent::InteractionCreate {
+            interaction: Interaction::Component(ci),
+        } if state.in_guild(ci.guild_id) => state.on_click(ctx, ci).await,
+        // The bot was added to the guild: introduce it where the guild greets people.
+        FullEvent::GuildCreate { guild, is_new: Some(true) } if guild.id.get() == state.cfg.guild_id => {
+            if let Some(c) = guild.system_channel_id {
+                state.introduce(ctx, c).await;
+            }
+        }
+        // A new text channel the bot can see (not one of its own war rooms).
+        FullEvent::ChannelCreate { channel } => {
+            let own_category = channel.parent_id.map(serenity::ChannelId::get);
+            let ours = state.created_here(channel.id.get())
+                || (own_category.is_some()
+                    && (own_category == state.cfg.war_room_category || own_category == state.cfg.archive_category));
+            if channel.kind == ChannelType::Text && channel.guild_id.get() == state.cfg.guild_id && !ours {
+                state.introduce(ctx, channel.id).await;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A slash command: the same text a person would type, through the one parser.
+/// The interaction is answered with an ephemeral echo of the command once the engine
+/// has stored it (or deferred if that takes long); the reply itself goes through the
+/// outbox like every reply.
+async fn run_slash(ctx: Ctx<'_>, words: &str, args: Option<String>) -> Result<(), Error> {
+    let state = ctx.data().clone();
+    if !state.in_guild(ctx.guild_id()) {
+        return Ok(());
+    }
+    let text = match args.as_deref().map(str::trim) {
+        Some(a) if !a.is_empty() => format!("/{words} {a}"),
+        _ => format!("/{words}"),
+    };
+    let event = Event::Chat {
+        channel: channel_ref(ctx.channel_id()),
+        actor: person(ctx.author()),
+        text: text.clone(),
+    };
+    let submit = state.shared.engine.submit(event);
+    tokio::pin!(submit);
+    let result = tokio::select! {
+        r = &mut submit => r,
+        _ = tokio::time::sleep(ANSWER_WITHIN) => {
+            ctx.defer_ephemeral().await?;
+            submit.await
+        }
+    };
+    let answer = match result {
+        Ok(_) => format!("`{}`", text.replace('`', "'")),
+        Err(e) => e.chat_reply(&state.shared.renderer),
+    };
+    ctx.send(poise::CreateReply::default().content(answer).ephemeral(true)).await?;
+    Ok(())
+}
+
+macro_rules! slash {
+    ($(#[$meta:meta])* $name:ident => $words:literal) => {
+        $(#[$meta])*
+        async fn $name(
+            ctx: Ctx<'_>,
+            #[description = "arguments"] args: Option<String>,
+        ) -> Result<(), Error> {
+            run_slash(ctx, $words, args).await
+        }
+    };
+}
+
+slash!(#[poise::command(slash_command)] declare => "incident declare");
+slash!(#[poise::command(slash_command, rename = "status")] incident_status => "incident status");
+slash!(#[poise::command(slash_command)] list => "incident list");
+slash!(#[poise::command(slash_command)] ack => "incident ack");
+slash!(#[poise::command(slash_command)] mitigate => "incident mitigate");
+slash!(#[poise::command(slash_command)] resolve => "incident resolve");
+slash!(#[poise::command(slash_command)] close => "incident close");
+slash!(#[poise::command(slash_command)] reopen => "incident reopen");
+slash!(#[poise::command(slash_command)] sev => "incident sev");
+slash!(#[poise::command(slash_command)] link => "incident link");
+slash!(#[poise::command(slash_command)] assign => "role assign");
+slash!(#[poise::command(slash_command)] milestone => "milestone");
+slash!(#[poise::command(slash_command)] timeline => "timeline");
+slash!(#[poise::command(slash_command, rename = "status")] status_update => "status");
+slash!(#[poise::command(slash_command)] postmortem => "postmortem");
+slash!(#[poise::command(slash_command)] help => "help");
+
+/// `/incident <subcommand>` (a group: only its subcommands run).
+#[poise::command(
+    slash_command,
+    subcommands(
+        "declare",
+        "incident_status",
+        "list",
+        "ack",
+        "mitigate",
+        "resolve",
+        "close",
+        "reopen",
+        "sev",
+        "link"
+    )
+)]
+async fn incident(_ctx: Ctx<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// `/role assign`.
+#[poise::command(slash_command, subcommands("assign"))]
+async fn role(_ctx: Ctx<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// The slash commands, described in the configured language (from `[help]` in the labels).
+pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>> {
+    let mut cmds = vec![incident(), role(), milestone(), timeline(), status_update(), postmortem(), help()];
+    let describe = |c: &mut poise::Command<Data, Error>, key: &str| {
+        c.description = Some(labels.help(key).into());
+        for p in &mut c.parameters {
+            p.description = Some(match key {
+                "declare" => "<title…> [P1..P4] [service…]".into(),
+                _ => "…".into(),
+            });
+        }
+    };
+    for c in &mut cmds {
+        let key = match &*c.name {
+            "incident" => "status",
+            "role" => "role",
+            "status" => "status_update",
+            other => other,
+        }
+        .to_string();
+        describe(c, &key);
+        for sub in &mut c.subcommands {
+            let key = match &*sub.name {
+                "declare" => "declare",
+                "status" => "status",
+                "list" => "list",
+                "sev" => "severity",
+                "link" => "link",
+                "assign" => "role",
+                _ => "transition",
+            };
+            describe(sub, key);
+        }
+    }
+    cmds
+}

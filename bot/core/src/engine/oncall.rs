@@ -1,0 +1,186 @@
+//! Paging: escalations start when an incident is declared, advance on ticks, and
+//! stop when someone acknowledges; `/oncall`, `/calendar` and catalog updates.
+
+use chrono::{DateTime, Utc};
+
+use super::{bot, Engine, Plan};
+use crate::catalog::Service;
+use crate::event::{Action, CalendarView, Message, OnCallEntry, PageNotice, PageTarget, Refusal, Via};
+use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
+use crate::oncall::{Page, Policy, Target};
+use crate::ports::StoreError;
+
+/// Most escalation steps fired in one tick (the rest fire on the next one).
+const TICK_BATCH: usize = 1000;
+
+impl Engine {
+    /// The policies for an incident: those of its services, else the default.
+    fn policies_for(&self, inc: &Incident) -> Vec<&Policy> {
+        let catalog = self.catalog.get();
+        let mut names: Vec<String> = inc
+            .services
+            .iter()
+            .filter_map(|s| catalog.get(s).and_then(|svc| svc.escalation_policy.clone()))
+            .collect();
+        names.dedup();
+        if names.is_empty() {
+            names.extend(self.cfg.default_policy.clone());
+        }
+        let mut seen = Vec::new();
+        names.iter().filter_map(|n| self.cfg.policies.get(n)).filter(|p| {
+            let new = !seen.contains(&p.name);
+            seen.push(p.name.clone());
+            new
+        }).collect()
+    }
+
+    /// Starts the escalations of a newly declared incident (first step pages now).
+    pub(super) fn start_paging(&self, inc: &Incident, now: DateTime<Utc>, plan: &mut Plan) {
+        for policy in self.policies_for(inc) {
+            let key = format!("{}/{}", inc.id, policy.name);
+            let (esc, pages) = policy.start(&key, now, &self.cfg.calendars);
+            plan.escalations.push(esc);
+            self.page(inc, pages, now, plan);
+        }
+    }
+
+    /// Turns pages into notifications (chat, and the webhook when configured) and timeline entries.
+    fn page(&self, inc: &Incident, pages: Vec<Page>, now: DateTime<Utc>, plan: &mut Plan) {
+        for p in pages {
+            let target = match &p.target {
+                Target::User(name) => PageTarget::Person { name: name.clone(), schedule: None },
+                Target::Channel(name) => PageTarget::Channel { name: name.clone() },
+                Target::Schedule(s) => match self.cfg.schedules.get(s).and_then(|sch| sch.on_call(now, &self.cfg.calendars)) {
+                    Some(oc) => PageTarget::Person { name: oc.person, schedule: Some(s.clone()) },
+                    None => PageTarget::Nobody { schedule: s.clone() },
+                },
+            };
+            let notice = PageNotice {
+                incident: inc.id.clone(),
+                title: inc.title.clone(),
+                severity: inc.severity,
+                policy: p.policy.clone(),
+                step: p.step + 1,
+                round: p.round,
+                target: target.clone(),
+            };
+            let entry = Entry::Paged { target: target.label(), policy: p.policy.clone(), step: p.step + 1 };
+            plan.timeline.push((inc.id.clone(), TimelineEntry { at: now, who: bot(), source: Source::Bot, entry }));
+            plan.outbox.push(Action::Notify { page: notice.clone(), via: Via::Chat });
+            if self.cfg.webhook {
+                plan.outbox.push(Action::Notify { page: notice, via: Via::Webhook });
+            }
+        }
+    }
+
+    /// Acknowledges every running escalation of `id`.
+    pub(super) fn ack_paging(&self, id: &IncidentId, who: &str, now: DateTime<Utc>, plan: &mut Plan) {
+        let prefix = format!("{id}/");
+        for (_, esc) in self.escalations.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+            let mut esc = esc.clone();
+            esc.ack(who, now);
+            plan.escalations.push(esc);
+        }
+    }
+
+    /// Fires every escalation step due at `now` (at most [`TICK_BATCH`]).
+    pub(super) fn tick(&mut self, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+        let mut plan = Plan::default();
+        let due: Vec<String> = self.due.iter().take_while(|(t, _)| *t <= now).take(TICK_BATCH).map(|(_, k)| k.clone()).collect();
+        for key in due {
+            let Some(mut esc) = self.escalations.get(&key).cloned() else { continue };
+            let policy = self.cfg.policies.get(&esc.policy).cloned();
+            let incident = key.split_once('/').and_then(|(id, _)| IncidentId::parse(id).ok());
+            let inc = match &incident {
+                Some(id) => self.store.incident(id)?,
+                None => None,
+            };
+            match (policy, inc) {
+                (Some(policy), Some(inc)) if !inc.status.is_over() => {
+                    let pages = esc.advance(&policy, now, &self.cfg.calendars);
+                    self.page(&inc, pages, now, &mut plan);
+                }
+                // The policy was removed from the config, or the incident is over: stop.
+                _ => esc.next_at = None,
+            }
+            plan.escalations.push(esc);
+        }
+        Ok(plan)
+    }
+
+    /// Who is on call: all schedules, or those of a service, team or schedule name.
+    pub(super) fn oncall_answer(&self, query: Option<&str>, now: DateTime<Utc>) -> Message {
+        let catalog = self.catalog.get();
+        let names: Vec<String> = match query.map(|q| q.trim().to_lowercase()) {
+            None => self.cfg.schedules.keys().cloned().collect(),
+            Some(q) => {
+                if self.cfg.schedules.contains_key(&q) {
+                    vec![q]
+                } else if let Some(svc) = catalog.get(&q) {
+                    let mut n: Vec<String> = svc.schedule.iter().cloned().collect();
+                    if let Some(p) = svc.escalation_policy.as_ref().and_then(|p| self.cfg.policies.get(p)) {
+                        for t in p.steps.iter().flat_map(|s| s.targets.iter()) {
+                            if let Target::Schedule(s) = t {
+                                if !n.contains(s) {
+                                    n.push(s.clone());
+                                }
+                            }
+                        }
+                    }
+                    n
+                } else {
+                    let by_team: Vec<String> = self.cfg.schedules.values().filter(|s| s.team.as_deref().map(str::to_lowercase) == Some(q.clone())).map(|s| s.name.clone()).collect();
+                    if by_team.is_empty() {
+                        return Message::Refused { problem: Refusal::UnknownOnCall { query: q.chars().take(64).collect() } };
+                    }
+                    by_team
+                }
+            }
+        };
+        let entries = names
+            .iter()
+            .filter_map(|n| self.cfg.schedules.get(n))
+            .map(|s| {
+                let oc = s.on_call(now, &self.cfg.calendars);
+                OnCallEntry {
+                    schedule: s.name.clone(),
+                    team: s.team.clone(),
+                    person: oc.as_ref().map(|o| o.person.clone()),
+                    layer: oc.map(|o| o.layer),
+                    services: catalog.services().filter(|svc| svc.schedule.as_deref() == Some(s.name.as_str())).map(|svc| svc.name.clone()).collect(),
+                }
+            })
+            .collect();
+        Message::OnCall { at: now, query: query.map(str::to_string), entries }
+    }
+
+    /// The trading calendar's answer for a market at `now`.
+    pub(super) fn calendar_answer(&self, market: Option<&str>, now: DateTime<Utc>) -> Message {
+        let code = market.unwrap_or(&self.cfg.market);
+        let Some(cal) = self.cfg.calendars.get(code) else {
+            return Message::Refused { problem: Refusal::UnknownMarket { market: code.chars().take(32).collect(), known: self.cfg.calendars.markets().iter().map(|m| m.to_string()).collect() } };
+        };
+        let session = cal.session_at(now).ok().flatten();
+        Message::Calendar {
+            view: CalendarView {
+                market: cal.code().to_string(),
+                tz: cal.tz().name().to_string(),
+                at: now,
+                covered: cal.is_trading(now).is_ok(),
+                trading: session.is_some(),
+                session: session.as_ref().map(|s| s.name.clone()),
+                session_end: session.as_ref().map(|s| s.end),
+                trading_day: cal.trading_day_of(now).ok(),
+                next_open: cal.next_open(now).ok().map(|s| s.start),
+            },
+        }
+    }
+
+    /// Adds or replaces catalog services (from the API); the merged catalog must validate.
+    pub(super) fn upsert_services(&self, services: Vec<Service>) -> Plan {
+        match self.catalog.get().merged(services.clone()) {
+            Ok(_) => Plan { reply: Some(Message::ServicesUpdated { count: services.len() }), services, ..Plan::default() },
+            Err(errors) => Plan::refuse(Refusal::CatalogInvalid { problems: errors.iter().map(ToString::to_string).collect() }),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! On-call: schedules (who is on call when) and escalation policies (who is paged
+//! next when nobody acknowledges).
+
+pub mod escalation;
+pub mod schedule;
+
+pub use escalation::{Escalation, Page, Policy, PolicyError, Step, Target, WaitClock};
+pub use schedule::{Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift};
