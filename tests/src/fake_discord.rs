@@ -123,7 +123,10 @@ impl State {
 
     /// Requests matching `method` and `pattern`.
     pub fn find(&self, method: &str, pattern: &str) -> Vec<&Recorded> {
-        self.requests.iter().filter(|r| r.is(method, pattern)).collect()
+        self.requests
+            .iter()
+            .filter(|r| r.is(method, pattern))
+            .collect()
     }
 
     /// The channel called `name`.
@@ -141,17 +144,25 @@ impl State {
 
     /// Messages of a channel, oldest first.
     pub fn messages_in(&self, channel: u64) -> Vec<&Value> {
-        self.messages.get(&channel).map(|m| m.iter().collect()).unwrap_or_default()
+        self.messages
+            .get(&channel)
+            .map(|m| m.iter().collect())
+            .unwrap_or_default()
     }
 
     /// Pinned messages of a channel, oldest pin first.
     pub fn pinned_in(&self, channel: u64) -> Vec<&Value> {
         let ids = self.pins.get(&channel).cloned().unwrap_or_default();
-        ids.iter().filter_map(|id| self.message(channel, *id)).collect()
+        ids.iter()
+            .filter_map(|id| self.message(channel, *id))
+            .collect()
     }
 
     fn message(&self, channel: u64, id: u64) -> Option<&Value> {
-        self.messages.get(&channel)?.iter().find(|m| m["id"] == id.to_string())
+        self.messages
+            .get(&channel)?
+            .iter()
+            .find(|m| m["id"] == id.to_string())
     }
 
     /// Whether the slash commands were registered `n` times (once per bot start).
@@ -170,7 +181,9 @@ struct Inner {
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn bump(&self) {
@@ -221,7 +234,9 @@ fn id_of(v: &Value) -> u64 {
 impl FakeDiscord {
     /// Starts the fake; the bot must identify with `token`.
     pub async fn start(token: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake discord");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake discord");
         let port = listener.local_addr().expect("addr").port();
         let mut state = State {
             next_id: 100_000,
@@ -288,10 +303,20 @@ impl FakeDiscord {
             if let Some(v) = f(&self.inner.lock()) {
                 return v;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-                let log: Vec<String> = self
-                    .with(|s| s.requests.iter().map(|r| format!("{} {} -> {}", r.method, r.path, r.status)).collect());
-                panic!("fake Discord: timed out waiting for {what}; requests:\n{}", log.join("\n"));
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                let log: Vec<String> = self.with(|s| {
+                    s.requests
+                        .iter()
+                        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+                        .collect()
+                });
+                panic!(
+                    "fake Discord: timed out waiting for {what}; requests:\n{}",
+                    log.join("\n")
+                );
             }
         }
     }
@@ -341,9 +366,18 @@ impl FakeDiscord {
     }
 
     /// A user runs a slash command (`/group sub args:…`); returns the interaction id.
-    pub fn slash(&self, channel: u64, who: (u64, &str), group: &str, sub: Option<&str>, args: Option<&str>) -> u64 {
+    pub fn slash(
+        &self,
+        channel: u64,
+        who: (u64, &str),
+        group: &str,
+        sub: Option<&str>,
+        args: Option<&str>,
+    ) -> u64 {
         let id = self.inner.lock().id();
-        let arg = args.map(|a| vec![json!({"name": "args", "type": 3, "value": a})]).unwrap_or_default();
+        let arg = args
+            .map(|a| vec![json!({"name": "args", "type": 3, "value": a})])
+            .unwrap_or_default();
         let options = match sub {
             Some(sub) => vec![json!({"name": sub, "type": 1, "options": arg})],
             None => arg,
@@ -362,7 +396,14 @@ impl FakeDiscord {
 
     /// A user clicks a component of message `message` (a select when `values` is given);
     /// returns the interaction id.
-    pub fn click(&self, channel: u64, who: (u64, &str), message: u64, custom_id: &str, values: Option<&[&str]>) -> u64 {
+    pub fn click(
+        &self,
+        channel: u64,
+        who: (u64, &str),
+        message: u64,
+        custom_id: &str,
+        values: Option<&[&str]>,
+    ) -> u64 {
         let (id, msg) = {
             let mut s = self.inner.lock();
             let id = s.id();
@@ -420,15 +461,24 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         let mut lines = head.split("\r\n");
         let mut first = lines.next().unwrap_or("").split(' ');
-        let (method, target) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("").to_string());
+        let (method, target) = (
+            first.next().unwrap_or("").to_string(),
+            first.next().unwrap_or("").to_string(),
+        );
         let mut headers = HashMap::new();
         for l in lines {
             if let Some((k, v)) = l.split_once(':') {
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
-        if headers.get("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-            let key = headers.get("sec-websocket-key").cloned().unwrap_or_default();
+        if headers
+            .get("upgrade")
+            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+        {
+            let key = headers
+                .get("sec-websocket-key")
+                .cloned()
+                .unwrap_or_default();
             let resp = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
                 derive_accept_key(key.as_bytes())
@@ -440,7 +490,10 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
             gateway(ws, inner).await;
             return;
         }
-        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         while buf.len() < head_end + 4 + len {
             let mut tmp = [0u8; 16384];
             match sock.read(&mut tmp).await {
@@ -448,15 +501,20 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
                 Ok(n) => buf.extend_from_slice(&tmp[..n]),
             }
         }
-        let body: Value = serde_json::from_slice(&buf[head_end + 4..head_end + 4 + len]).unwrap_or(Value::Null);
+        let body: Value =
+            serde_json::from_slice(&buf[head_end + 4..head_end + 4 + len]).unwrap_or(Value::Null);
         buf.drain(..head_end + 4 + len);
         if inner.lock().unreachable {
             inner.lock().refused += 1;
             inner.bump();
             return;
         }
-        let path = target.strip_prefix("/api/v10").unwrap_or(&target).to_string();
-        let auth_ok = headers.get("authorization").map(String::as_str) == Some(inner.token.as_str())
+        let path = target
+            .strip_prefix("/api/v10")
+            .unwrap_or(&target)
+            .to_string();
+        let auth_ok = headers.get("authorization").map(String::as_str)
+            == Some(inner.token.as_str())
             || path.starts_with("/gateway")
             || path.starts_with("/interactions/")
             || path.starts_with("/webhooks/");
@@ -471,8 +529,14 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
                     r.failure.clone()
                 });
             let (status, resp, stall) = match failure {
-                _ if !auth_ok => (401, json!({"message": "401: Unauthorized", "code": 0}), false),
-                Some(Failure::ServerError) => (500, json!({"message": "fake 500", "code": 0}), false),
+                _ if !auth_ok => (
+                    401,
+                    json!({"message": "401: Unauthorized", "code": 0}),
+                    false,
+                ),
+                Some(Failure::ServerError) => {
+                    (500, json!({"message": "fake 500", "code": 0}), false)
+                }
                 Some(Failure::RateLimited(after)) => (
                     429,
                     json!({"message": "You are being rate limited.", "retry_after": after, "global": false}),
@@ -503,14 +567,23 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
             while matches!(sock.read(&mut tmp).await, Ok(n) if n > 0) {}
             return;
         }
-        let text = if status == 204 { String::new() } else { resp.to_string() };
+        let text = if status == 204 {
+            String::new()
+        } else {
+            resp.to_string()
+        };
         let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
         if status == 429 {
             let after = resp["retry_after"].as_f64().unwrap_or(1.0).ceil() as u64;
-            out.push_str(&format!("retry-after: {after}\r\nx-ratelimit-scope: user\r\n"));
+            out.push_str(&format!(
+                "retry-after: {after}\r\nx-ratelimit-scope: user\r\n"
+            ));
         }
         if status != 204 {
-            out.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n", text.len()));
+            out.push_str(&format!(
+                "content-type: application/json\r\ncontent-length: {}\r\n",
+                text.len()
+            ));
         }
         out.push_str("\r\n");
         out.push_str(&text);
@@ -555,14 +628,18 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
     let num = |x: &str| x.parse::<u64>().unwrap_or(0);
     match (method, seg.as_slice()) {
-        ("GET", ["gateway"]) => (200, json!({"url": format!("ws://127.0.0.1:{}", inner.port)})),
+        ("GET", ["gateway"]) => (
+            200,
+            json!({"url": format!("ws://127.0.0.1:{}", inner.port)}),
+        ),
         ("GET", ["gateway", "bot"]) => (
             200,
             json!({"url": format!("ws://127.0.0.1:{}", inner.port), "shards": 1,
                    "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}}),
         ),
         ("GET", ["users", "@me"]) => (200, bot_user()),
-        ("PUT", ["applications", _, "guilds", _, "commands"]) | ("PUT", ["applications", _, "commands"]) => {
+        ("PUT", ["applications", _, "guilds", _, "commands"])
+        | ("PUT", ["applications", _, "commands"]) => {
             let cmds: Vec<Value> = body
                 .as_array()
                 .cloned()
@@ -584,7 +661,12 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
         ("GET", ["guilds", _, "channels"]) => (200, Value::Array(s.channels.clone())),
         ("POST", ["guilds", _, "channels"]) => {
             let id = s.id();
-            let mut c = channel(id, body["type"].as_u64().unwrap_or(0), body["name"].as_str().unwrap_or(""), None);
+            let mut c = channel(
+                id,
+                body["type"].as_u64().unwrap_or(0),
+                body["name"].as_str().unwrap_or(""),
+                None,
+            );
             c["topic"] = body["topic"].clone();
             c["parent_id"] = body["parent_id"].clone();
             if let Some(o) = body.get("permission_overwrites") {
@@ -627,7 +709,13 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
                 .find_map(|kv| kv.strip_prefix("limit="))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(50usize);
-            let list: Vec<Value> = s.messages_in(num(c)).into_iter().rev().take(limit).cloned().collect();
+            let list: Vec<Value> = s
+                .messages_in(num(c))
+                .into_iter()
+                .rev()
+                .take(limit)
+                .cloned()
+                .collect();
             (200, Value::Array(list))
         }
         ("GET", ["channels", c, "messages", m]) => match s.message(num(c), num(m)) {
@@ -635,7 +723,11 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
             None => not_found(),
         },
         ("PATCH", ["channels", c, "messages", m]) => {
-            let Some(msg) = s.messages.get_mut(&num(c)).and_then(|l| l.iter_mut().find(|x| x["id"] == *m)) else {
+            let Some(msg) = s
+                .messages
+                .get_mut(&num(c))
+                .and_then(|l| l.iter_mut().find(|x| x["id"] == *m))
+            else {
                 return not_found();
             };
             for k in ["content", "embeds", "components"] {
@@ -652,7 +744,11 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
         }
         ("PUT", ["channels", c, "pins", m]) => {
             let (c, m) = (num(c), num(m));
-            let Some(msg) = s.messages.get_mut(&c).and_then(|l| l.iter_mut().find(|x| x["id"] == m.to_string())) else {
+            let Some(msg) = s
+                .messages
+                .get_mut(&c)
+                .and_then(|l| l.iter_mut().find(|x| x["id"] == m.to_string()))
+            else {
                 return not_found();
             };
             msg["pinned"] = json!(true);
@@ -665,7 +761,12 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
         ("POST", ["interactions", _, _, "callback"]) => (204, Value::Null),
         ("POST", ["webhooks", _, _]) | ("PATCH", ["webhooks", _, _, "messages", _]) => {
             let id = s.id();
-            let mut m = message(id, GENERAL, bot_user(), body["content"].as_str().unwrap_or(""));
+            let mut m = message(
+                id,
+                GENERAL,
+                bot_user(),
+                body["content"].as_str().unwrap_or(""),
+            );
             m["flags"] = body.get("flags").cloned().unwrap_or(json!(0));
             (200, m)
         }

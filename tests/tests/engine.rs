@@ -11,6 +11,8 @@
 //! % stakeholders discord:7                       config: the stakeholders channel
 //! > tick                                          the scheduler's heartbeat
 //! > restart                                       a new engine over the same store
+//! > import CHG-1 carol console:ops | AC3 ops 22:00 23:00 | AC21 ops 23:00 00:30 AC3
+//!                                                 a change plan (local times on 2026-11-23)
 //! send console:console declared IMS-20261123-001 an expected action
 //! ```
 
@@ -85,6 +87,21 @@ fn message_summary(m: &Message) -> String {
             view.next_open.map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string()).unwrap_or_default()
         ),
         Message::ServicesUpdated { count } => format!("services_updated {count}"),
+        Message::TaskUpdate { plan, task, events, .. } => format!("task {plan} {} {} events={}", task.id, task.status.key(), events.len()),
+        Message::TaskList { tasks, .. } => format!("task_list {}", tasks.iter().map(|t| format!("{}{}={}", if t.overdue { "!" } else { "" }, t.id, t.status)).collect::<Vec<_>>().join(" ")),
+        Message::PlanStatus { plans } => format!(
+            "plan_status {}",
+            plans.iter().map(|p| format!("{} {}/{} [{}]", p.id, p.done, p.total, p.teams.iter().map(|t| format!("{}:{}/{}/{} late={}", t.team, t.done, t.in_progress, t.waiting, t.overdue.join(","))).collect::<Vec<_>>().join(" "))).collect::<Vec<_>>().join("; ")
+        ),
+        Message::Reminder { task, kind, .. } => format!("reminder {} {kind:?}", task.id),
+        Message::Unblocked { task, .. } => format!("unblocked {}", task.id),
+        Message::Digest { team, tasks, .. } => format!("digest @{team}: {}", tasks.join(" ")),
+        Message::CoordinatorEscalation { escalation } => format!(
+            "escalation @{}: {}",
+            escalation.coordinator,
+            escalation.tasks.iter().map(|t| format!("{}{}", t.task, if t.new { "*" } else { "" })).collect::<Vec<_>>().join(" ")
+        ),
+        Message::PlanImported { plan, tasks } => format!("plan_imported {plan} {tasks}"),
         Message::StatusUpdate { incident, text, .. } => format!("status_update {} {text:?}", incident.id),
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())
@@ -130,12 +147,45 @@ fn action_summary(a: &Action) -> String {
         }
         Action::RefreshCard { incident } => format!("refresh_card {incident}"),
         Action::ArchiveWarRoom { incident } => format!("archive_war_room {incident}"),
+        Action::Digest { channel, team, edit, message, .. } => format!("digest {}:{} @{team} {} {}", channel.adapter, channel.id, if edit.is_some() { "edit" } else { "post" }, message_summary(message)),
         Action::Notify { page, via } => format!("notify {via:?} {} step {} round {} -> {}", page.incident, page.step, page.round, page.target.label()),
     }
 }
 
-fn parse_event(line: &str) -> Event {
+/// `import PLAN COORDINATOR CHANNEL | ID TEAM HH:MM HH:MM [DEP,DEP] | …` with local
+/// Shanghai times on 2026-11-23 (an end before its start is the next day).
+fn import_event(rest: &str, now: DateTime<Utc>) -> Event {
+    use chrono::TimeZone;
+    use warroom_core::tasks::{Owner, Plan, PlanDraft, PlanKind, TaskDraft};
+    let mut parts = rest.split('|').map(str::trim);
+    let head: Vec<&str> = parts.next().expect("plan head").split_whitespace().collect();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("day");
+    let at = |hm: &str, next: bool| {
+        let t = chrono::NaiveTime::parse_from_str(hm, "%H:%M").expect("HH:MM");
+        let d = if next { day.succ_opt().expect("day") } else { day };
+        chrono_tz::Asia::Shanghai.from_local_datetime(&d.and_time(t)).single().expect("local").with_timezone(&Utc)
+    };
+    let tasks = parts
+        .enumerate()
+        .map(|(i, t)| {
+            let f: Vec<&str> = t.split_whitespace().collect();
+            let (start, end) = (at(f[2], false), at(f[3], f[3] < f[2]));
+            let mut d = TaskDraft::new(i + 2, f[0], &format!("step {}", f[0]), Owner::Team(f[1].into())).team(f[1]).window(start, end);
+            if let Some(deps) = f.get(4) {
+                d = d.after(&deps.split(',').collect::<Vec<_>>());
+            }
+            d
+        })
+        .collect();
+    let draft = PlanDraft { id: head[0].into(), title: format!("change plan {}", head[0]), kind: PlanKind::ChangePlan, coordinator: head[1].into(), channel: Some(head[2].into()), created_at: now, tasks };
+    Event::ImportPlan { plan: Plan::validate(draft).expect("valid plan") }
+}
+
+fn parse_event(line: &str, now: DateTime<Utc>) -> Event {
     let line = line.trim_start_matches('>').trim();
+    if let Some(rest) = line.strip_prefix("import ") {
+        return import_event(rest, now);
+    }
     if let Some(rest) = line.strip_prefix("opened ") {
         let (id, ch) = rest.split_once(' ').expect("opened ID CHANNEL");
         return Event::WarRoomOpened {
@@ -207,7 +257,7 @@ fn run(path: &Path) -> String {
             continue;
         }
         if line.starts_with('>') {
-            let outcome = engine.handle(parse_event(line), now).expect("store works");
+            let outcome = engine.handle(parse_event(line, now), now).expect("store works");
             out.push_str(line);
             out.push('\n');
             for a in &outcome.actions {

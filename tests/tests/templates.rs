@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use warroom::config::{Config, Lang};
 use warroom::render::Renderer;
 use warroom_core::command::{ParseError, Problem, Syntax};
-use warroom_core::event::{CalendarView, InvalidTransitionView, Message, OnCallEntry, PageNotice, PageTarget, Refusal};
+use warroom_core::event::{TaskLine, CalendarView, InvalidTransitionView, Message, OnCallEntry, PageNotice, PageTarget, Refusal};
 use warroom_core::incident::{
     ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source, Status,
     TimelineEntry, TransitionReason, COMMANDER,
@@ -183,6 +183,18 @@ fn messages() -> Vec<(&'static str, Message)> {
             Message::Postmortem {
                 incident: Box::new(inc.clone()),
                 entries: entries(),
+                actions: vec![TaskLine {
+                    plan: "IMS-20261123-001/actions".into(),
+                    id: "A1".into(),
+                    title: "Raise the queue alert threshold".into(),
+                    owner: "bob".into(),
+                    team: "bob".into(),
+                    status: "pending".into(),
+                    start: Some(t("2026-11-23T07:00:00Z")),
+                    end: Some(t("2026-11-25T07:00:00Z")),
+                    overdue: false,
+                    critical: false,
+                }],
                 generated_at: t("2026-11-23T09:00:00Z"),
             },
         ),
@@ -243,6 +255,40 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         ("services_updated", Message::ServicesUpdated { count: 3 }),
+        ("digest", Message::Digest { plan: "CHG-1123".into(), team: "ops".into(), tasks: vec!["AC3".into(), "AC21".into(), "AC40".into(), "AC58".into()] }),
+        ("digest_clear", Message::Digest { plan: "CHG-1123".into(), team: "ops".into(), tasks: vec![] }),
+        (
+            "plan_status",
+            Message::PlanStatus {
+                plans: vec![warroom_core::event::PlanProgress {
+                    id: "CHG-1123".into(),
+                    title: "Core trading upgrade".into(),
+                    coordinator: "carol".into(),
+                    done: 3,
+                    total: 9,
+                    teams: vec![warroom_core::event::TeamProgress { team: "ops".into(), done: 2, in_progress: 1, waiting: 3, overdue: vec!["AC21".into(), "AC58".into()] }],
+                }],
+            },
+        ),
+        (
+            "reminder",
+            Message::Reminder {
+                plan: "CHG-1123".into(),
+                kind: warroom_core::tasks::ReminderKind::BeforeStart,
+                task: TaskLine {
+                    plan: "CHG-1123".into(),
+                    id: "AC3".into(),
+                    title: "Stop the order gateway".into(),
+                    owner: "ops".into(),
+                    team: "ops".into(),
+                    status: "pending".into(),
+                    start: Some(t("2026-11-23T14:00:00Z")),
+                    end: Some(t("2026-11-23T15:00:00Z")),
+                    overdue: false,
+                    critical: true,
+                },
+            },
+        ),
         ("refused_oncall", Message::Refused { problem: Refusal::UnknownOnCall { query: "nobody".into() } }),
         (
             "status_update",

@@ -12,7 +12,7 @@ use warroom_core::catalog::Service;
 const COLUMNS: [&str; 8] = ["name", "owner", "tier", "depends_on", "hosts", "namespaces", "schedule", "escalation_policy"];
 
 /// Splits one CSV line into fields (RFC 4180 quotes, no embedded newlines).
-fn fields(line: &str) -> Result<Vec<String>, String> {
+pub(crate) fn fields(line: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

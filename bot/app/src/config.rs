@@ -96,6 +96,32 @@ pub struct RawConfig {
     pub escalation_policies: Vec<crate::oncall_config::RawPolicy>,
     /// `[notify]`
     pub notify: crate::oncall_config::RawNotify,
+    /// `[tasks]`
+    pub tasks: RawTasks,
+}
+
+/// `[tasks]`: reminders and overdue escalation of change plans and action items.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTasks {
+    /// Minutes after a window ends before a task counts as overdue.
+    pub grace_minutes: u32,
+    /// A team gets at most one new digest message per this many minutes (changes edit it).
+    pub digest_interval_minutes: u32,
+    /// Minutes late after which the plan's coordinator is told.
+    pub coordinator_after_minutes: u32,
+    /// Critical-path tasks go to the coordinator as soon as they are overdue.
+    pub critical_immediate: bool,
+    /// Minutes before a window opens that its owner is reminded.
+    pub reminder_lead_minutes: u32,
+    /// `adapter:channel-id` for plans that name no channel.
+    pub default_channel: String,
+}
+
+impl Default for RawTasks {
+    fn default() -> Self {
+        Self { grace_minutes: 5, digest_interval_minutes: 30, coordinator_after_minutes: 30, critical_immediate: true, reminder_lead_minutes: 10, default_channel: "console:console".into() }
+    }
 }
 
 /// `[general]`
@@ -463,6 +489,17 @@ impl Config {
         if let Some(d) = &raw.discord {
             d.validate().map_err(|(k, m)| err(&format!("discord.{k}"), m))?;
         }
+        let task_channel = match raw.tasks.default_channel.split_once(':') {
+            Some((a, id)) if !a.is_empty() && !id.is_empty() => ChannelRef::new(a, id),
+            _ => return Err(err("tasks.default_channel", format!("`{}` is not `adapter:channel-id`", raw.tasks.default_channel))),
+        };
+        let minutes = |m: u32| chrono::Duration::minutes(i64::from(m));
+        let task_policy = warroom_core::tasks::EscalationPolicy {
+            grace: minutes(raw.tasks.grace_minutes),
+            digest_interval: minutes(raw.tasks.digest_interval_minutes),
+            coordinator_after: minutes(raw.tasks.coordinator_after_minutes),
+            critical_immediate: raw.tasks.critical_immediate,
+        };
         let console_user = raw
             .console
             .user
@@ -492,6 +529,9 @@ impl Config {
                 policies,
                 default_policy: raw.oncall.default_policy,
                 webhook: raw.notify.webhook.is_some(),
+                task_policy,
+                reminder_lead: minutes(raw.tasks.reminder_lead_minutes),
+                task_channel,
             },
             webhook: raw.notify.webhook,
             discord: raw.discord,

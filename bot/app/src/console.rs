@@ -123,6 +123,8 @@ impl ChatSink for Console {
             match action {
                 Action::Send { message, .. } => self.render(message),
                 Action::Notify { page, .. } => self.render(&Message::Page { page: page.clone() }),
+                // A terminal cannot edit: a changed digest is printed again.
+                Action::Digest { message, .. } => self.render(message),
                 Action::PostCard { incident, .. } => match self.shared.store_incident(incident) {
                     Ok(Some(inc)) => self.render(&Message::Card {
                         incident: Box::new(inc),

@@ -102,9 +102,12 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let pending = s.store.outbox().map(|o| o.len()).unwrap_or(0);
+    let incidents = s.store.incidents().unwrap_or_default();
+    let cfg = &s.config.engine;
+    let response = crate::metrics::ResponseTimes::over(&incidents, cfg.calendars.get(&cfg.market), &cfg.market);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(pending),
+        s.metrics.render(pending, &response),
     )
         .into_response()
 }

@@ -12,6 +12,7 @@
 //! - [`errors`]: the one place failures become replies.
 //! - [`metrics`]: Prometheus counters.
 //! - [`oncall_config`]: calendar, schedules, escalation policies, paging webhook config.
+//! - [`plan_import`]: change plans from CSV (Excel) and YAML, with source lines.
 
 pub mod app;
 pub mod catalog_csv;
@@ -22,6 +23,7 @@ pub mod errors;
 pub mod http;
 pub mod metrics;
 pub mod oncall_config;
+pub mod plan_import;
 pub mod render;
 pub mod store_sled;
 pub mod webhook;

@@ -43,8 +43,8 @@ impl Metrics {
         self.events.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition text; `outbox_pending` is read at scrape time.
-    pub fn render(&self, outbox_pending: usize) -> String {
+    /// The exposition text; `outbox_pending` and the response figures are read at scrape time.
+    pub fn render(&self, outbox_pending: usize, response: &ResponseTimes) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut s = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
@@ -94,6 +94,16 @@ impl Metrics {
                 g(&self.engine_buckets[i])
             );
         }
+        for (name, help, series) in [
+            ("warroom_incident_mtta_seconds", "Discovered → responded, per incident (MTTA = sum / count).", &response.mtta),
+            ("warroom_incident_mttr_seconds", "Discovered → recovered, per incident (MTTR = sum / count).", &response.mttr),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} summary");
+            for (clock, (sum, count)) in [("wall", series.wall), ("trading", series.trading)] {
+                let _ = writeln!(s, "{name}_sum{{clock=\"{clock}\",market=\"{}\"}} {sum}", response.market);
+                let _ = writeln!(s, "{name}_count{{clock=\"{clock}\",market=\"{}\"}} {count}", response.market);
+            }
+        }
         let n = g(&self.events);
         let _ = writeln!(s, "warroom_engine_event_seconds_bucket{{le=\"+Inf\"}} {n}");
         let _ = writeln!(
@@ -103,5 +113,45 @@ impl Metrics {
         );
         let _ = writeln!(s, "warroom_engine_event_seconds_count {n}");
         s
+    }
+}
+
+/// Sum and count of one response figure, in wall and trading time.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Series {
+    /// (sum of seconds, incidents) in wall time.
+    pub wall: (i64, u64),
+    /// (sum of seconds, incidents) in trading time of the market.
+    pub trading: (i64, u64),
+}
+
+/// MTTA and MTTR inputs over all incidents.
+#[derive(Default, Debug, Clone)]
+pub struct ResponseTimes {
+    /// Market of the trading-time figures.
+    pub market: String,
+    /// Discovered → responded.
+    pub mtta: Series,
+    /// Discovered → recovered.
+    pub mttr: Series,
+}
+
+impl ResponseTimes {
+    /// Adds up every incident's spans (incidents missing an end are skipped).
+    pub fn over(incidents: &[warroom_core::incident::Incident], cal: Option<&warroom_core::calendar::Calendar>, market: &str) -> Self {
+        use warroom_core::incident::Milestone;
+        let mut r = Self { market: market.to_string(), ..Self::default() };
+        for i in incidents {
+            for (to, series) in [(Milestone::Responded, &mut r.mtta), (Milestone::Recovered, &mut r.mttr)] {
+                let (Some(a), Some(b)) = (i.milestones.get(&Milestone::Discovered), i.milestones.get(&to)) else { continue };
+                series.wall.0 += (*b - *a).num_seconds();
+                series.wall.1 += 1;
+                if let Some(d) = cal.and_then(|c| c.trading_duration(*a, *b).ok()) {
+                    series.trading.0 += d.num_seconds();
+                    series.trading.1 += 1;
+                }
+            }
+        }
+        r
     }
 }

@@ -327,6 +327,16 @@ impl Renderer {
         v
     }
 
+    fn task_line(&self, t: &warroom_core::event::TaskLine) -> serde_json::Value {
+        serde_json::json!({
+            "plan": t.plan, "id": t.id, "title": t.title, "owner": t.owner, "team": t.team,
+            "status": self.label("task_status", &t.status),
+            "start": t.start.map(|x| self.time(x)), "end": t.end.map(|x| self.time(x)),
+            "overdue": t.overdue, "critical": t.critical,
+            "finished": t.status == "done" || t.status == "skipped",
+        })
+    }
+
     fn entries(&self, entries: &[TimelineEntry]) -> Vec<EntryView> {
         entries
             .iter()
@@ -398,6 +408,46 @@ impl Renderer {
                 )
             }
             Message::ServicesUpdated { count } => ("services_updated", json!({ "count": count })),
+            Message::TaskUpdate { plan, task, events, who } => {
+                let unblocked: Vec<String> = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        warroom_core::tasks::TaskEvent::Unblocked { task } => Some(task.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                (
+                    "task_update",
+                    json!({ "plan": plan, "id": task.id.to_string(), "title": task.title, "owner": task.owner.name(),
+                            "status": self.label("task_status", task.status.key()),
+                            "due": task.window.map(|w| self.time(w.end)), "who": who.name,
+                            "unblocked": unblocked.join(" ") }),
+                )
+            }
+            Message::TaskList { team, tasks } => ("task_list", json!({ "team": team, "tasks": tasks.iter().map(|t| self.task_line(t)).collect::<Vec<_>>() })),
+            Message::PlanStatus { plans } => (
+                "plan_status",
+                json!({ "plans": plans.iter().map(|p| json!({ "id": p.id, "title": p.title, "coordinator": p.coordinator, "done": p.done, "total": p.total,
+                    "teams": p.teams.iter().map(|t| json!({ "team": t.team, "done": t.done, "in_progress": t.in_progress, "waiting": t.waiting,
+                        "overdue": t.overdue.join(" "), "overdue_count": t.overdue.len() })).collect::<Vec<_>>() })).collect::<Vec<_>>() }),
+            ),
+            Message::Reminder { plan, task, kind } => {
+                let kind = match kind {
+                    warroom_core::tasks::ReminderKind::BeforeStart => "before_start",
+                    warroom_core::tasks::ReminderKind::AtStart => "at_start",
+                    warroom_core::tasks::ReminderKind::Overdue => "overdue",
+                };
+                ("reminder", json!({ "plan": plan, "kind": kind, "task": self.task_line(task) }))
+            }
+            Message::Unblocked { plan, task } => ("unblocked", json!({ "plan": plan, "task": self.task_line(task) })),
+            Message::Digest { plan, team, tasks } => ("digest", json!({ "plan": plan, "team": team, "count": tasks.len(), "tasks": tasks.join(" ") })),
+            Message::CoordinatorEscalation { escalation } => (
+                "coordinator_escalation",
+                json!({ "plan": escalation.plan, "coordinator": escalation.coordinator, "count": escalation.tasks.len(),
+                        "tasks": escalation.tasks.iter().map(|t| json!({ "id": t.task.to_string(), "owner": t.owner.name(), "team": t.team,
+                            "late": self.duration(t.late_by.num_seconds()), "critical": t.critical, "new": t.new })).collect::<Vec<_>>() }),
+            ),
+            Message::PlanImported { plan, tasks } => ("plan_imported", json!({ "plan": plan, "tasks": tasks })),
             Message::StatusUpdate { incident, who, text } => (
                 "status_update",
                 json!({ "incident": self.incident(incident), "who": who.name, "text": text }),
@@ -409,10 +459,12 @@ impl Renderer {
             Message::Postmortem {
                 incident,
                 entries,
+                actions,
                 generated_at,
             } => (
                 "postmortem",
-                json!({ "incident": self.incident(incident), "entries": self.entries(entries), "generated_at": self.time(*generated_at) }),
+                json!({ "incident": self.incident(incident), "entries": self.entries(entries), "actions": actions.iter().map(|t| self.task_line(t)).collect::<Vec<_>>(),
+                    "generated_at": self.time(*generated_at) }),
             ),
             Message::Help => ("help", json!({ "commands": self.usage_lines() })),
             Message::Usage { error } => {
@@ -481,6 +533,11 @@ impl Renderer {
                 };
                 json!({ "refusal": "bad_time", "problem": kind, "text": text })
             }
+            Refusal::UnknownTask { task } => json!({ "refusal": "unknown_task", "task": task }),
+            Refusal::AmbiguousTask { task, plans } => json!({ "refusal": "ambiguous_task", "task": task, "plans": plans.join(", ") }),
+            Refusal::TaskRefused { reason } => json!({ "refusal": "task_refused", "reason": reason }),
+            Refusal::UnknownPlan { plan } => json!({ "refusal": "unknown_plan", "plan": plan }),
+            Refusal::BadDue { text } => json!({ "refusal": "bad_due", "text": text }),
             Refusal::UnknownOnCall { query } => json!({ "refusal": "unknown_oncall", "query": query }),
             Refusal::UnknownMarket { market, known } => json!({ "refusal": "unknown_market", "market": market, "known": known.join(", ") }),
             Refusal::CatalogInvalid { problems } => json!({ "refusal": "catalog_invalid", "problems": problems.join("; ") }),

@@ -9,6 +9,8 @@
 //! - `outbox`: seq u64 BE → `{action, attempts}`.
 //! - `escalations`: escalation key (`IMS-…/policy`) → escalation state.
 //! - `services`: service name → catalog service stored through the API.
+//! - `plans`: plan id → change plan or action items (with task states).
+//! - `meta` `scheduler` → the task scheduler's state (digests sent, reminder mark).
 //!
 //! Durability: `commit` runs one multi-tree transaction and then `flush`es, so it
 //! returns only once everything is on disk; callers acknowledge after that.
@@ -39,6 +41,8 @@ pub struct SledStore {
     outbox: Tree,
     escalations: Tree,
     services: Tree,
+    plans: Tree,
+    meta: Tree,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -146,6 +150,8 @@ impl SledStore {
             outbox: t("outbox")?,
             escalations: t("escalations")?,
             services: t("services")?,
+            plans: t("plans")?,
+            meta,
             db,
         })
     }
@@ -312,6 +318,9 @@ impl Store for SledStore {
             .iter()
             .map(|s| Ok((s.name.trim().to_lowercase().into_bytes(), encode(s)?)))
             .collect::<Result<_, StoreError>>()?;
+        let plans: Vec<(Vec<u8>, Vec<u8>)> =
+            commit.plans.iter().map(|p| Ok((p.id.as_bytes().to_vec(), encode(p)?))).collect::<Result<_, StoreError>>()?;
+        let scheduler = commit.scheduler.as_ref().map(encode).transpose()?;
         let result = (
             &self.incidents,
             &self.timeline,
@@ -320,8 +329,16 @@ impl Store for SledStore {
             &self.outbox,
             &self.escalations,
             &self.services,
+            &self.plans,
+            &self.meta,
         )
-            .transaction(|(incidents, tl, channels, inc_channels, ob, esc, svc)| {
+            .transaction(|(incidents, tl, channels, inc_channels, ob, esc, svc, pl, meta)| {
+                for (k, v) in &plans {
+                    pl.insert(k.as_slice(), v.as_slice())?;
+                }
+                if let Some(v) = &scheduler {
+                    meta.insert("scheduler", v.as_slice())?;
+                }
                 for (k, v) in &escalations {
                     esc.insert(k.as_slice(), v.as_slice())?;
                 }
@@ -402,6 +419,23 @@ impl Store for SledStore {
                 decode(&k, &v)
             })
             .collect()
+    }
+
+    fn plans(&self) -> Result<Vec<warroom_core::tasks::Plan>, StoreError> {
+        self.plans
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn scheduler_state(&self) -> Result<warroom_core::ports::SchedulerState, StoreError> {
+        match self.meta.get("scheduler").map_err(io)? {
+            Some(v) => decode(b"meta/scheduler", &v),
+            None => Ok(Default::default()),
+        }
     }
 
     fn ack(&self, seq: u64) -> Result<(), StoreError> {

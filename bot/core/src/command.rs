@@ -16,6 +16,9 @@
 //! /timeline [id]            /timeline add [id] <text…>
 //! /status [id] <text…>     /postmortem [id]          /help
 //! /oncall [service|team|schedule]                     /calendar [market]
+//! /task start|done|skip|block|reopen <task-id> [reason…]   /task list [team]
+//! /plan status [plan-id]
+//! /action add [id] <owner> <text…> [due 48h]          /action list [id]
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -108,6 +111,39 @@ pub enum Command {
         /// Market code; the configured default when absent.
         market: Option<String>,
     },
+    /// `/task start|done|skip|block|reopen <id> [reason…]`
+    Task {
+        /// Task id as typed (`AC3`, or `PLAN:AC3` when ids repeat across plans).
+        task: String,
+        /// What to do.
+        action: crate::tasks::TaskAction,
+    },
+    /// `/task list [team]`
+    TaskList {
+        /// Only this team's tasks.
+        team: Option<String>,
+    },
+    /// `/plan status [plan-id]`
+    PlanStatus {
+        /// The plan; the channel's plan (or all open plans) when absent.
+        plan: Option<String>,
+    },
+    /// `/action add [id] <owner> <text…> [due <when>]`
+    ActionAdd {
+        /// Target incident.
+        incident: Option<IncidentId>,
+        /// Owner as typed.
+        owner: String,
+        /// What to do.
+        text: String,
+        /// Due as typed after `due` (`48h`, `3d`, `2026-11-25 18:00`).
+        due: Option<String>,
+    },
+    /// `/action list [id]`
+    ActionList {
+        /// Target incident.
+        incident: Option<IncidentId>,
+    },
     /// `/status <text>`: a status update for the war room and the stakeholders.
     StatusUpdate {
         /// Target.
@@ -134,9 +170,18 @@ impl Command {
             | Self::TimelineAdd { incident, .. }
             | Self::Timeline { incident }
             | Self::Postmortem { incident }
-            | Self::StatusUpdate { incident, .. } => incident.as_ref(),
+            | Self::StatusUpdate { incident, .. }
+            | Self::ActionAdd { incident, .. }
+            | Self::ActionList { incident } => incident.as_ref(),
             Self::Link { incident } => Some(incident),
-            Self::Help | Self::Declare { .. } | Self::List | Self::OnCall { .. } | Self::Calendar { .. } => None,
+            Self::Help
+            | Self::Declare { .. }
+            | Self::List
+            | Self::OnCall { .. }
+            | Self::Calendar { .. }
+            | Self::Task { .. }
+            | Self::TaskList { .. }
+            | Self::PlanStatus { .. } => None,
         }
     }
 
@@ -157,6 +202,9 @@ impl Command {
             Self::StatusUpdate { .. } => Syntax::StatusUpdate,
             Self::OnCall { .. } => Syntax::OnCall,
             Self::Calendar { .. } => Syntax::Calendar,
+            Self::Task { .. } | Self::TaskList { .. } => Syntax::Task,
+            Self::PlanStatus { .. } => Syntax::Plan,
+            Self::ActionAdd { .. } | Self::ActionList { .. } => Syntax::Action,
         }
     }
 }
@@ -193,11 +241,17 @@ pub enum Syntax {
     OnCall,
     /// `/calendar`
     Calendar,
+    /// `/task`
+    Task,
+    /// `/plan`
+    Plan,
+    /// `/action`
+    Action,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 14] = [
+    pub const ALL: [Syntax; 17] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -211,6 +265,9 @@ impl Syntax {
         Self::Postmortem,
         Self::OnCall,
         Self::Calendar,
+        Self::Action,
+        Self::Task,
+        Self::Plan,
         Self::Help,
     ];
 
@@ -231,6 +288,9 @@ impl Syntax {
             Self::StatusUpdate => "/status [incident-id] <text…>",
             Self::OnCall => "/oncall [service|team|schedule]",
             Self::Calendar => "/calendar [market]",
+            Self::Task => "/task start|done|skip|block|reopen <task-id> [reason…]  ·  /task list [team]",
+            Self::Plan => "/plan status [plan-id]",
+            Self::Action => "/action add [incident-id] <owner> <text…> [due 48h | due <YYYY-MM-DD HH:MM>]  ·  /action list [incident-id]",
         }
     }
 
@@ -251,6 +311,9 @@ impl Syntax {
             Self::StatusUpdate => "status_update",
             Self::OnCall => "oncall",
             Self::Calendar => "calendar",
+            Self::Task => "task",
+            Self::Plan => "plan",
+            Self::Action => "action",
         }
     }
 }
@@ -392,6 +455,9 @@ pub fn parse(text: &str) -> Parsed {
         "status" | "update" => Syntax::StatusUpdate,
         "oncall" | "on-call" => Syntax::OnCall,
         "calendar" | "cal" => Syntax::Calendar,
+        "task" => Syntax::Task,
+        "plan" => Syntax::Plan,
+        "action" => Syntax::Action,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
@@ -430,6 +496,15 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             [m] => Ok(Command::Calendar { market: Some(m.clone()) }),
             [_, extra, ..] => Err(ParseError { syntax: Syntax::Calendar, problem: Problem::Unexpected(clip(extra)) }),
         },
+        "task" | "任务" => parse_task(rest),
+        "plan" | "计划" => match rest {
+            [sub] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus { plan: None }),
+            [sub, plan] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus { plan: Some(plan.clone()) }),
+            [sub, _, extra, ..] if sub.eq_ignore_ascii_case("status") => Err(ParseError { syntax: Syntax::Plan, problem: Problem::Unexpected(clip(extra)) }),
+            [] => Err(ParseError { syntax: Syntax::Plan, problem: Problem::Missing("status".into()) }),
+            [other, ..] => Err(ParseError { syntax: Syntax::Plan, problem: Problem::UnknownSubcommand(clip(other)) }),
+        },
+        "action" | "改进项" => parse_action(rest),
         "status" | "update" => {
             let mut args = rest;
             let incident = take_id(&mut args, Syntax::StatusUpdate)?;
@@ -639,6 +714,82 @@ fn parse_milestone(rest: &[String]) -> Result<Command, ParseError> {
         milestone,
         at,
     })
+}
+
+fn parse_task(rest: &[String]) -> Result<Command, ParseError> {
+    use crate::tasks::TaskAction;
+    let e = |problem| ParseError { syntax: Syntax::Task, problem };
+    let Some((sub, args)) = rest.split_first() else {
+        return Err(e(Problem::Missing("start|done|skip|block|reopen|list".into())));
+    };
+    let sub = sub.to_lowercase();
+    if sub == "list" || sub == "ls" {
+        return match args {
+            [] => Ok(Command::TaskList { team: None }),
+            [team] => Ok(Command::TaskList { team: Some(team.trim_start_matches('@').to_string()) }),
+            [_, extra, ..] => Err(e(Problem::Unexpected(clip(extra)))),
+        };
+    }
+    let Some((task, tail)) = args.split_first() else {
+        return Err(e(Problem::Missing("task-id".into())));
+    };
+    let reason = tail.join(" ").trim().to_string();
+    let action = match sub.as_str() {
+        "start" | "begin" => match tail {
+            [] => TaskAction::Start { force: false },
+            [f] if f == "--force" || f == "force" => TaskAction::Start { force: true },
+            [extra, ..] => return Err(e(Problem::Unexpected(clip(extra)))),
+        },
+        "done" | "finish" | "complete" => TaskAction::Done,
+        "skip" => TaskAction::Skip,
+        "reopen" => TaskAction::Reopen,
+        "block" | "blocked" => {
+            if reason.is_empty() {
+                return Err(e(Problem::Missing("reason".into())));
+            }
+            TaskAction::Block { reason }
+        }
+        other => return Err(e(Problem::UnknownSubcommand(clip(other)))),
+    };
+    if !matches!(action, TaskAction::Block { .. } | TaskAction::Start { .. }) {
+        if let Some(extra) = tail.first() {
+            return Err(e(Problem::Unexpected(clip(extra))));
+        }
+    }
+    Ok(Command::Task { task: task.clone(), action })
+}
+
+fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
+    let e = |problem| ParseError { syntax: Syntax::Action, problem };
+    let Some((sub, args)) = rest.split_first() else {
+        return Err(e(Problem::Missing("add|list".into())));
+    };
+    let mut args = args;
+    match sub.to_lowercase().as_str() {
+        "list" | "ls" => {
+            let incident = take_id(&mut args, Syntax::Action)?;
+            no_more(args, Syntax::Action)?;
+            Ok(Command::ActionList { incident })
+        }
+        "add" | "new" => {
+            let incident = take_id(&mut args, Syntax::Action)?;
+            let Some((owner, words)) = args.split_first() else {
+                return Err(e(Problem::Missing("owner".into())));
+            };
+            let due_at = words.iter().rposition(|w| w.eq_ignore_ascii_case("due") || w == "截止");
+            let (text_words, due) = match due_at {
+                Some(i) if i + 1 < words.len() => (&words[..i], Some(words[i + 1..].join(" "))),
+                Some(_) => return Err(e(Problem::Missing("due".into()))),
+                None => (words, None),
+            };
+            let text = text_words.join(" ").trim().to_string();
+            if text.is_empty() {
+                return Err(e(Problem::Missing("text".into())));
+            }
+            Ok(Command::ActionAdd { incident, owner: owner.clone(), text, due })
+        }
+        other => Err(e(Problem::UnknownSubcommand(clip(other)))),
+    }
 }
 
 fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {

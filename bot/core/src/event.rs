@@ -58,8 +58,22 @@ pub enum Event {
         /// Link to it.
         link: Option<String>,
     },
-    /// The scheduler's heartbeat: fire due escalation steps.
+    /// The scheduler's heartbeat: fire due escalation steps, task reminders and digests.
     Tick,
+    /// Store a validated change plan (import from CSV/YAML/JSON).
+    ImportPlan {
+        /// The plan (already validated by `Plan::validate`).
+        plan: crate::tasks::Plan,
+    },
+    /// A chat adapter posted a digest and reports its message id (for later edits).
+    DigestPosted {
+        /// Plan id.
+        plan: String,
+        /// Team.
+        team: String,
+        /// Chat message id.
+        message: String,
+    },
     /// Add or replace catalog services (API, CSV import).
     UpsertServices {
         /// Services.
@@ -112,6 +126,20 @@ pub enum Action {
         incident: IncidentId,
         /// War room.
         channel: ChannelRef,
+    },
+    /// Post or edit a team's overdue digest in a plan's channel; a post is reported back
+    /// with [`Event::DigestPosted`] so later changes edit it.
+    Digest {
+        /// Where.
+        channel: ChannelRef,
+        /// Plan id.
+        plan: String,
+        /// Team.
+        team: String,
+        /// The message to edit, when one was posted before.
+        edit: Option<String>,
+        /// The digest.
+        message: Message,
     },
     /// Notify someone of a page.
     Notify {
@@ -181,6 +209,66 @@ pub enum Message {
         /// The answer.
         view: CalendarView,
     },
+    /// A task changed.
+    TaskUpdate {
+        /// Plan id.
+        plan: String,
+        /// The task after the change.
+        task: crate::tasks::Task,
+        /// What happened (incl. tasks it unblocked).
+        events: Vec<crate::tasks::TaskEvent>,
+        /// Who.
+        who: Person,
+    },
+    /// Tasks of open plans.
+    TaskList {
+        /// Filter used.
+        team: Option<String>,
+        /// The tasks.
+        tasks: Vec<TaskLine>,
+    },
+    /// Progress of plans, per team.
+    PlanStatus {
+        /// One per plan.
+        plans: Vec<PlanProgress>,
+    },
+    /// A reminder for a task owner.
+    Reminder {
+        /// Plan id.
+        plan: String,
+        /// The task.
+        task: TaskLine,
+        /// Which reminder.
+        kind: crate::tasks::ReminderKind,
+    },
+    /// A task whose dependencies are now all finished.
+    Unblocked {
+        /// Plan id.
+        plan: String,
+        /// The task.
+        task: TaskLine,
+    },
+    /// A team's overdue digest ("@ops: 4 subtasks overdue (AC3 AC21 AC40 AC58)").
+    Digest {
+        /// Plan id.
+        plan: String,
+        /// Team.
+        team: String,
+        /// Late tasks, natural order (empty: all clear).
+        tasks: Vec<String>,
+    },
+    /// Tasks that stay late, for the plan's coordinator.
+    CoordinatorEscalation {
+        /// The escalation.
+        escalation: crate::tasks::CoordinatorEscalation,
+    },
+    /// A stored plan.
+    PlanImported {
+        /// Plan id.
+        plan: String,
+        /// Tasks.
+        tasks: usize,
+    },
     /// Catalog services were stored.
     ServicesUpdated {
         /// How many.
@@ -208,6 +296,8 @@ pub enum Message {
         incident: Box<Incident>,
         /// Entries, oldest first.
         entries: Vec<TimelineEntry>,
+        /// The incident's action items.
+        actions: Vec<TaskLine>,
         /// When the draft was made.
         generated_at: DateTime<Utc>,
     },
@@ -286,6 +376,33 @@ pub enum Refusal {
     CatalogInvalid {
         /// Every problem.
         problems: Vec<String>,
+    },
+    /// No open plan has that task.
+    UnknownTask {
+        /// As typed.
+        task: String,
+    },
+    /// Several plans have that task id.
+    AmbiguousTask {
+        /// As typed.
+        task: String,
+        /// Plans that have it.
+        plans: Vec<String>,
+    },
+    /// The task cannot make that move.
+    TaskRefused {
+        /// Why.
+        reason: String,
+    },
+    /// No such plan.
+    UnknownPlan {
+        /// As typed.
+        plan: String,
+    },
+    /// The due time could not be read.
+    BadDue {
+        /// As typed.
+        text: String,
     },
     /// A closed incident is read-only.
     Closed {
@@ -415,4 +532,61 @@ pub struct CalendarView {
     pub trading_day: Option<chrono::NaiveDate>,
     /// The next session start.
     pub next_open: Option<DateTime<Utc>>,
+}
+
+/// One task, flattened for lists and reminders.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLine {
+    /// Plan id.
+    pub plan: String,
+    /// Task id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Owner name.
+    pub owner: String,
+    /// Team.
+    pub team: String,
+    /// Status key.
+    pub status: String,
+    /// Window start.
+    pub start: Option<DateTime<Utc>>,
+    /// Window end.
+    pub end: Option<DateTime<Utc>>,
+    /// Late now (past end + grace, unfinished).
+    pub overdue: bool,
+    /// On the critical path.
+    pub critical: bool,
+}
+
+/// Progress of one team in one plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamProgress {
+    /// Team.
+    pub team: String,
+    /// Done or skipped.
+    pub done: usize,
+    /// In progress.
+    pub in_progress: usize,
+    /// Pending or blocked.
+    pub waiting: usize,
+    /// Late task ids, natural order.
+    pub overdue: Vec<String>,
+}
+
+/// Progress of one plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanProgress {
+    /// Plan id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Coordinator.
+    pub coordinator: String,
+    /// Finished tasks.
+    pub done: usize,
+    /// All tasks.
+    pub total: usize,
+    /// Per team, by name.
+    pub teams: Vec<TeamProgress>,
 }

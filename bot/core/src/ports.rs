@@ -51,6 +51,20 @@ pub struct Commit {
     pub escalations: Vec<Escalation>,
     /// Catalog services to add or replace.
     pub services: Vec<Service>,
+    /// Plans to add or replace (by id).
+    pub plans: Vec<crate::tasks::Plan>,
+    /// The task scheduler's state, when it changed.
+    pub scheduler: Option<SchedulerState>,
+}
+
+/// What the task scheduler has told so far; persisted so a restart fires each
+/// reminder exactly once and never re-posts an unchanged digest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SchedulerState {
+    /// Digests posted and escalations sent.
+    pub digests: crate::tasks::DigestState,
+    /// Reminders up to this instant have been sent.
+    pub reminded_until: Option<DateTime<Utc>>,
 }
 
 /// An action waiting in the outbox.
@@ -117,6 +131,16 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// As [`Store::incident`].
     fn services(&self) -> Result<Vec<Service>, StoreError>;
+    /// All plans.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn plans(&self) -> Result<Vec<crate::tasks::Plan>, StoreError>;
+    /// The task scheduler's state.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn scheduler_state(&self) -> Result<SchedulerState, StoreError>;
     /// Removes a delivered action.
     ///
     /// # Errors

@@ -164,14 +164,22 @@ impl Click {
 
     /// The chat command the click stands for, through the one parser. `value` is the
     /// selected option of a select; `user_id` the Discord id of who clicked.
-    pub fn command_text(&self, id: &IncidentId, value: Option<&str>, user_id: &str) -> Option<String> {
+    pub fn command_text(
+        &self,
+        id: &IncidentId,
+        value: Option<&str>,
+        user_id: &str,
+    ) -> Option<String> {
         Some(match self {
             Self::Ack => format!("/incident ack {id}"),
             Self::TakeIc => format!(
                 "/role assign {id} {} <@{user_id}>",
                 warroom_core::incident::COMMANDER
             ),
-            Self::Severity => format!("/incident sev {id} {}", Severity::parse(value?).ok()?.code()),
+            Self::Severity => format!(
+                "/incident sev {id} {}",
+                Severity::parse(value?).ok()?.code()
+            ),
             Self::Milestone => format!("/milestone {id} {}", Milestone::parse(value?)?.key()),
             Self::Resolve => return None,
             Self::ResolveConfirmed => format!("/incident resolve {id}"),
@@ -293,10 +301,18 @@ pub fn embed(inc: &Incident, rendered: &str) -> CreateEmbed {
     let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
         return base.title(clip(&format!("{} {}", inc.id, inc.title), 256));
     };
-    let title = first.replace("**", "").trim_start_matches("🚨").trim().to_string();
+    let title = first
+        .replace("**", "")
+        .trim_start_matches("🚨")
+        .trim()
+        .to_string();
     let mut fields: Vec<(String, String, bool)> = Vec::new();
     let mut block: Option<(String, Vec<String>)> = None;
-    let body = if lines.len() > 2 { &lines[1..lines.len() - 1] } else { &[][..] };
+    let body = if lines.len() > 2 {
+        &lines[1..lines.len() - 1]
+    } else {
+        &[][..]
+    };
     for line in body {
         let trimmed = line.trim();
         if let Some(item) = trimmed.strip_prefix('•') {
@@ -309,7 +325,10 @@ pub fn embed(inc: &Incident, rendered: &str) -> CreateEmbed {
         if let Some((name, items)) = block.take() {
             fields.push((name, items.join("\n"), false));
         }
-        if let Some(head) = trimmed.strip_suffix(':').or_else(|| trimmed.strip_suffix('：')) {
+        if let Some(head) = trimmed
+            .strip_suffix(':')
+            .or_else(|| trimmed.strip_suffix('：'))
+        {
             block = Some((head.trim().to_string(), Vec::new()));
             continue;
         }
@@ -338,7 +357,11 @@ pub fn embed(inc: &Incident, rendered: &str) -> CreateEmbed {
     }
     let mut e = base.title(clip(&title, 256));
     for (name, value, inline) in fields.into_iter().take(25) {
-        let name = if name.is_empty() { "\u{200b}".to_string() } else { clip(&name, 256) };
+        let name = if name.is_empty() {
+            "\u{200b}".to_string()
+        } else {
+            clip(&name, 256)
+        };
         e = e.field(name, clip(&value, 1024), inline);
     }
     e.footer(CreateEmbedFooter::new(clip(last, 2048)))
@@ -376,13 +399,16 @@ pub fn components(
                 Some(n) if !n.is_empty() => format!("{code} · {n}"),
                 _ => code.clone(),
             };
-            CreateSelectMenuOption::new(clip(&label, 100), code).default_selection(*s == inc.severity)
+            CreateSelectMenuOption::new(clip(&label, 100), code)
+                .default_selection(*s == inc.severity)
         })
         .collect();
     let severity = CreateActionRow::SelectMenu(
         CreateSelectMenu::new(
             Click::Severity.custom_id(id),
-            CreateSelectMenuKind::String { options: severities },
+            CreateSelectMenuKind::String {
+                options: severities,
+            },
         )
         .placeholder(labels.get("discord", "severity")),
     );
@@ -393,7 +419,9 @@ pub fn components(
     let milestone = CreateActionRow::SelectMenu(
         CreateSelectMenu::new(
             Click::Milestone.custom_id(id),
-            CreateSelectMenuKind::String { options: milestones },
+            CreateSelectMenuKind::String {
+                options: milestones,
+            },
         )
         .placeholder(labels.get("discord", "milestone")),
     );
@@ -424,11 +452,17 @@ mod tests {
 
     #[test]
     fn channel_names_are_the_id_and_ascii_words() {
-        assert_eq!(channel_name(&id(), "Payments down!"), "ims-20261123-001-payments-down");
+        assert_eq!(
+            channel_name(&id(), "Payments down!"),
+            "ims-20261123-001-payments-down"
+        );
         assert_eq!(channel_name(&id(), "支付 API 超时"), "ims-20261123-001-api");
         assert_eq!(channel_name(&id(), "支付超时"), "ims-20261123-001");
         let long = channel_name(&id(), &"word ".repeat(60));
-        assert!(long.len() <= MAX_CHANNEL_NAME && !long.ends_with('-'), "{long}");
+        assert!(
+            long.len() <= MAX_CHANNEL_NAME && !long.ends_with('-'),
+            "{long}"
+        );
     }
 
     #[test]
@@ -450,7 +484,9 @@ mod tests {
         assert_eq!(Click::parse("other:ack:IMS-20261123-001"), None);
         assert_eq!(Click::parse("wr:ack:nonsense"), None);
         assert_eq!(
-            Click::Severity.command_text(&id(), Some("P2"), "42").as_deref(),
+            Click::Severity
+                .command_text(&id(), Some("P2"), "42")
+                .as_deref(),
             Some("/incident sev IMS-20261123-001 P2")
         );
         assert_eq!(Click::Severity.command_text(&id(), Some("P9"), "42"), None);

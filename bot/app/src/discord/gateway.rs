@@ -60,7 +60,10 @@ impl State {
         match self.shared.renderer.render(&Message::Help) {
             Ok(help) => {
                 for part in super::card::split_message(&help) {
-                    if let Err(e) = channel.send_message(&ctx.http, CreateMessage::new().content(part)).await {
+                    if let Err(e) = channel
+                        .send_message(&ctx.http, CreateMessage::new().content(part))
+                        .await
+                    {
                         warn!(error = %e, %channel, "cannot introduce the bot");
                         return;
                     }
@@ -76,12 +79,14 @@ impl State {
         }
         let channel = channel_ref(msg.channel_id);
         let event = match command::parse(&msg.content) {
-            Parsed::NotACommand if self.cfg.capture_all && !msg.content.trim().is_empty() => Event::Capture {
-                channel,
-                author: person(&msg.author),
-                text: msg.content.clone(),
-                link: Some(msg.link()),
-            },
+            Parsed::NotACommand if self.cfg.capture_all && !msg.content.trim().is_empty() => {
+                Event::Capture {
+                    channel,
+                    author: person(&msg.author),
+                    text: msg.content.clone(),
+                    link: Some(msg.link()),
+                }
+            }
             Parsed::NotACommand => return,
             Parsed::Command(_) | Parsed::Invalid(_) => Event::Chat {
                 channel,
@@ -97,8 +102,12 @@ impl State {
             return;
         }
         let matches = match &r.emoji {
-            ReactionType::Unicode(s) => s.trim_end_matches('\u{fe0f}') == self.cfg.pin_emoji.trim_end_matches('\u{fe0f}'),
-            ReactionType::Custom { name, .. } => name.as_deref() == Some(self.cfg.pin_emoji.as_str()),
+            ReactionType::Unicode(s) => {
+                s.trim_end_matches('\u{fe0f}') == self.cfg.pin_emoji.trim_end_matches('\u{fe0f}')
+            }
+            ReactionType::Custom { name, .. } => {
+                name.as_deref() == Some(self.cfg.pin_emoji.as_str())
+            }
             _ => false,
         };
         if !matches || r.user_id.map(serenity::UserId::get) == self.bot_id.get().copied() {
@@ -131,19 +140,27 @@ impl State {
         if click == Click::Resolve {
             let confirm = CreateInteractionResponseMessage::new()
                 .ephemeral(true)
-                .content(format!("{} ({id})", self.labels.get("discord", "confirm_resolve")))
+                .content(format!(
+                    "{} ({id})",
+                    self.labels.get("discord", "confirm_resolve")
+                ))
                 .components(vec![CreateActionRow::Buttons(vec![CreateButton::new(
                     Click::ResolveConfirmed.custom_id(&id),
                 )
                 .label(self.labels.get("discord", "confirm"))
                 .style(ButtonStyle::Danger)])]);
-            if let Err(e) = ci.create_response(&ctx.http, CreateInteractionResponse::Message(confirm)).await {
+            if let Err(e) = ci
+                .create_response(&ctx.http, CreateInteractionResponse::Message(confirm))
+                .await
+            {
                 warn!(error = %e, "cannot answer the interaction");
             }
             return;
         }
         let value = match &ci.data.kind {
-            ComponentInteractionDataKind::StringSelect { values } => values.first().map(String::as_str),
+            ComponentInteractionDataKind::StringSelect { values } => {
+                values.first().map(String::as_str)
+            }
             _ => None,
         };
         let text = click.command_text(&id, value, &ci.user.id.to_string());
@@ -198,7 +215,10 @@ pub async fn on_event(
             interaction: Interaction::Component(ci),
         } if state.in_guild(ci.guild_id) => state.on_click(ctx, ci).await,
         // The bot was added to the guild: introduce it where the guild greets people.
-        FullEvent::GuildCreate { guild, is_new: Some(true) } if guild.id.get() == state.cfg.guild_id => {
+        FullEvent::GuildCreate {
+            guild,
+            is_new: Some(true),
+        } if guild.id.get() == state.cfg.guild_id => {
             if let Some(c) = guild.system_channel_id {
                 state.introduce(ctx, c).await;
             }
@@ -208,8 +228,12 @@ pub async fn on_event(
             let own_category = channel.parent_id.map(serenity::ChannelId::get);
             let ours = state.created_here(channel.id.get())
                 || (own_category.is_some()
-                    && (own_category == state.cfg.war_room_category || own_category == state.cfg.archive_category));
-            if channel.kind == ChannelType::Text && channel.guild_id.get() == state.cfg.guild_id && !ours {
+                    && (own_category == state.cfg.war_room_category
+                        || own_category == state.cfg.archive_category));
+            if channel.kind == ChannelType::Text
+                && channel.guild_id.get() == state.cfg.guild_id
+                && !ours
+            {
                 state.introduce(ctx, channel.id).await;
             }
         }
@@ -249,7 +273,12 @@ async fn run_slash(ctx: Ctx<'_>, words: &str, args: Option<String>) -> Result<()
         Ok(_) => format!("`{}`", text.replace('`', "'")),
         Err(e) => e.chat_reply(&state.shared.renderer),
     };
-    ctx.send(poise::CreateReply::default().content(answer).ephemeral(true)).await?;
+    ctx.send(
+        poise::CreateReply::default()
+            .content(answer)
+            .ephemeral(true),
+    )
+    .await?;
     Ok(())
 }
 
@@ -310,7 +339,15 @@ async fn role(_ctx: Ctx<'_>) -> Result<(), Error> {
 
 /// The slash commands, described in the configured language (from `[help]` in the labels).
 pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>> {
-    let mut cmds = vec![incident(), role(), milestone(), timeline(), status_update(), postmortem(), help()];
+    let mut cmds = vec![
+        incident(),
+        role(),
+        milestone(),
+        timeline(),
+        status_update(),
+        postmortem(),
+        help(),
+    ];
     let describe = |c: &mut poise::Command<Data, Error>, key: &str| {
         c.description = Some(labels.help(key).into());
         for p in &mut c.parameters {

@@ -55,14 +55,23 @@ pub async fn start(
         .ok()
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
-        .with_context(|| format!("the Discord bot token: environment variable {} is not set", cfg.token_env))?;
+        .with_context(|| {
+            format!(
+                "the Discord bot token: environment variable {} is not set",
+                cfg.token_env
+            )
+        })?;
     let timeout = Duration::from_millis(cfg.timeout_ms);
     // serenity's default client has no timeout; this one bounds every call, REST and sink.
     let client = reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .user_agent(concat!("DiscordBot (https://github.com/warroom, ", env!("CARGO_PKG_VERSION"), ")"))
+        .user_agent(concat!(
+            "DiscordBot (https://github.com/warroom, ",
+            env!("CARGO_PKG_VERSION"),
+            ")"
+        ))
         .build()
         .context("building the Discord HTTP client")?;
     let host = cfg.api_host();

@@ -177,10 +177,16 @@ mod tests {
     #[test]
     fn the_wait_comes_from_the_body_first_then_the_header() {
         assert_eq!(
-            retry_after(Some("3"), r#"{"message":"slow down","retry_after":0.25,"global":false}"#),
+            retry_after(
+                Some("3"),
+                r#"{"message":"slow down","retry_after":0.25,"global":false}"#
+            ),
             Some(Duration::from_millis(250))
         );
-        assert_eq!(retry_after(Some("2"), "<html>"), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(Some("2"), "<html>"),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(retry_after(None, "{}"), None);
         assert_eq!(retry_after(Some("-1"), ""), None);
     }

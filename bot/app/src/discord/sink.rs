@@ -148,14 +148,27 @@ impl State {
         for part in card::split_message(text) {
             let body = json!({ "content": part, "allowed_mentions": { "parse": ["users"] } });
             self.rest
-                .call::<Value>(Method::POST, &format!("/channels/{channel}/messages"), Some(&body))
+                .call::<Value>(
+                    Method::POST,
+                    &format!("/channels/{channel}/messages"),
+                    Some(&body),
+                )
                 .await
                 .map_err(|e| rest_err("post message", e))?;
         }
         Ok(())
     }
 
-    fn card_parts(&self, inc: &Incident) -> Result<(serenity::all::CreateEmbed, Vec<serenity::all::CreateActionRow>), DeliveryError> {
+    fn card_parts(
+        &self,
+        inc: &Incident,
+    ) -> Result<
+        (
+            serenity::all::CreateEmbed,
+            Vec<serenity::all::CreateActionRow>,
+        ),
+        DeliveryError,
+    > {
         let text = self.render(&Message::Card {
             incident: Box::new(inc.clone()),
         })?;
@@ -212,7 +225,11 @@ impl State {
                 }
                 let created: GuildChannel = self
                     .rest
-                    .call(Method::POST, &format!("/guilds/{guild}/channels"), Some(&body))
+                    .call(
+                        Method::POST,
+                        &format!("/guilds/{guild}/channels"),
+                        Some(&body),
+                    )
                     .await
                     .map_err(|e| rest_err("create war room", e))?;
                 info!(incident = %id, channel = %created.id, %name, "war room created");
@@ -224,14 +241,24 @@ impl State {
             incident: id.clone(),
             channel: ChannelRef::new(ADAPTER, &channel.to_string()),
         };
-        self.shared.engine.submit(opened).await.map(|_| ()).map_err(|e| {
-            warn!(error = %e, "cannot record the war room");
-            DeliveryError::Retry(None)
-        })
+        self.shared
+            .engine
+            .submit(opened)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                warn!(error = %e, "cannot record the war room");
+                DeliveryError::Retry(None)
+            })
     }
 
     /// Finds the card of `id` in `channel`: its pins, then (if `recent`) its latest messages.
-    async fn find_card(&self, channel: u64, id: &IncidentId, recent: bool) -> Result<Option<(u64, bool)>, DeliveryError> {
+    async fn find_card(
+        &self,
+        channel: u64,
+        id: &IncidentId,
+        recent: bool,
+    ) -> Result<Option<(u64, bool)>, DeliveryError> {
         let pins: Vec<Value> = self
             .rest
             .call(Method::GET, &format!("/channels/{channel}/pins"), None)
@@ -245,7 +272,11 @@ impl State {
         }
         let latest: Vec<Value> = self
             .rest
-            .call(Method::GET, &format!("/channels/{channel}/messages?limit=50"), None)
+            .call(
+                Method::GET,
+                &format!("/channels/{channel}/messages?limit=50"),
+                None,
+            )
             .await
             .map_err(|e| rest_err("list messages", e))?;
         Ok(latest
@@ -257,7 +288,11 @@ impl State {
 
     async fn pin(&self, c: CardRef) -> Result<(), DeliveryError> {
         self.rest
-            .call_empty(Method::PUT, &format!("/channels/{}/pins/{}", c.channel, c.message), None)
+            .call_empty(
+                Method::PUT,
+                &format!("/channels/{}/pins/{}", c.channel, c.message),
+                None,
+            )
             .await
             .map_err(|e| rest_err("pin card", e))
     }
@@ -268,7 +303,11 @@ impl State {
             .map_err(permanent)?;
         let posted: Value = self
             .rest
-            .call(Method::POST, &format!("/channels/{channel}/messages"), Some(&body))
+            .call(
+                Method::POST,
+                &format!("/channels/{channel}/messages"),
+                Some(&body),
+            )
             .await
             .map_err(|e| rest_err("post card", e))?;
         let message = posted
@@ -305,8 +344,16 @@ impl State {
     }
 
     /// Makes sure `channel` shows `inc`'s current card, pinned, exactly once.
-    async fn ensure_card(&self, inc: &Incident, channel: u64, full_search: bool) -> Result<(), DeliveryError> {
-        let cached = lock(&self.cards).get(&inc.id).copied().filter(|c| c.channel == channel);
+    async fn ensure_card(
+        &self,
+        inc: &Incident,
+        channel: u64,
+        full_search: bool,
+    ) -> Result<(), DeliveryError> {
+        let cached = lock(&self.cards)
+            .get(&inc.id)
+            .copied()
+            .filter(|c| c.channel == channel);
         if let Some(c) = cached {
             if self.edit_card(inc, c).await? {
                 return self.pin(c).await;
@@ -324,8 +371,12 @@ impl State {
     }
 
     async fn post_card(&self, id: &IncidentId, channel: &ChannelRef) -> Result<(), DeliveryError> {
-        let channel = discord_channel(channel)
-            .ok_or_else(|| permanent(format!("{}:{} is not a Discord channel", channel.adapter, channel.id)))?;
+        let channel = discord_channel(channel).ok_or_else(|| {
+            permanent(format!(
+                "{}:{} is not a Discord channel",
+                channel.adapter, channel.id
+            ))
+        })?;
         let inc = self.incident(id)?;
         self.ensure_card(&inc, channel, true).await
     }
@@ -387,10 +438,76 @@ impl State {
         Ok(())
     }
 
+    /// Posts a team's digest, or edits the one posted before; a new post is reported
+    /// back to the engine so later changes edit it.
+    async fn digest(
+        &self,
+        channel: &ChannelRef,
+        plan: &str,
+        team: &str,
+        edit: Option<&str>,
+        message: &Message,
+    ) -> Result<(), DeliveryError> {
+        let ch = discord_channel(channel).ok_or_else(|| {
+            permanent(format!(
+                "{}:{} is not a Discord channel",
+                channel.adapter, channel.id
+            ))
+        })?;
+        let text = self.render(message)?;
+        let content: String = text.chars().take(card::MAX_CONTENT).collect();
+        let body = json!({ "content": content, "allowed_mentions": { "parse": ["users"] } });
+        if let Some(id) = edit.and_then(|m| m.parse::<u64>().ok()) {
+            match self
+                .rest
+                .call::<Value>(
+                    Method::PATCH,
+                    &format!("/channels/{ch}/messages/{id}"),
+                    Some(&body),
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Deleted meanwhile: post it again below.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(rest_err("edit digest", e)),
+            }
+        }
+        let posted: Value = self
+            .rest
+            .call(
+                Method::POST,
+                &format!("/channels/{ch}/messages"),
+                Some(&body),
+            )
+            .await
+            .map_err(|e| rest_err("post digest", e))?;
+        let Some(id) = posted.get("id").and_then(snowflake) else {
+            return Err(permanent("posted digest has no id"));
+        };
+        let event = Event::DigestPosted {
+            plan: plan.to_string(),
+            team: team.to_string(),
+            message: id.to_string(),
+        };
+        self.shared
+            .engine
+            .submit(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                warn!(error = %e, "cannot record the digest message");
+                DeliveryError::Retry(None)
+            })
+    }
+
     async fn send(&self, to: &Destination, message: &Message) -> Result<(), DeliveryError> {
         let channel = match to {
             Destination::Channel { channel } => discord_channel(channel).ok_or_else(|| {
-                permanent(format!("{}:{} is not a Discord channel", channel.adapter, channel.id))
+                permanent(format!(
+                    "{}:{} is not a Discord channel",
+                    channel.adapter, channel.id
+                ))
             })?,
             Destination::WarRoom { incident } => match self.war_room(incident)? {
                 Some(c) => c,
@@ -431,6 +548,16 @@ impl ChatSink for DiscordSink {
                 Action::PostCard { incident, channel } => s.post_card(incident, channel).await,
                 Action::RefreshCard { incident } => s.refresh_card(incident).await,
                 Action::ArchiveWarRoom { incident } => s.archive(incident).await,
+                Action::Digest {
+                    channel,
+                    plan,
+                    team,
+                    edit,
+                    message,
+                } => {
+                    s.digest(channel, plan, team, edit.as_deref(), message)
+                        .await
+                }
                 // A page: posted (with its mentions) in the incident's war room.
                 Action::Notify { page, .. } => {
                     let to = Destination::WarRoom {

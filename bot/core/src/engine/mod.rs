@@ -4,6 +4,7 @@
 //! single task), so read-modify-write needs no locks.
 
 mod oncall;
+mod tasks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::incident::{
 use crate::calendar::Calendars;
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::oncall::{Escalation, Policy, Schedule};
-use crate::ports::{Commit, Store, StoreError};
+use crate::ports::{Commit, SchedulerState, Store, StoreError};
 use crate::rbac::{Permission, Rbac};
 use crate::time;
 
@@ -51,6 +52,12 @@ pub struct EngineConfig {
     pub default_policy: Option<String>,
     /// Whether pages are also sent to the outbound webhook.
     pub webhook: bool,
+    /// Grace, digest interval and coordinator threshold for late tasks.
+    pub task_policy: crate::tasks::EscalationPolicy,
+    /// How long before a task window opens its owner is reminded.
+    pub reminder_lead: chrono::Duration,
+    /// Where messages of plans without a channel go.
+    pub task_channel: ChannelRef,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +75,9 @@ impl Default for EngineConfig {
             policies: BTreeMap::new(),
             default_policy: None,
             webhook: false,
+            task_policy: crate::tasks::EscalationPolicy::default(),
+            reminder_lead: chrono::Duration::minutes(10),
+            task_channel: ChannelRef::new("console", "console"),
         }
     }
 }
@@ -93,6 +103,10 @@ pub struct Engine {
     escalations: BTreeMap<String, Escalation>,
     /// (due time, key) of every running escalation: the timer wheel.
     due: BTreeSet<(DateTime<Utc>, String)>,
+    /// Change plans and action items, by id.
+    plans: Vec<crate::tasks::Plan>,
+    /// What the task scheduler has sent so far.
+    sched: SchedulerState,
 }
 
 /// Work in progress for one event; becomes a [`Commit`].
@@ -106,6 +120,10 @@ struct Plan {
     target: Option<IncidentId>,
     escalations: Vec<Escalation>,
     services: Vec<crate::catalog::Service>,
+    plans: Vec<crate::tasks::Plan>,
+    scheduler: Option<SchedulerState>,
+    /// Move the reminder mark in memory only (nothing was sent).
+    mark: Option<DateTime<Utc>>,
 }
 
 impl Plan {
@@ -130,7 +148,10 @@ impl Engine {
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Result<Self, StoreError> {
         let stored = store.services()?;
         let catalog = cfg.catalog.merged(stored).unwrap_or_else(|_| cfg.catalog.clone());
-        let mut engine = Self { store, cfg, catalog: SharedCatalog::new(catalog), escalations: BTreeMap::new(), due: BTreeSet::new() };
+        let mut plans = store.plans()?;
+        plans.sort_by(|a, b| a.id.cmp(&b.id));
+        let sched = store.scheduler_state()?;
+        let mut engine = Self { store, cfg, catalog: SharedCatalog::new(catalog), escalations: BTreeMap::new(), due: BTreeSet::new(), plans, sched };
         for esc in engine.store.escalations()? {
             engine.remember(esc);
         }
@@ -199,7 +220,13 @@ impl Engine {
             Event::Capture { channel, author, text, link } => {
                 (Origin::Api, self.capture(channel, author, text, link, now)?)
             }
-            Event::Tick => (Origin::Api, self.tick(now)?),
+            Event::Tick => {
+                let mut plan = self.tick(now)?;
+                self.task_tick(now, &mut plan)?;
+                (Origin::Api, plan)
+            }
+            Event::ImportPlan { plan } => (Origin::Api, self.import_plan(plan)),
+            Event::DigestPosted { plan, team, message } => (Origin::Api, self.digest_posted(&plan, &team, message)),
             Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
         };
         self.commit(origin, plan)
@@ -220,12 +247,16 @@ impl Engine {
         let actions = plan.outbox.clone();
         let escalations = plan.escalations.clone();
         let services = plan.services.clone();
+        let plans = plan.plans.clone();
+        let scheduler = plan.scheduler.clone();
         if plan.incident.is_some()
             || !plan.timeline.is_empty()
             || plan.bind.is_some()
             || !plan.outbox.is_empty()
             || !plan.escalations.is_empty()
             || !plan.services.is_empty()
+            || !plan.plans.is_empty()
+            || plan.scheduler.is_some()
         {
             self.store.commit(Commit {
                 incident: plan.incident,
@@ -234,11 +265,28 @@ impl Engine {
                 outbox: plan.outbox,
                 escalations: plan.escalations,
                 services: plan.services,
+                plans: plan.plans,
+                scheduler: plan.scheduler,
             })?;
         }
         // Memory follows the store, never leads it.
         for esc in escalations {
             self.remember(esc);
+        }
+        for p in plans {
+            match self.plan_index(&p.id) {
+                Some(i) => self.plans[i] = p,
+                None => {
+                    let at = self.plans.partition_point(|x| x.id < p.id);
+                    self.plans.insert(at, p);
+                }
+            }
+        }
+        if let Some(s) = scheduler {
+            self.sched = s;
+        }
+        if let Some(m) = plan.mark {
+            self.sched.reminded_until = Some(m);
         }
         if !services.is_empty() {
             if let Ok(merged) = self.catalog.get().merged(services) {
@@ -330,6 +378,20 @@ impl Engine {
                 let plan = Plan::reply(self.calendar_answer(market.as_deref(), now));
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
             }
+            Command::TaskList { team } => {
+                let plan = Plan::reply(self.task_list(team.as_deref(), now));
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::PlanStatus { plan: id } => {
+                let plan = Plan::reply(self.plan_status(id.as_deref(), now));
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Task { task, action } => {
+                if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
+                    return Ok(Plan::reply(Message::Denied { permission: Permission::Update, command: cmd.syntax() }));
+                }
+                return Ok(self.task_action(task, action.clone(), &actor, now));
+            }
             Command::Declare {
                 title,
                 severity,
@@ -407,12 +469,17 @@ impl Engine {
             }
             Command::Postmortem { .. } => {
                 let entries = self.store.timeline(&id)?;
+                let actions = self.action_lines(&id, now);
                 Plan::reply(Message::Postmortem {
                     incident: Box::new(inc),
                     entries,
+                    actions,
                     generated_at: now,
                 })
             }
+            // Action items outlive the incident: they may be added after close.
+            Command::ActionAdd { owner, text, due, .. } => self.action_add(&inc, &owner, &text, due.as_deref(), &actor, now),
+            Command::ActionList { .. } => Plan::reply(self.action_list(&inc, now)),
             Command::Link { .. } => match origin {
                 Origin::Chat { channel } => {
                     let mut plan = Change::new(inc, &actor, source, now)
@@ -458,11 +525,17 @@ impl Engine {
                     let mut plan = change.finish(in_war_room);
                     // Any move past "declared" means someone is on it: stop paging.
                     self.ack_paging(&id, &actor.name, now, &mut plan);
+                    if to == Status::Resolved {
+                        if let Some(inc) = plan.incident.clone() {
+                            self.follow_up(&inc, now, &mut plan);
+                        }
+                    }
                     if to == Status::Closed {
                         // Closing archives the war room and leaves the draft there.
                         let entries = self.store.timeline(&id)?;
                         if let Some(inc) = &plan.incident {
-                            let draft = Message::Postmortem { incident: Box::new(inc.clone()), entries, generated_at: now };
+                            let actions = self.action_lines(&id, now);
+                            let draft = Message::Postmortem { incident: Box::new(inc.clone()), entries, actions, generated_at: now };
                             plan.outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: draft });
                         }
                         plan.outbox.push(Action::ArchiveWarRoom { incident: id.clone() });
@@ -550,7 +623,10 @@ impl Engine {
             | Command::List
             | Command::Declare { .. }
             | Command::OnCall { .. }
-            | Command::Calendar { .. } => Plan::default(),
+            | Command::Calendar { .. }
+            | Command::Task { .. }
+            | Command::TaskList { .. }
+            | Command::PlanStatus { .. } => Plan::default(),
         };
         plan.target = Some(id);
         Ok(plan)
@@ -673,6 +749,9 @@ impl Change {
             bind: None,
             escalations: Vec::new(),
             services: Vec::new(),
+            plans: Vec::new(),
+            scheduler: None,
+            mark: None,
         }
     }
 }
@@ -688,6 +767,9 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::List
         | Command::OnCall { .. }
         | Command::Calendar { .. }
+        | Command::TaskList { .. }
+        | Command::PlanStatus { .. }
+        | Command::ActionList { .. }
         | Command::Show { .. }
         | Command::Timeline { .. }
         | Command::Postmortem { .. } => Permission::View,
@@ -709,7 +791,9 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::Milestone { .. }
         | Command::TimelineAdd { .. }
         | Command::Link { .. }
-        | Command::StatusUpdate { .. } => Permission::Update,
+        | Command::StatusUpdate { .. }
+        | Command::Task { .. }
+        | Command::ActionAdd { .. } => Permission::Update,
     }
 }
 
