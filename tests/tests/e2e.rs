@@ -4,6 +4,7 @@
 //! - `templates`: a snapshot per template and language.
 //! - `binary`: the real `warroom` binary: console, SIGKILL durability, SIGTERM, config check.
 //! - `http`: the HTTP API of the real binary.
+//! - `plans`: change plans through the API: import errors with lines, task moves, durability.
 //! - `oncall`: catalog, on-call, iCal and calendar API; paging to chat and a webhook.
 
 mod binary;
@@ -11,5 +12,6 @@ mod discord;
 mod engine;
 mod http;
 mod oncall;
+mod plans;
 mod store;
 mod templates;

@@ -102,6 +102,7 @@ fn message_summary(m: &Message) -> String {
             escalation.tasks.iter().map(|t| format!("{}{}", t.task, if t.new { "*" } else { "" })).collect::<Vec<_>>().join(" ")
         ),
         Message::PlanImported { plan, tasks } => format!("plan_imported {plan} {tasks}"),
+        Message::PlanDeleted { plan } => format!("plan_deleted {plan}"),
         Message::StatusUpdate { incident, text, .. } => format!("status_update {} {text:?}", incident.id),
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())

@@ -33,6 +33,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/services/{name}", get(get_service))
         .route("/api/services/{name}/related", get(related_services))
         .route("/api/oncall", get(oncall))
+        .route("/api/plans", get(list_plans).post(import_plan))
+        .route("/api/plans/{id}", get(get_plan).delete(delete_plan))
+        .route("/api/plans/{id}/tasks/{task}", axum::routing::post(task_action))
         .route("/api/calendar/{market}", get(calendar))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -461,4 +464,154 @@ async fn calendar(State(s): State<Arc<Shared>>, Path(market): Path<String>, Quer
         "covered_years": cal.covered_years(),
     }))
     .into_response()
+}
+
+/// `GET /api/plans`: every plan with its progress.
+async fn list_plans(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
+    let now = Utc::now();
+    let grace = s.config.engine.task_policy.grace;
+    let plans = s.store.plans().map_err(AppError::Store)?;
+    Ok(Json(
+        plans
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id, "title": p.title, "kind": p.kind, "coordinator": p.coordinator, "channel": p.channel,
+                    "tasks": p.tasks.len(),
+                    "done": p.tasks.iter().filter(|t| t.status.is_finished()).count(),
+                    "overdue": p.tasks.iter().filter(|t| t.late_by(now, grace).is_some()).count(),
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+/// `GET /api/plans/{id}`: the plan, each task with `overdue`.
+async fn get_plan(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, AppError> {
+    let now = Utc::now();
+    let grace = s.config.engine.task_policy.grace;
+    let Some(p) = s.store.plans().map_err(AppError::Store)?.into_iter().find(|p| p.id == id) else {
+        return Ok(json_error(StatusCode::NOT_FOUND, "not_found", format!("no plan `{id}`")));
+    };
+    let tasks: Vec<serde_json::Value> = p
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut v = serde_json::to_value(t).unwrap_or_default();
+            v["overdue"] = serde_json::json!(t.late_by(now, grace).is_some());
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "id": p.id, "title": p.title, "kind": p.kind, "coordinator": p.coordinator, "channel": p.channel, "created_at": p.created_at, "tasks": tasks })).into_response())
+}
+
+/// Query of `POST /api/plans` (CSV needs the plan fields; YAML and JSON carry their own).
+#[derive(Deserialize)]
+struct ImportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    coordinator: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+}
+
+/// `POST /api/plans[?format=csv|yaml|json&id=&title=&coordinator=&channel=&date=]`:
+/// imports a plan; every problem is reported with its line and nothing is stored on error.
+async fn import_plan(State(s): State<Arc<Shared>>, Query(q): Query<ImportQuery>, headers: axum::http::HeaderMap, body: String) -> Result<Response, AppError> {
+    use crate::plan_import::{self, Format};
+    let now = Utc::now();
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = match q.format.as_deref() {
+        Some("csv") => "csv",
+        Some("yaml") | Some("yml") => "yaml",
+        Some("json") => "json",
+        Some(other) => return Ok(json_error(StatusCode::BAD_REQUEST, "bad_format", format!("`{other}` is not csv, yaml or json"))),
+        None if ctype.starts_with("application/json") => "json",
+        None if ctype.contains("csv") => "csv",
+        None if ctype.contains("yaml") => "yaml",
+        None => match plan_import::detect(&body) {
+            Format::Csv => "csv",
+            Format::Yaml => "yaml",
+        },
+    };
+    let tz = s.config.tz;
+    let result = match format {
+        "json" => match serde_json::from_str::<warroom_core::tasks::PlanDraft>(&body) {
+            Ok(draft) => warroom_core::tasks::Plan::validate(draft).map_err(|issues| vec![plan_import::ImportError::Invalid(issues)]),
+            Err(e) => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_plan", format!("line {}: {e}", e.line()))),
+        },
+        "yaml" => plan_import::from_yaml(&body, tz, now),
+        _ => {
+            let (Some(id), Some(coordinator)) = (q.id.clone(), q.coordinator.clone()) else {
+                return Ok(json_error(StatusCode::BAD_REQUEST, "missing_plan_fields", "CSV needs ?id=…&coordinator=… (and optionally title, channel, date)"));
+            };
+            let date = match q.date.as_deref().map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")).transpose() {
+                Ok(d) => d,
+                Err(_) => return Ok(json_error(StatusCode::BAD_REQUEST, "bad_date", "date must be YYYY-MM-DD")),
+            };
+            let meta = plan_import::PlanMeta { title: q.title.clone().unwrap_or_else(|| id.clone()), id, coordinator, channel: q.channel.clone(), date, tz };
+            plan_import::from_csv(&body, meta, now)
+        }
+    };
+    let plan = match result {
+        Ok(p) => p,
+        Err(errors) => {
+            let mut r = json_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", plan_import::render(&errors));
+            r.headers_mut().insert("x-import-errors", header::HeaderValue::from(errors.len()));
+            return Ok(r);
+        }
+    };
+    let outcome = s.engine.submit(Event::ImportPlan { plan }).await?;
+    Ok(match outcome.reply {
+        Some(Message::PlanImported { plan, tasks }) => (StatusCode::CREATED, Json(serde_json::json!({ "plan": plan, "tasks": tasks }))).into_response(),
+        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the plan was not stored"),
+    })
+}
+
+/// `DELETE /api/plans/{id}`.
+async fn delete_plan(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, AppError> {
+    let outcome = s.engine.submit(Event::DeletePlan { plan: id.clone() }).await?;
+    Ok(match outcome.reply {
+        Some(Message::PlanDeleted { .. }) => StatusCode::NO_CONTENT.into_response(),
+        _ => json_error(StatusCode::NOT_FOUND, "not_found", format!("no plan `{id}`")),
+    })
+}
+
+/// `POST /api/plans/{id}/tasks/{task}` with `{"action": "start"|"done"|"skip"|"block"|"reopen", "reason"?, "force"?, "by"?}`.
+async fn task_action(State(s): State<Arc<Shared>>, Path((plan, task)): Path<(String, String)>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Response, AppError> {
+    let mut body = match body {
+        Ok(Json(b)) => b,
+        Err(rej) => return Ok(json_error(rej.status(), "bad_request", rej.body_text())),
+    };
+    let by = body.get("by").and_then(|v| v.as_str()).unwrap_or("api").chars().take(64).collect::<String>();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("by");
+    }
+    let action: warroom_core::tasks::TaskAction = match serde_json::from_value(body) {
+        Ok(a) => a,
+        Err(e) => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_action", format!("{e} (actions: start, done, skip, block with reason, reopen)"))),
+    };
+    let actor = Person { id: "api".into(), name: by };
+    let outcome = s.engine.submit(Event::TaskAction { plan, task, action, actor }).await?;
+    Ok(match outcome.reply {
+        Some(Message::TaskUpdate { task, events, .. }) => Json(serde_json::json!({ "task": task, "events": events })).into_response(),
+        Some(Message::Refused { problem }) => {
+            use warroom_core::event::Refusal;
+            match problem {
+                Refusal::UnknownPlan { plan } => json_error(StatusCode::NOT_FOUND, "not_found", format!("no plan `{plan}`")),
+                Refusal::UnknownTask { task } => json_error(StatusCode::NOT_FOUND, "not_found", format!("no task `{task}`")),
+                Refusal::TaskRefused { reason } => json_error(StatusCode::CONFLICT, "refused", reason),
+                other => json_error(StatusCode::UNPROCESSABLE_ENTITY, "refused", format!("{other:?}")),
+            }
+        }
+        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "nothing was changed"),
+    })
 }

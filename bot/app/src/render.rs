@@ -448,6 +448,7 @@ impl Renderer {
                             "late": self.duration(t.late_by.num_seconds()), "critical": t.critical, "new": t.new })).collect::<Vec<_>>() }),
             ),
             Message::PlanImported { plan, tasks } => ("plan_imported", json!({ "plan": plan, "tasks": tasks })),
+            Message::PlanDeleted { plan } => ("plan_deleted", json!({ "plan": plan })),
             Message::StatusUpdate { incident, who, text } => (
                 "status_update",
                 json!({ "incident": self.incident(incident), "who": who.name, "text": text }),

@@ -336,6 +336,9 @@ impl Store for SledStore {
                 for (k, v) in &plans {
                     pl.insert(k.as_slice(), v.as_slice())?;
                 }
+                for id in &commit.delete_plans {
+                    pl.remove(id.as_bytes())?;
+                }
                 if let Some(v) = &scheduler {
                     meta.insert("scheduler", v.as_slice())?;
                 }

@@ -65,6 +65,22 @@ pub enum Event {
         /// The plan (already validated by `Plan::validate`).
         plan: crate::tasks::Plan,
     },
+    /// Remove a plan (API).
+    DeletePlan {
+        /// Plan id.
+        plan: String,
+    },
+    /// Move a task from the API (same rules as `/task`).
+    TaskAction {
+        /// Plan id.
+        plan: String,
+        /// Task id.
+        task: String,
+        /// What to do.
+        action: crate::tasks::TaskAction,
+        /// Who (recorded in the reply).
+        actor: Person,
+    },
     /// A chat adapter posted a digest and reports its message id (for later edits).
     DigestPosted {
         /// Plan id.
@@ -261,6 +277,11 @@ pub enum Message {
     CoordinatorEscalation {
         /// The escalation.
         escalation: crate::tasks::CoordinatorEscalation,
+    },
+    /// A plan was removed.
+    PlanDeleted {
+        /// Plan id.
+        plan: String,
     },
     /// A stored plan.
     PlanImported {

@@ -53,6 +53,8 @@ pub struct Commit {
     pub services: Vec<Service>,
     /// Plans to add or replace (by id).
     pub plans: Vec<crate::tasks::Plan>,
+    /// Plans to remove (by id).
+    pub delete_plans: Vec<String>,
     /// The task scheduler's state, when it changed.
     pub scheduler: Option<SchedulerState>,
 }

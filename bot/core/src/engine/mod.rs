@@ -121,6 +121,7 @@ struct Plan {
     escalations: Vec<Escalation>,
     services: Vec<crate::catalog::Service>,
     plans: Vec<crate::tasks::Plan>,
+    delete_plans: Vec<String>,
     scheduler: Option<SchedulerState>,
     /// Move the reminder mark in memory only (nothing was sent).
     mark: Option<DateTime<Utc>>,
@@ -161,6 +162,11 @@ impl Engine {
     /// The catalog in force, shared (HTTP reads it).
     pub fn catalog(&self) -> SharedCatalog {
         self.catalog.clone()
+    }
+
+    /// A snapshot of every plan (for the API).
+    pub fn plans(&self) -> &[crate::tasks::Plan] {
+        &self.plans
     }
 
     /// Number of running escalations (for metrics).
@@ -226,6 +232,8 @@ impl Engine {
                 (Origin::Api, plan)
             }
             Event::ImportPlan { plan } => (Origin::Api, self.import_plan(plan)),
+            Event::DeletePlan { plan } => (Origin::Api, self.delete_plan(&plan)),
+            Event::TaskAction { plan, task, action, actor } => (Origin::Api, self.task_action(&format!("{plan}:{task}"), action, &actor, now)),
             Event::DigestPosted { plan, team, message } => (Origin::Api, self.digest_posted(&plan, &team, message)),
             Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
         };
@@ -248,6 +256,7 @@ impl Engine {
         let escalations = plan.escalations.clone();
         let services = plan.services.clone();
         let plans = plan.plans.clone();
+        let deleted = plan.delete_plans.clone();
         let scheduler = plan.scheduler.clone();
         if plan.incident.is_some()
             || !plan.timeline.is_empty()
@@ -256,6 +265,7 @@ impl Engine {
             || !plan.escalations.is_empty()
             || !plan.services.is_empty()
             || !plan.plans.is_empty()
+            || !plan.delete_plans.is_empty()
             || plan.scheduler.is_some()
         {
             self.store.commit(Commit {
@@ -266,6 +276,7 @@ impl Engine {
                 escalations: plan.escalations,
                 services: plan.services,
                 plans: plan.plans,
+                delete_plans: plan.delete_plans,
                 scheduler: plan.scheduler,
             })?;
         }
@@ -282,6 +293,7 @@ impl Engine {
                 }
             }
         }
+        self.plans.retain(|p| !deleted.contains(&p.id));
         if let Some(s) = scheduler {
             self.sched = s;
         }
@@ -750,6 +762,7 @@ impl Change {
             escalations: Vec::new(),
             services: Vec::new(),
             plans: Vec::new(),
+            delete_plans: Vec::new(),
             scheduler: None,
             mark: None,
         }

@@ -239,6 +239,16 @@ impl Engine {
         Plan { reply: Some(Message::PlanImported { plan: p.id.clone(), tasks }), plans: vec![p], ..Plan::default() }
     }
 
+    /// Removes a plan and what the scheduler remembers of it.
+    pub(super) fn delete_plan(&self, id: &str) -> Plan {
+        if self.plan_index(id).is_none() {
+            return Plan::refuse(Refusal::UnknownPlan { plan: id.chars().take(64).collect() });
+        }
+        let mut state = self.sched.clone();
+        state.digests.drop_plan(id);
+        Plan { reply: Some(Message::PlanDeleted { plan: id.to_string() }), delete_plans: vec![id.to_string()], scheduler: Some(state), ..Plan::default() }
+    }
+
     /// Records the chat id of a posted digest.
     pub(super) fn digest_posted(&self, plan: &str, team: &str, message: String) -> Plan {
         let mut state = self.sched.clone();
