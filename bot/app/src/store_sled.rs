@@ -80,6 +80,12 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     Ok(env.data)
 }
 
+/// Decodes one `(key, value)` of a tree scan.
+fn decode_entry<T: DeserializeOwned>(kv: sled::Result<(sled::IVec, sled::IVec)>) -> Result<T, StoreError> {
+    let (k, v) = kv.map_err(io)?;
+    decode(&k, &v)
+}
+
 fn incident_key(id: &IncidentId) -> [u8; 8] {
     let d = id.date();
     let day = d.year() as u32 * 10_000 + d.month() * 100 + d.day();
@@ -226,20 +232,14 @@ impl Store for SledStore {
         self.incidents
             .iter()
             .rev()
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
     fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.timeline
             .scan_prefix(incident_key(id))
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
@@ -255,10 +255,7 @@ impl Store for SledStore {
     fn incident_channels(&self, id: &IncidentId) -> Result<Vec<ChannelRef>, StoreError> {
         self.incident_channels
             .scan_prefix(incident_key(id))
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
@@ -417,20 +414,14 @@ impl Store for SledStore {
     fn services(&self) -> Result<Vec<Service>, StoreError> {
         self.services
             .iter()
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
     fn plans(&self) -> Result<Vec<warroom_core::tasks::Plan>, StoreError> {
         self.plans
             .iter()
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
