@@ -91,6 +91,7 @@ pub enum Failure {
 struct Rule {
     method: String,
     pattern: String,
+    body_contains: Option<String>,
     left: usize,
     failure: Failure,
 }
@@ -159,10 +160,7 @@ impl State {
     }
 
     fn message(&self, channel: u64, id: u64) -> Option<&Value> {
-        self.messages
-            .get(&channel)?
-            .iter()
-            .find(|m| m["id"] == id.to_string())
+        self.messages.get(&channel)?.iter().find(|m| id_of(m) == id)
     }
 
     /// Whether the slash commands were registered `n` times (once per bot start).
@@ -334,6 +332,25 @@ impl FakeDiscord {
         self.inner.lock().rules.push(Rule {
             method: method.into(),
             pattern: pattern.into(),
+            body_contains: None,
+            left: n,
+            failure,
+        });
+    }
+
+    /// Like [`FakeDiscord::fail_next`], for requests whose JSON body contains `needle`.
+    pub fn fail_next_with(
+        &self,
+        method: &str,
+        pattern: &str,
+        needle: &str,
+        n: usize,
+        failure: Failure,
+    ) {
+        self.inner.lock().rules.push(Rule {
+            method: method.into(),
+            pattern: pattern.into(),
+            body_contains: Some(needle.into()),
             left: n,
             failure,
         });
@@ -523,7 +540,14 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
             let failure = s
                 .rules
                 .iter_mut()
-                .find(|r| r.left > 0 && r.method == method && matches(&r.pattern, &path))
+                .find(|r| {
+                    r.left > 0
+                        && r.method == method
+                        && matches(&r.pattern, &path)
+                        && r.body_contains
+                            .as_ref()
+                            .is_none_or(|n| body.to_string().contains(n.as_str()))
+                })
                 .map(|r| {
                     r.left -= 1;
                     r.failure.clone()
@@ -747,7 +771,7 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
             let Some(msg) = s
                 .messages
                 .get_mut(&c)
-                .and_then(|l| l.iter_mut().find(|x| x["id"] == m.to_string()))
+                .and_then(|l| l.iter_mut().find(|x| id_of(x) == m))
             else {
                 return not_found();
             };
@@ -795,10 +819,8 @@ async fn gateway(mut ws: WebSocketStream<TcpStream>, inner: Arc<Inner>) {
                 let Some(Ok(m)) = m else { return };
                 let Ws::Text(t) = m else { continue };
                 let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                match v["op"].as_u64() {
-                    Some(1) => {
-                        if ws.send(Ws::Text(json!({"op": 11}).to_string())).await.is_err() { return; }
-                    }
+                let reply = match v["op"].as_u64() {
+                    Some(1) => json!({"op": 11}),
                     Some(2) => {
                         if v["d"]["token"] != inner.token.as_str() {
                             let _ = ws.close(None).await;
@@ -806,19 +828,21 @@ async fn gateway(mut ws: WebSocketStream<TcpStream>, inner: Arc<Inner>) {
                         }
                         events = Some(inner.events.subscribe());
                         seq += 1;
-                        let ready = json!({"op": 0, "s": seq, "t": "READY", "d": {
+                        json!({"op": 0, "s": seq, "t": "READY", "d": {
                             "v": 10, "user": bot_user(), "guilds": [{"id": GUILD.to_string(), "unavailable": true}],
                             "session_id": "fake-session", "resume_gateway_url": format!("ws://127.0.0.1:{}", inner.port),
-                            "shard": [0, 1], "application": {"id": APP.to_string(), "flags": 0}}});
-                        if ws.send(Ws::Text(ready.to_string())).await.is_err() { return; }
-                        inner.lock().sessions += 1;
-                        inner.bump();
+                            "shard": [0, 1], "application": {"id": APP.to_string(), "flags": 0}}})
                     }
                     // RESUME: not supported; make the bot identify again.
-                    Some(6) => {
-                        if ws.send(Ws::Text(json!({"op": 9, "d": false}).to_string())).await.is_err() { return; }
-                    }
-                    _ => {}
+                    Some(6) => json!({"op": 9, "d": false}),
+                    _ => continue,
+                };
+                if ws.send(Ws::Text(reply.to_string())).await.is_err() {
+                    return;
+                }
+                if reply["t"] == "READY" {
+                    inner.lock().sessions += 1;
+                    inner.bump();
                 }
             }
             e = next_event => {

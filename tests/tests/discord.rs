@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use warroom_tests::fake_discord::{
-    Failure, FakeDiscord, State, ALICE, BOT, GENERAL, GUEST, GUILD, RESPONDERS, WAR_ROOMS,
+    Failure, FakeDiscord, State, ALICE, ARCHIVE, BOT, GENERAL, GUEST, GUILD, RESPONDERS, WAR_ROOMS,
 };
 use warroom_tests::{binary, Bot, PATIENCE, TOKEN};
 
@@ -103,10 +103,10 @@ async fn incident_when(bot: &Bot, id: &str, what: &str, done: impl Fn(&Value) ->
     }
 }
 
-fn overwrite<'a>(room: &'a Value, id: u64) -> &'a Value {
+fn overwrite(room: &Value, id: u64) -> &Value {
     room["permission_overwrites"]
         .as_array()
-        .and_then(|o| o.iter().find(|o| o["id"] == id.to_string()))
+        .and_then(|o| o.iter().find(|o| id_of(o) == id))
         .unwrap_or(&Value::Null)
 }
 
@@ -471,6 +471,42 @@ async fn a_bot_killed_while_creating_a_war_room_makes_no_second_one_after_restar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_killed_while_posting_the_card_pins_that_card_after_restart() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bot = start_bot(&fake, dir.path());
+    fake.wait_ready(1).await;
+    // Discord stores the card, but the answer never reaches the bot (so it is not pinned).
+    fake.fail_next_with("POST", "/channels/*/messages", "wr:ack:", 1, Failure::Stall);
+    fake.say(GENERAL, ALICE, "/incident declare Fix feed down P2 fix");
+    let room = fake
+        .wait_until("the card to be stored", |s| {
+            let room = s.channels_starting("ims-").first().map(|c| id_of(c))?;
+            (cards_in(s, room) == 1).then_some(room)
+        })
+        .await;
+    tokio::task::block_in_place(|| bot.kill9());
+
+    let _bot = start_bot(&fake, dir.path());
+    fake.wait_ready(2).await;
+    fake.wait_until("the stored card to be pinned", |s| {
+        s.pinned_in(room).first().map(|_| ())
+    })
+    .await;
+    fake.with(|s| {
+        assert_eq!(cards_in(s, room), 1, "no second card");
+        // Found among the latest messages (it was never pinned), then edited and pinned.
+        assert!(!s
+            .find("GET", &format!("/channels/{room}/messages"))
+            .is_empty());
+        assert!(!s
+            .find("PATCH", &format!("/channels/{room}/messages/*"))
+            .is_empty());
+        assert_eq!(s.channels_starting("ims-").len(), 1);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_channel_gets_the_introduction_and_text_and_slash_link_reach_the_parser() {
     let fake = FakeDiscord::start(TOKEN).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -518,6 +554,67 @@ async fn a_new_channel_gets_the_introduction_and_text_and_slash_link_reach_the_p
         tl.contains(&team.to_string()) && tl.contains(&ops.to_string()),
         "{tl}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_incident_archives_and_locks_its_war_room() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _bot = start_bot(&fake, dir.path());
+    fake.wait_ready(1).await;
+    fake.say(
+        GENERAL,
+        ALICE,
+        "/incident declare Exchange link down P1 gateway",
+    );
+    let (room, card) = war_room_with_card(&fake, "-exchange-link-down").await;
+    let (room, card_id) = (id_of(&room), id_of(&card));
+    fake.say(room, ALICE, "/incident resolve");
+    fake.wait_until("the resolve notice", |s| {
+        texts_in(s, room)
+            .iter()
+            .any(|t| t.contains("→ Resolved"))
+            .then_some(())
+    })
+    .await;
+    fake.say(room, ALICE, "/incident close");
+    let archived = fake
+        .wait_until("the war room moved to the archive", |s| {
+            s.channels
+                .iter()
+                .find(|c| id_of(c) == room && c["parent_id"] == ARCHIVE.to_string())
+                .cloned()
+        })
+        .await;
+    // Still private, and now read-only for everyone else.
+    let everyone = bits(&overwrite(&archived, GUILD)["deny"]);
+    assert_eq!(everyone & (VIEW | SEND), VIEW | SEND, "{archived}");
+    assert_eq!(
+        bits(&overwrite(&archived, BOT)["allow"]) & SEND,
+        SEND,
+        "{archived}"
+    );
+    fake.with(|s| {
+        assert!(texts_in(s, room)
+            .iter()
+            .any(|t| t.contains("# Postmortem draft")));
+        // The closed card's buttons are all disabled, and there is still one card.
+        let card = s
+            .messages_in(room)
+            .into_iter()
+            .find(|m| id_of(m) == card_id)
+            .cloned()
+            .expect("card");
+        let rows = card["components"].as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), 1, "{card}");
+        assert!(
+            rows[0]["components"]
+                .as_array()
+                .is_some_and(|b| b.iter().all(|b| b["disabled"] == true)),
+            "{card}"
+        );
+        assert_eq!(cards_in(s, room), 1);
+    });
 }
 
 #[test]

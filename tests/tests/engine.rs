@@ -103,6 +103,7 @@ fn message_summary(m: &Message) -> String {
         ),
         Message::PlanImported { plan, tasks } => format!("plan_imported {plan} {tasks}"),
         Message::PlanDeleted { plan } => format!("plan_deleted {plan}"),
+        Message::OverrideSet { schedule, person, start, end } => format!("override {schedule} {person} {} {}", start.format("%Y-%m-%dT%H:%MZ"), end.format("%Y-%m-%dT%H:%MZ")),
         Message::StatusUpdate { incident, text, .. } => format!("status_update {} {text:?}", incident.id),
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())

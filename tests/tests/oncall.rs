@@ -29,6 +29,19 @@ team = "ops"
     let all: Value = get(&bot, "/api/oncall?at=2026-11-23T02:00:00Z").await.json().await.expect("json");
     assert_eq!(all, json!([{"schedule": "desk", "team": "ops", "at": "2026-11-23T02:00:00Z", "person": "ben", "layer": "primary"}]));
     assert_eq!(get(&bot, "/api/oncall?schedule=nope").await.status(), 404);
+    let r = bot
+        .http()
+        .post(format!("{}/api/schedules/desk/overrides", bot.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"person": "cat", "start": "2026-11-23T01:00:00Z", "end": "2026-11-23T03:00:00Z"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 201);
+    let now: Value = get(&bot, "/api/oncall?schedule=desk&at=2026-11-23T02:00:00Z").await.json().await.expect("json");
+    assert_eq!((now[0]["person"].as_str(), now[0]["layer"].as_str()), (Some("cat"), Some("override")));
+    let r = bot.http().post(format!("{}/api/schedules/desk/overrides", bot.base)).bearer_auth(TOKEN).json(&json!({"person": "cat", "end": "2020-01-01T00:00:00Z"})).send().await.expect("req");
+    assert_eq!(r.status(), 422, "an override ending before it starts is refused");
     assert_eq!(get(&bot, "/api/oncall?at=yesterday").await.status(), 400);
 
     let r = bot.http().get(format!("{}/api/schedules/desk/ical?days=2&token={TOKEN}", bot.base)).send().await.expect("req");

@@ -145,6 +145,8 @@ pub struct Shared {
     pub api_token: String,
     /// The catalog in force (written by the engine).
     pub catalog: warroom_core::catalog::SharedCatalog,
+    /// Schedules with run-time overrides (written by the engine).
+    pub schedules: warroom_core::shared::Shared<std::collections::BTreeMap<String, warroom_core::oncall::Schedule>>,
 }
 
 impl Shared {
@@ -320,6 +322,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || Engine::new(store, cfg)).await?.context("loading engine state")?
     };
     let catalog = engine.catalog();
+    let schedules = engine.schedules();
     let engine = EngineHandle::spawn(
         engine,
         Arc::new(SystemClock),
@@ -340,6 +343,7 @@ pub async fn run(
         ready: AtomicBool::new(false),
         api_token,
         catalog,
+        schedules,
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);

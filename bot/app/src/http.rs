@@ -33,6 +33,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/services/{name}", get(get_service))
         .route("/api/services/{name}/related", get(related_services))
         .route("/api/oncall", get(oncall))
+        .route("/api/schedules/{name}/overrides", axum::routing::post(add_override))
         .route("/api/plans", get(list_plans).post(import_plan))
         .route("/api/plans/{id}", get(get_plan).delete(delete_plan))
         .route("/api/plans/{id}/tasks/{task}", axum::routing::post(task_action))
@@ -385,21 +386,22 @@ async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> R
     };
     let cfg = &s.config.engine;
     let catalog = s.catalog.get();
+    let schedules = s.schedules.get();
     let names: Vec<String> = if let Some(name) = &q.schedule {
         vec![name.clone()]
     } else if let Some(team) = &q.team {
-        cfg.schedules.values().filter(|x| x.team.as_deref() == Some(team.as_str())).map(|x| x.name.clone()).collect()
+        schedules.values().filter(|x| x.team.as_deref() == Some(team.as_str())).map(|x| x.name.clone()).collect()
     } else if let Some(svc) = &q.service {
         match catalog.get(svc) {
             Some(svc) => svc.schedule.iter().cloned().collect(),
             None => return json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{svc}`")),
         }
     } else {
-        cfg.schedules.keys().cloned().collect()
+        schedules.keys().cloned().collect()
     };
     let mut out = Vec::new();
     for n in names {
-        let Some(sch) = cfg.schedules.get(&n) else {
+        let Some(sch) = schedules.get(&n) else {
             return json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{n}`"));
         };
         let oc = sch.on_call(at, &cfg.calendars);
@@ -428,7 +430,8 @@ async fn ical(State(s): State<Arc<Shared>>, Path(name): Path<String>, Query(q): 
     if !header_ok && !query_ok {
         return unauthorized("missing or invalid token (header `Authorization: Bearer` or `?token=`)");
     }
-    let Some(sch) = s.config.engine.schedules.get(&name) else {
+    let schedules = s.schedules.get();
+    let Some(sch) = schedules.get(&name) else {
         return json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{name}`"));
     };
     let days = q.days.unwrap_or(14);
@@ -613,5 +616,32 @@ async fn task_action(State(s): State<Arc<Shared>>, Path((plan, task)): Path<(Str
             }
         }
         _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "nothing was changed"),
+    })
+}
+
+/// Body of `POST /api/schedules/{name}/overrides`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOverride {
+    person: String,
+    #[serde(default)]
+    start: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+}
+
+/// `POST /api/schedules/{name}/overrides` `{"person", "start"?, "end"}` (RFC 3339; start defaults to now).
+async fn add_override(State(s): State<Arc<Shared>>, Path(name): Path<String>, body: Result<Json<NewOverride>, JsonRejection>) -> Result<Response, AppError> {
+    let o = match body {
+        Ok(Json(o)) => o,
+        Err(rej) => return Ok(json_error(rej.status(), "bad_request", rej.body_text())),
+    };
+    let start = o.start.unwrap_or_else(Utc::now);
+    let outcome = s.engine.submit(Event::AddOverride { schedule: name, person: o.person, start, end: o.end }).await?;
+    Ok(match outcome.reply {
+        Some(Message::OverrideSet { schedule, person, start, end }) => {
+            (StatusCode::CREATED, Json(serde_json::json!({ "schedule": schedule, "person": person, "start": start, "end": end }))).into_response()
+        }
+        Some(Message::Refused { problem: warroom_core::event::Refusal::UnknownOnCall { query } }) => json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{query}`")),
+        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the override needs a person and an end after its start"),
     })
 }

@@ -448,6 +448,10 @@ impl Renderer {
                             "late": self.duration(t.late_by.num_seconds()), "critical": t.critical, "new": t.new })).collect::<Vec<_>>() }),
             ),
             Message::PlanImported { plan, tasks } => ("plan_imported", json!({ "plan": plan, "tasks": tasks })),
+            Message::OverrideSet { schedule, person, start, end } => (
+                "override_set",
+                json!({ "schedule": schedule, "person": person, "start": self.time(*start), "end": self.time(*end) }),
+            ),
             Message::PlanDeleted { plan } => ("plan_deleted", json!({ "plan": plan })),
             Message::StatusUpdate { incident, who, text } => (
                 "status_update",

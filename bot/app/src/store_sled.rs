@@ -10,6 +10,7 @@
 //! - `escalations`: escalation key (`IMS-…/policy`) → escalation state.
 //! - `services`: service name → catalog service stored through the API.
 //! - `plans`: plan id → change plan or action items (with task states).
+//! - `overrides`: id u64 BE → (schedule, on-call override) added at run time.
 //! - `meta` `scheduler` → the task scheduler's state (digests sent, reminder mark).
 //!
 //! Durability: `commit` runs one multi-tree transaction and then `flush`es, so it
@@ -42,6 +43,7 @@ pub struct SledStore {
     escalations: Tree,
     services: Tree,
     plans: Tree,
+    overrides: Tree,
     meta: Tree,
 }
 
@@ -157,6 +159,7 @@ impl SledStore {
             escalations: t("escalations")?,
             services: t("services")?,
             plans: t("plans")?,
+            overrides: t("overrides")?,
             meta,
             db,
         })
@@ -318,6 +321,11 @@ impl Store for SledStore {
         let plans: Vec<(Vec<u8>, Vec<u8>)> =
             commit.plans.iter().map(|p| Ok((p.id.as_bytes().to_vec(), encode(p)?))).collect::<Result<_, StoreError>>()?;
         let scheduler = commit.scheduler.as_ref().map(encode).transpose()?;
+        let overrides: Vec<([u8; 8], Vec<u8>)> = commit
+            .overrides
+            .iter()
+            .map(|o| Ok((self.db.generate_id().map_err(io)?.to_be_bytes(), encode(o)?)))
+            .collect::<Result<_, StoreError>>()?;
         let result = (
             &self.incidents,
             &self.timeline,
@@ -328,8 +336,12 @@ impl Store for SledStore {
             &self.services,
             &self.plans,
             &self.meta,
+            &self.overrides,
         )
-            .transaction(|(incidents, tl, channels, inc_channels, ob, esc, svc, pl, meta)| {
+            .transaction(|(incidents, tl, channels, inc_channels, ob, esc, svc, pl, meta, ov)| {
+                for (k, v) in &overrides {
+                    ov.insert(k, v.as_slice())?;
+                }
                 for (k, v) in &plans {
                     pl.insert(k.as_slice(), v.as_slice())?;
                 }
@@ -416,6 +428,10 @@ impl Store for SledStore {
             .iter()
             .map(decode_entry)
             .collect()
+    }
+
+    fn overrides(&self) -> Result<Vec<(String, warroom_core::oncall::Override)>, StoreError> {
+        self.overrides.iter().map(decode_entry).collect()
     }
 
     fn plans(&self) -> Result<Vec<warroom_core::tasks::Plan>, StoreError> {

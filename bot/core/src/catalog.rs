@@ -7,7 +7,6 @@
 //! front end is downstream of it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -143,33 +142,8 @@ pub struct Catalog {
     dependents: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// The catalog in force, shared between the engine (the only writer) and readers such
-/// as the HTTP API. Readers get a snapshot; a std lock is fine: never held across await.
-#[derive(Clone, Debug, Default)]
-pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
-
-impl SharedCatalog {
-    /// Shares `c`.
-    pub fn new(c: Catalog) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(c))))
-    }
-
-    /// The current snapshot.
-    pub fn get(&self) -> Arc<Catalog> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the catalog.
-    pub fn set(&self, c: Catalog) {
-        match self.0.write() {
-            Ok(mut g) => *g = Arc::new(c),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(c),
-        }
-    }
-}
+/// The catalog in force, shared between the engine (the only writer) and readers.
+pub type SharedCatalog = crate::shared::Shared<Catalog>;
 
 fn valid_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= 100 && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))

@@ -106,6 +106,17 @@ pub enum Command {
         /// What to look up; all schedules when absent.
         query: Option<String>,
     },
+    /// `/oncall override <schedule> <person> for <duration> | until <time>`
+    OnCallOverride {
+        /// Schedule name.
+        schedule: String,
+        /// Who covers.
+        person: String,
+        /// `for 4h` → "4h"; `until 09:00` → "09:00"; which one in `until`.
+        span: String,
+        /// True for `until <time>`, false for `for <duration>`.
+        until: bool,
+    },
     /// `/calendar [market]`
     Calendar {
         /// Market code; the configured default when absent.
@@ -179,6 +190,7 @@ impl Command {
             | Self::List
             | Self::OnCall { .. }
             | Self::Calendar { .. }
+            | Self::OnCallOverride { .. }
             | Self::Task { .. }
             | Self::TaskList { .. }
             | Self::PlanStatus { .. } => None,
@@ -200,7 +212,7 @@ impl Command {
             Self::TimelineAdd { .. } | Self::Timeline { .. } => Syntax::Timeline,
             Self::Postmortem { .. } => Syntax::Postmortem,
             Self::StatusUpdate { .. } => Syntax::StatusUpdate,
-            Self::OnCall { .. } => Syntax::OnCall,
+            Self::OnCall { .. } | Self::OnCallOverride { .. } => Syntax::OnCall,
             Self::Calendar { .. } => Syntax::Calendar,
             Self::Task { .. } | Self::TaskList { .. } => Syntax::Task,
             Self::PlanStatus { .. } => Syntax::Plan,
@@ -286,7 +298,7 @@ impl Syntax {
             Self::Timeline => "/timeline [incident-id]  ·  /timeline add [incident-id] <text…>",
             Self::Postmortem => "/postmortem [incident-id]",
             Self::StatusUpdate => "/status [incident-id] <text…>",
-            Self::OnCall => "/oncall [service|team|schedule]",
+            Self::OnCall => "/oncall [service|team|schedule]  ·  /oncall override <schedule> <person> for <4h> | until <HH:MM | YYYY-MM-DD HH:MM>",
             Self::Calendar => "/calendar [market]",
             Self::Task => "/task start|done|skip|block|reopen <task-id> [reason…]  ·  /task list [team]",
             Self::Plan => "/plan status [plan-id]",
@@ -487,6 +499,20 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "milestone" | "ms" => parse_milestone(rest),
         "timeline" | "tl" => parse_timeline(rest),
         "oncall" | "on-call" | "值班" => match rest {
+            [sub, args @ ..] if sub.eq_ignore_ascii_case("override") => match args {
+                [schedule, person, kw, span @ ..] if !span.is_empty() && (kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) => Ok(Command::OnCallOverride {
+                    schedule: schedule.clone(),
+                    person: person.trim_start_matches('@').to_string(),
+                    span: span.join(" "),
+                    until: kw.eq_ignore_ascii_case("until"),
+                }),
+                [_, _, kw, ..] if !(kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) => {
+                    Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Unexpected(clip(kw)) })
+                }
+                [] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Missing("schedule".into()) }),
+                [_] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Missing("person".into()) }),
+                _ => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Missing("for <duration> | until <time>".into()) }),
+            },
             [] => Ok(Command::OnCall { query: None }),
             [q] => Ok(Command::OnCall { query: Some(q.trim_start_matches('@').to_string()) }),
             [_, extra, ..] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Unexpected(clip(extra)) }),

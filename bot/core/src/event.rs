@@ -65,6 +65,17 @@ pub enum Event {
         /// The plan (already validated by `Plan::validate`).
         plan: crate::tasks::Plan,
     },
+    /// Add an on-call override (API).
+    AddOverride {
+        /// Schedule name.
+        schedule: String,
+        /// Who covers.
+        person: String,
+        /// From.
+        start: DateTime<Utc>,
+        /// Until.
+        end: DateTime<Utc>,
+    },
     /// Remove a plan (API).
     DeletePlan {
         /// Plan id.
@@ -219,6 +230,17 @@ pub enum Message {
         query: Option<String>,
         /// One per schedule.
         entries: Vec<OnCallEntry>,
+    },
+    /// An on-call override was stored.
+    OverrideSet {
+        /// Schedule.
+        schedule: String,
+        /// Who covers.
+        person: String,
+        /// From.
+        start: DateTime<Utc>,
+        /// Until.
+        end: DateTime<Utc>,
     },
     /// The trading calendar now.
     Calendar {

@@ -10,6 +10,7 @@
 //! - [`engine`]: events in, actions out; writes one durable commit per event.
 //! - [`event`]: events, actions and the language-neutral messages adapters render.
 //! - [`rbac`]: who may do what.
+//! - [`shared`]: engine-owned state that readers see as snapshots.
 //! - [`catalog`]: services, owners, dependencies (the CMDB view).
 //! - [`oncall`]: schedules and escalation policies.
 //! - [`tasks`]: change plans and action items: checks, moves, reminders, overdue digests.
@@ -27,6 +28,7 @@ pub mod incident;
 pub mod oncall;
 pub mod ports;
 pub mod rbac;
+pub mod shared;
 pub mod tasks;
 pub mod time;
 

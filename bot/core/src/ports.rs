@@ -55,6 +55,8 @@ pub struct Commit {
     pub plans: Vec<crate::tasks::Plan>,
     /// Plans to remove (by id).
     pub delete_plans: Vec<String>,
+    /// On-call overrides added at run time: (schedule, override).
+    pub overrides: Vec<(String, crate::oncall::Override)>,
     /// The task scheduler's state, when it changed.
     pub scheduler: Option<SchedulerState>,
 }
@@ -133,6 +135,11 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// As [`Store::incident`].
     fn services(&self) -> Result<Vec<Service>, StoreError>;
+    /// On-call overrides added at run time (schedule, override), oldest first.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn overrides(&self) -> Result<Vec<(String, crate::oncall::Override)>, StoreError>;
     /// All plans.
     ///
     /// # Errors

@@ -98,6 +98,38 @@ fn parse_local_datetime(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
     Some(date.and_time(parse_time_of_day(time.trim())?))
 }
 
+/// Resolves a time in the future: a duration from now (`48h`, `3d`, `90m`, `4小时`),
+/// a time of day (`09:00`: its next occurrence), a local date and time
+/// (`2026-11-25 18:00`) or RFC 3339. `None` when unreadable or not in the future.
+pub fn resolve_future(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits > 0 {
+        if let Ok(n) = t[..digits].parse::<i64>() {
+            let d = match t[digits..].trim() {
+                "m" | "min" | "mins" | "minutes" | "分钟" => Some(Duration::minutes(n)),
+                "h" | "hr" | "hours" | "小时" => Some(Duration::hours(n)),
+                "d" | "days" | "天" => Some(Duration::days(n)),
+                _ => None,
+            };
+            if let Some(d) = d.filter(|_| n > 0 && n < 100_000) {
+                return Some(now + d);
+            }
+        }
+    }
+    if let Some(tod) = parse_time_of_day(t) {
+        let today = now.with_timezone(&tz).date_naive();
+        let at = local(tz, today.and_time(tod))?;
+        return if at > now { Some(at) } else { local(tz, today.succ_opt()?.and_time(tod)) };
+    }
+    let at = if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        dt.with_timezone(&Utc)
+    } else {
+        local(tz, parse_local_datetime(t, now.with_timezone(&tz).date_naive())?)?
+    };
+    (at > now).then_some(at)
+}
+
 /// `15m ago`, `2h ago`, `-15m`, `90s ago`, `15分钟前`, `2小时前`.
 fn parse_ago(t: &str) -> Option<Duration> {
     let lower = t.to_lowercase();
@@ -171,6 +203,17 @@ mod tests {
             resolve("2026-11-23T06:00:00Z", now, SH).unwrap(),
             utc("2026-11-23T06:00:00Z")
         );
+    }
+
+    #[test]
+    fn future_times_read_durations_next_times_of_day_and_dates() {
+        let now = utc("2026-11-23T07:00:00Z"); // 15:00 Shanghai
+        assert_eq!(resolve_future("4h", now, SH), Some(utc("2026-11-23T11:00:00Z")));
+        assert_eq!(resolve_future("09:00", now, SH), Some(utc("2026-11-24T01:00:00Z")), "tomorrow morning");
+        assert_eq!(resolve_future("21:30", now, SH), Some(utc("2026-11-23T13:30:00Z")), "tonight");
+        assert_eq!(resolve_future("2026-11-25 18:00", now, SH), Some(utc("2026-11-25T10:00:00Z")));
+        assert_eq!(resolve_future("2026-11-20 18:00", now, SH), None, "in the past");
+        assert_eq!(resolve_future("soon", now, SH), None);
     }
 
     #[test]

@@ -367,17 +367,15 @@ pub fn embed(inc: &Incident, rendered: &str) -> CreateEmbed {
     e.footer(CreateEmbedFooter::new(clip(last, 2048)))
 }
 
-/// The card's buttons and selects (none once the incident is closed).
+/// The card's buttons and selects (buttons only, disabled, once the incident is closed).
 pub fn components(
     inc: &Incident,
     labels: &Labels,
     severity_names: &BTreeMap<String, String>,
 ) -> Vec<CreateActionRow> {
-    if inc.status == Status::Closed {
-        return Vec::new();
-    }
     let id = &inc.id;
-    let over = matches!(inc.status, Status::Resolved);
+    let closed = inc.status == Status::Closed;
+    let over = closed || inc.status == Status::Resolved;
     let buttons = CreateActionRow::Buttons(vec![
         CreateButton::new(Click::Ack.custom_id(id))
             .label(labels.get("discord", "ack"))
@@ -385,12 +383,18 @@ pub fn components(
             .disabled(inc.status != Status::Declared),
         CreateButton::new(Click::TakeIc.custom_id(id))
             .label(labels.get("discord", "take_ic"))
-            .style(ButtonStyle::Secondary),
+            .style(ButtonStyle::Secondary)
+            .disabled(closed),
         CreateButton::new(Click::Resolve.custom_id(id))
             .label(labels.get("discord", "resolve"))
             .style(ButtonStyle::Success)
             .disabled(over),
     ]);
+    // A closed incident is read-only: its card keeps only the (disabled) buttons, which
+    // still carry the incident id the card is found by.
+    if closed {
+        return vec![buttons];
+    }
     let severities = Severity::ALL
         .iter()
         .map(|s| {
@@ -475,6 +479,60 @@ mod tests {
         let parts = split_message(&one_line);
         assert_eq!(parts.iter().map(|p| p.chars().count()).sum::<usize>(), 4500);
         assert!(parts.iter().all(|p| p.chars().count() <= MAX_CONTENT));
+    }
+
+    fn embed_json(rendered: &str) -> Value {
+        let inc = Incident::declare(
+            id(),
+            "Payments down".into(),
+            Severity::P1,
+            vec![],
+            warroom_core::incident::Person::named("alice"),
+            chrono::Utc::now(),
+        );
+        serde_json::to_value(embed(&inc, rendered)).unwrap()
+    }
+
+    #[test]
+    fn the_card_text_becomes_an_embed_with_a_field_per_label_in_both_languages() {
+        let en = embed_json(include_str!("../../../../tests/snapshots/en/card.txt"));
+        assert_eq!(en["title"], "IMS-20261123-001 Payments down");
+        let names: Vec<&str> = en["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Severity",
+                "Status",
+                "Services",
+                "Roles",
+                "Milestones",
+                "Durations"
+            ]
+        );
+        assert_eq!(
+            en["fields"][3]["value"],
+            "Incident Commander: bob\nComms Lead: carol"
+        );
+        assert!(en["footer"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Declared by alice"));
+        let zh = embed_json(include_str!("../../../../tests/snapshots/zh/card.txt"));
+        let names: Vec<&str> = zh["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["级别", "状态", "服务", "角色", "里程碑", "耗时"]);
+        // Text of another shape still shows, as the description.
+        let odd = embed_json("just one line");
+        assert_eq!(odd["description"], "just one line");
     }
 
     #[test]

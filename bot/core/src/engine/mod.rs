@@ -107,6 +107,8 @@ pub struct Engine {
     plans: Vec<crate::tasks::Plan>,
     /// What the task scheduler has sent so far.
     sched: SchedulerState,
+    /// Schedules with the overrides added at run time; shared read-only with HTTP.
+    schedules: crate::shared::Shared<BTreeMap<String, Schedule>>,
 }
 
 /// Work in progress for one event; becomes a [`Commit`].
@@ -122,6 +124,7 @@ struct Plan {
     services: Vec<crate::catalog::Service>,
     plans: Vec<crate::tasks::Plan>,
     delete_plans: Vec<String>,
+    overrides: Vec<(String, crate::oncall::Override)>,
     scheduler: Option<SchedulerState>,
     /// Move the reminder mark in memory only (nothing was sent).
     mark: Option<DateTime<Utc>>,
@@ -152,7 +155,14 @@ impl Engine {
         let mut plans = store.plans()?;
         plans.sort_by(|a, b| a.id.cmp(&b.id));
         let sched = store.scheduler_state()?;
-        let mut engine = Self { store, cfg, catalog: SharedCatalog::new(catalog), escalations: BTreeMap::new(), due: BTreeSet::new(), plans, sched };
+        let mut schedules = cfg.schedules.clone();
+        for (name, o) in store.overrides()? {
+            if let Some(s) = schedules.get_mut(&name) {
+                s.overrides.push(o);
+            }
+        }
+        let schedules = crate::shared::Shared::new(schedules);
+        let mut engine = Self { store, cfg, catalog: SharedCatalog::new(catalog), escalations: BTreeMap::new(), due: BTreeSet::new(), plans, sched, schedules };
         for esc in engine.store.escalations()? {
             engine.remember(esc);
         }
@@ -162,6 +172,11 @@ impl Engine {
     /// The catalog in force, shared (HTTP reads it).
     pub fn catalog(&self) -> SharedCatalog {
         self.catalog.clone()
+    }
+
+    /// The schedules in force (config plus run-time overrides), shared.
+    pub fn schedules(&self) -> crate::shared::Shared<BTreeMap<String, Schedule>> {
+        self.schedules.clone()
     }
 
     /// A snapshot of every plan (for the API).
@@ -232,6 +247,7 @@ impl Engine {
                 (Origin::Api, plan)
             }
             Event::ImportPlan { plan } => (Origin::Api, self.import_plan(plan)),
+            Event::AddOverride { schedule, person, start, end } => (Origin::Api, self.store_override(&schedule, &person, start, end)),
             Event::DeletePlan { plan } => (Origin::Api, self.delete_plan(&plan)),
             Event::TaskAction { plan, task, action, actor } => (Origin::Api, self.task_action(&format!("{plan}:{task}"), action, &actor, now)),
             Event::DigestPosted { plan, team, message } => (Origin::Api, self.digest_posted(&plan, &team, message)),
@@ -257,6 +273,7 @@ impl Engine {
         let services = plan.services.clone();
         let plans = plan.plans.clone();
         let deleted = plan.delete_plans.clone();
+        let overrides = plan.overrides.clone();
         let scheduler = plan.scheduler.clone();
         if plan.incident.is_some()
             || !plan.timeline.is_empty()
@@ -266,6 +283,7 @@ impl Engine {
             || !plan.services.is_empty()
             || !plan.plans.is_empty()
             || !plan.delete_plans.is_empty()
+            || !plan.overrides.is_empty()
             || plan.scheduler.is_some()
         {
             self.store.commit(Commit {
@@ -277,6 +295,7 @@ impl Engine {
                 services: plan.services,
                 plans: plan.plans,
                 delete_plans: plan.delete_plans,
+                overrides: plan.overrides,
                 scheduler: plan.scheduler,
             })?;
         }
@@ -294,6 +313,15 @@ impl Engine {
             }
         }
         self.plans.retain(|p| !deleted.contains(&p.id));
+        if !overrides.is_empty() {
+            let mut schedules = (*self.schedules.get()).clone();
+            for (name, o) in overrides {
+                if let Some(s) = schedules.get_mut(&name) {
+                    s.overrides.push(o);
+                }
+            }
+            self.schedules.set(schedules);
+        }
         if let Some(s) = scheduler {
             self.sched = s;
         }
@@ -389,6 +417,12 @@ impl Engine {
             Command::Calendar { market } => {
                 let plan = Plan::reply(self.calendar_answer(market.as_deref(), now));
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::OnCallOverride { schedule, person, span, until } => {
+                if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
+                    return Ok(Plan::reply(Message::Denied { permission: Permission::Update, command: cmd.syntax() }));
+                }
+                return Ok(self.add_override(schedule, person, span, *until, now));
             }
             Command::TaskList { team } => {
                 let plan = Plan::reply(self.task_list(team.as_deref(), now));
@@ -635,6 +669,7 @@ impl Engine {
             | Command::List
             | Command::Declare { .. }
             | Command::OnCall { .. }
+            | Command::OnCallOverride { .. }
             | Command::Calendar { .. }
             | Command::Task { .. }
             | Command::TaskList { .. }
@@ -763,6 +798,7 @@ impl Change {
             services: Vec::new(),
             plans: Vec::new(),
             delete_plans: Vec::new(),
+            overrides: Vec::new(),
             scheduler: None,
             mark: None,
         }
@@ -806,6 +842,7 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::Link { .. }
         | Command::StatusUpdate { .. }
         | Command::Task { .. }
+        | Command::OnCallOverride { .. }
         | Command::ActionAdd { .. } => Permission::Update,
     }
 }

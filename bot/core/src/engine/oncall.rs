@@ -50,7 +50,7 @@ impl Engine {
             let target = match &p.target {
                 Target::User(name) => PageTarget::Person { name: name.clone(), schedule: None },
                 Target::Channel(name) => PageTarget::Channel { name: name.clone() },
-                Target::Schedule(s) => match self.cfg.schedules.get(s).and_then(|sch| sch.on_call(now, &self.cfg.calendars)) {
+                Target::Schedule(s) => match self.schedules.get().get(s).and_then(|sch| sch.on_call(now, &self.cfg.calendars)) {
                     Some(oc) => PageTarget::Person { name: oc.person, schedule: Some(s.clone()) },
                     None => PageTarget::Nobody { schedule: s.clone() },
                 },
@@ -111,10 +111,11 @@ impl Engine {
     /// Who is on call: all schedules, or those of a service, team or schedule name.
     pub(super) fn oncall_answer(&self, query: Option<&str>, now: DateTime<Utc>) -> Message {
         let catalog = self.catalog.get();
+        let schedules = self.schedules.get();
         let names: Vec<String> = match query.map(|q| q.trim().to_lowercase()) {
-            None => self.cfg.schedules.keys().cloned().collect(),
+            None => schedules.keys().cloned().collect(),
             Some(q) => {
-                if self.cfg.schedules.contains_key(&q) {
+                if schedules.contains_key(&q) {
                     vec![q]
                 } else if let Some(svc) = catalog.get(&q) {
                     let mut n: Vec<String> = svc.schedule.iter().cloned().collect();
@@ -129,7 +130,7 @@ impl Engine {
                     }
                     n
                 } else {
-                    let by_team: Vec<String> = self.cfg.schedules.values().filter(|s| s.team.as_deref().map(str::to_lowercase) == Some(q.clone())).map(|s| s.name.clone()).collect();
+                    let by_team: Vec<String> = schedules.values().filter(|s| s.team.as_deref().map(str::to_lowercase) == Some(q.clone())).map(|s| s.name.clone()).collect();
                     if by_team.is_empty() {
                         return Message::Refused { problem: Refusal::UnknownOnCall { query: q.chars().take(64).collect() } };
                     }
@@ -139,7 +140,7 @@ impl Engine {
         };
         let entries = names
             .iter()
-            .filter_map(|n| self.cfg.schedules.get(n))
+            .filter_map(|n| schedules.get(n))
             .map(|s| {
                 let oc = s.on_call(now, &self.cfg.calendars);
                 OnCallEntry {
@@ -152,6 +153,36 @@ impl Engine {
             })
             .collect();
         Message::OnCall { at: now, query: query.map(str::to_string), entries }
+    }
+
+    /// `/oncall override`: `person` covers `schedule` from now for a duration or until a time.
+    pub(super) fn add_override(&self, schedule: &str, person: &str, span: &str, until: bool, now: DateTime<Utc>) -> Plan {
+        let end = if until {
+            crate::time::resolve_future(span, now, self.cfg.tz)
+        } else {
+            // `for` takes durations only: `for 09:00` would be a mistake, not a time.
+            crate::time::resolve_future(span, now, self.cfg.tz).filter(|_| span.trim().chars().last().is_some_and(|c| !c.is_ascii_digit()) && !span.contains(':'))
+        };
+        let Some(end) = end else {
+            return Plan::refuse(Refusal::BadDue { text: span.chars().take(64).collect() });
+        };
+        self.store_override(schedule, person, now, end)
+    }
+
+    /// Stores an override (chat or API).
+    pub(super) fn store_override(&self, schedule: &str, person: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Plan {
+        let name = schedule.trim().to_lowercase();
+        if !self.schedules.get().contains_key(&name) {
+            return Plan::refuse(Refusal::UnknownOnCall { query: schedule.chars().take(64).collect() });
+        }
+        let Some(p) = super::person_from(person) else {
+            return Plan::refuse(Refusal::BadUser { user: person.chars().take(64).collect() });
+        };
+        if end <= start {
+            return Plan::refuse(Refusal::BadDue { text: end.to_rfc3339() });
+        }
+        let o = crate::oncall::Override { person: p.name.clone(), start, end };
+        Plan { reply: Some(Message::OverrideSet { schedule: name.clone(), person: p.name, start, end }), overrides: vec![(name, o)], ..Plan::default() }
     }
 
     /// The trading calendar's answer for a market at `now`.

@@ -176,7 +176,7 @@ impl Engine {
         };
         let end = match due {
             None => now + FOLLOW_UP,
-            Some(d) => match due_at(d, now, self.cfg.tz) {
+            Some(d) => match crate::time::resolve_future(d, now, self.cfg.tz) {
                 Some(t) => t,
                 None => return Plan::refuse(Refusal::BadDue { text: d.chars().take(64).collect() }),
             },
@@ -311,29 +311,4 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-/// `48h`, `3d`, `90m`, `2026-11-25 18:00` (local), RFC 3339; must be in the future.
-fn due_at(text: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    if digits > 0 {
-        if let Ok(n) = t[..digits].parse::<i64>() {
-            let d = match t[digits..].trim() {
-                "m" | "min" | "分钟" => Some(Duration::minutes(n)),
-                "h" | "小时" => Some(Duration::hours(n)),
-                "d" | "天" => Some(Duration::days(n)),
-                _ => None,
-            };
-            if let Some(d) = d.filter(|_| n > 0 && n < 100_000) {
-                return Some(now + d);
-            }
-        }
-    }
-    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return Some(dt.with_timezone(&Utc)).filter(|d| *d > now);
-    }
-    let ndt = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M").ok()?;
-    use chrono::TimeZone;
-    tz.from_local_datetime(&ndt).earliest().map(|d| d.with_timezone(&Utc)).filter(|d| *d > now)
 }
