@@ -184,6 +184,7 @@ pub async fn dispatch(
         for item in &items {
             let adapter = match &item.action {
                 Action::Notify { via: warroom_core::event::Via::Webhook, .. } => Some(crate::webhook::ADAPTER),
+                Action::Digest { channel, .. } => Some(channel.adapter.as_str()),
                 Action::Send {
                     to: warroom_core::event::Destination::Channel { channel },
                     ..

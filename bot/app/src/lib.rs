@@ -14,6 +14,8 @@
 //! - [`oncall_config`]: calendar, schedules, escalation policies, paging webhook config.
 //! - [`plan_import`]: change plans from CSV (Excel) and YAML, with source lines.
 
+pub mod alerts_cli;
+pub mod alerts_config;
 pub mod app;
 pub mod catalog_csv;
 pub mod config;

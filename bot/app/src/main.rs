@@ -31,6 +31,30 @@ enum Cmd {
         #[command(subcommand)]
         command: ConfigCmd,
     },
+    /// Alert pipeline tools.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCmd {
+    /// Replay an Alertmanager webhook stream (JSONL) through the pipeline on simulated time.
+    Replay {
+        /// One webhook body per line, in send order (optional `x_sentAt`).
+        #[arg(long)]
+        input: PathBuf,
+        /// One `{"alert_key","group_id"}` line per alert episode.
+        #[arg(long)]
+        output: PathBuf,
+        /// Configuration file (`[alerts]`, `[[services]]`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Also write every pipeline decision (declare, attach, suppress, …) as JSON lines here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -56,6 +80,24 @@ fn main() -> ExitCode {
         config: None,
         exit_on_eof: false,
     }) {
+        Cmd::Alerts {
+            command:
+                AlertsCmd::Replay {
+                    input,
+                    output,
+                    config,
+                    trace,
+                },
+        } => match warroom::alerts_cli::replay_traced(&input, &output, config.as_deref(), trace.as_deref()) {
+            Ok(stats) => {
+                eprintln!("{stats}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("warroom: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Config {
             command: ConfigCmd::Check { file },
         } => match Config::load(&file) {

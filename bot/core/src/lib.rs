@@ -11,6 +11,7 @@
 //! - [`event`]: events, actions and the language-neutral messages adapters render.
 //! - [`rbac`]: who may do what.
 //! - [`shared`]: engine-owned state that readers see as snapshots.
+//! - [`alerts`]: alert noise reduction: normalize, dedup, group, inhibit, silence, correlate, declare.
 //! - [`catalog`]: services, owners, dependencies (the CMDB view).
 //! - [`oncall`]: schedules and escalation policies.
 //! - [`tasks`]: change plans and action items: checks, moves, reminders, overdue digests.
@@ -19,6 +20,7 @@
 //! - [`ports`]: traits adapters implement (`Store`, `Clock`).
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod calendar;
 pub mod catalog;
 pub mod command;

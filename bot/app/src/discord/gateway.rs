@@ -310,6 +310,11 @@ slash!(#[poise::command(slash_command)] timeline => "timeline");
 slash!(#[poise::command(slash_command, rename = "status")] status_update => "status");
 slash!(#[poise::command(slash_command)] postmortem => "postmortem");
 slash!(#[poise::command(slash_command)] help => "help");
+slash!(#[poise::command(slash_command)] oncall => "oncall");
+slash!(#[poise::command(slash_command)] calendar => "calendar");
+slash!(#[poise::command(slash_command)] task => "task");
+slash!(#[poise::command(slash_command)] plan => "plan");
+slash!(#[poise::command(slash_command)] action => "action");
 
 /// `/incident <subcommand>` (a group: only its subcommands run).
 #[poise::command(
@@ -347,6 +352,11 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
         status_update(),
         postmortem(),
         help(),
+        oncall(),
+        calendar(),
+        task(),
+        plan(),
+        action(),
     ];
     let describe = |c: &mut poise::Command<Data, Error>, key: &str| {
         c.description = Some(labels.help(key).into());

@@ -1,0 +1,794 @@
+//! Pipeline behaviour, on injected time.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+use crate::catalog::{Catalog, Service};
+use crate::incident::Severity;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T01:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    t0() + Duration::seconds(secs)
+}
+
+fn alert(pairs: &[(&str, &str)], start: DateTime<Utc>, status: AlertStatus) -> Alert {
+    let labels: Labels = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    Alert {
+        fingerprint: fingerprint(&labels),
+        labels,
+        annotations: Labels::new(),
+        status,
+        starts_at: start,
+        ends_at: (status == AlertStatus::Resolved).then_some(start + Duration::minutes(1)),
+        source: AlertSource::Alertmanager,
+        received_at: start,
+    }
+}
+
+fn resolved(a: &Alert, end: DateTime<Utc>) -> Alert {
+    Alert {
+        status: AlertStatus::Resolved,
+        ends_at: Some(end),
+        ..a.clone()
+    }
+}
+
+fn pipeline(cfg: PipelineConfig) -> Pipeline {
+    Pipeline::new(cfg, Catalog::default()).unwrap()
+}
+
+/// Runs every timer up to and including `until`.
+fn run_until(p: &mut Pipeline, until: DateTime<Utc>) -> Vec<Output> {
+    let mut out = Vec::new();
+    while let Some(d) = p.next_deadline().filter(|d| *d <= until) {
+        out.extend(p.tick(d));
+    }
+    out.extend(p.tick(until));
+    out
+}
+
+fn declares(out: &[Output]) -> Vec<&Output> {
+    out.iter()
+        .filter(|o| matches!(o, Output::Declare { .. }))
+        .collect()
+}
+
+fn attaches(out: &[Output]) -> Vec<(&Vec<AlertRef>, bool)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Attach { alerts, notify, .. } => Some((alerts, *notify)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn one_signal_declares() -> PipelineConfig {
+    let mut cfg = PipelineConfig::default();
+    cfg.declare.signals = 1;
+    cfg.declare.threshold = 0.0;
+    cfg
+}
+
+#[test]
+fn re_sends_of_a_firing_alert_are_one_episode_and_a_refire_is_a_new_one() {
+    let mut p = pipeline(PipelineConfig::default());
+    let a = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "payments"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![a.clone()], at(10));
+    out.extend(p.ingest(vec![a.clone(), a.clone()], at(20)));
+    out.extend(run_until(&mut p, at(300)));
+    out.extend(p.ingest(vec![a.clone()], at(300)));
+    out.extend(run_until(&mut p, at(330)));
+    let d = declares(&out);
+    assert_eq!(d.len(), 1, "{out:#?}");
+    assert!(
+        matches!(d[0], Output::Declare { alerts, severity, .. } if alerts.len() == 1 && *severity == Severity::P1)
+    );
+    // Resolved, then firing again with a new startsAt: a second episode of the same incident.
+    let mut out = p.ingest(vec![resolved(&a, at(360))], at(400));
+    let again = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "payments"),
+            ("severity", "critical"),
+        ],
+        at(480),
+        AlertStatus::Firing,
+    );
+    out.extend(p.ingest(vec![again.clone()], at(490)));
+    out.extend(run_until(&mut p, at(900)));
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Update {
+                status: AlertStatus::Resolved,
+                ..
+            }
+        )),
+        "{out:#?}"
+    );
+    let att = attaches(&out);
+    assert_eq!(att.len(), 1, "{out:#?}");
+    assert_eq!(att[0].0[0].key, again.key());
+    assert_eq!(p.cluster_of(&a.key()), p.cluster_of(&again.key()));
+}
+
+#[test]
+fn group_wait_then_group_interval_then_repeat_interval() {
+    let mut cfg = one_signal_declares();
+    cfg.route.repeat_interval = Some(Dur::hours(1));
+    let mut p = pipeline(cfg);
+    let a1 = alert(
+        &[
+            ("alertname", "QueueBacklog"),
+            ("service", "mq"),
+            ("instance", "mq-1"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let a2 = alert(
+        &[
+            ("alertname", "QueueBacklog"),
+            ("service", "mq"),
+            ("instance", "mq-2"),
+        ],
+        at(60),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![a1.clone()], at(0));
+    assert!(p.tick(at(29)).is_empty(), "nothing before group_wait");
+    let first = p.tick(at(30));
+    assert_eq!(
+        declares(&first).len(),
+        1,
+        "first notification after group_wait: {first:#?}"
+    );
+    p.ingest(vec![a2.clone()], at(60));
+    assert!(
+        p.tick(at(60)).is_empty(),
+        "a change waits for the group_interval"
+    );
+    assert_eq!(p.next_deadline(), Some(at(330)));
+    let second = p.tick(at(330));
+    let att = attaches(&second);
+    assert_eq!(
+        (att.len(), att[0].0[0].key.clone()),
+        (1, a2.key()),
+        "{second:#?}"
+    );
+    // Unchanged from then on: one reminder a repeat_interval after the last notification.
+    let later = run_until(&mut p, at(330 + 3600 + 10));
+    assert_eq!(
+        later
+            .iter()
+            .filter(|o| matches!(o, Output::Reminder { .. }))
+            .count(),
+        1,
+        "{later:#?}"
+    );
+    assert!(run_until(&mut p, at(330 + 3600 + 60)).is_empty());
+}
+
+#[test]
+fn inhibition_mutes_targets_sharing_the_equal_label_and_only_them() {
+    let mut cfg = one_signal_declares();
+    cfg.inhibit_rules = vec![InhibitRule {
+        source_matchers: vec![Matcher::parse("alertname=NodeDown").unwrap()],
+        target_matchers: vec![Matcher::parse("alertname!=NodeDown").unwrap()],
+        equal: vec!["node".into()],
+    }];
+    let mut p = pipeline(cfg);
+    let down = alert(
+        &[
+            ("alertname", "NodeDown"),
+            ("node", "n1"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let pod1 = alert(
+        &[("alertname", "PodCrashLooping"), ("node", "n1")],
+        at(5),
+        AlertStatus::Firing,
+    );
+    let pod2 = alert(
+        &[("alertname", "PodCrashLooping"), ("node", "n2")],
+        at(5),
+        AlertStatus::Firing,
+    );
+    let no_node = alert(
+        &[("alertname", "PodCrashLooping"), ("pod", "x")],
+        at(5),
+        AlertStatus::Firing,
+    );
+    p.ingest(
+        vec![down, pod1.clone(), pod2.clone(), no_node.clone()],
+        at(10),
+    );
+    let out = run_until(&mut p, at(60));
+    let inhibited: Vec<&AlertKey> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Suppressed {
+                alert,
+                reason: SuppressReason::Inhibited { .. },
+            } => Some(&alert.key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        inhibited,
+        vec![&pod1.key()],
+        "missing `node` on the target is not equal to n1: {out:#?}"
+    );
+    assert!(p.cluster_of(&pod2.key()).is_some() && p.cluster_of(&pod1.key()).is_none());
+}
+
+#[test]
+fn a_silence_mutes_until_it_expires_then_the_alert_is_notified() {
+    let mut p = pipeline(one_signal_declares());
+    p.add_silence(Silence {
+        id: "maint-1".into(),
+        matchers: vec![Matcher::parse("service=db").unwrap()],
+        starts_at: at(-60),
+        ends_at: Some(at(600)),
+        recurrence: None,
+        created_by: "alice".into(),
+        comment: "failover drill".into(),
+    })
+    .unwrap();
+    let a = alert(
+        &[
+            ("alertname", "ReplicationLag"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![a.clone()], at(0));
+    let out = run_until(&mut p, at(599));
+    assert!(out.iter().any(|o| matches!(o, Output::Suppressed { reason: SuppressReason::Silenced { silence }, .. } if silence == "maint-1")));
+    assert!(declares(&out).is_empty());
+    let out = run_until(&mut p, at(660));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::SilenceExpired { id } if id == "maint-1")),
+        "{out:#?}"
+    );
+    assert_eq!(
+        declares(&out).len(),
+        1,
+        "notified at the first flush after expiry: {out:#?}"
+    );
+}
+
+#[test]
+fn a_recurring_maintenance_window_mutes_only_inside_its_local_hours() {
+    let mut cfg = one_signal_declares();
+    cfg.timezone = "Asia/Shanghai".into();
+    cfg.silences = vec![Silence {
+        id: "nightly-backup".into(),
+        matchers: vec![Matcher::parse("service=db").unwrap()],
+        starts_at: at(-86_400),
+        ends_at: None,
+        recurrence: Some(Recurrence::new(&["daily"], "02:00", "03:00").unwrap()),
+        created_by: "dba".into(),
+        comment: "backup I/O".into(),
+    }];
+    let mut p = pipeline(cfg);
+    // t0 = 09:00 Shanghai; 02:30 local is 17h30m later.
+    let inside = at(17 * 3600 + 1800);
+    let a = alert(
+        &[("alertname", "DiskIOHigh"), ("service", "db")],
+        inside,
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![a], inside);
+    let out = run_until(&mut p, inside + Duration::seconds(40));
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Suppressed {
+                reason: SuppressReason::Silenced { .. },
+                ..
+            }
+        )),
+        "{out:#?}"
+    );
+    let outside = at(18 * 3600 + 1800 + 60);
+    run_until(&mut p, outside);
+    let b = alert(
+        &[
+            ("alertname", "DiskIOHigh"),
+            ("service", "db"),
+            ("instance", "db-2"),
+        ],
+        outside,
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![b.clone()], outside);
+    let out = run_until(&mut p, outside + Duration::seconds(40));
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Suppressed { alert, .. } if alert.key == b.key())),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_flapping_alert_is_held_instead_of_notified_per_flip() {
+    let mut cfg = one_signal_declares();
+    cfg.flapping = FlapConfig {
+        changes: 4,
+        window: Dur::mins(30),
+    };
+    cfg.route.group_wait = Some(Dur::secs(0));
+    cfg.route.group_interval = Some(Dur::secs(30));
+    let mut p = pipeline(cfg);
+    let labels = [
+        ("alertname", "ProbeFailed"),
+        ("service", "fix-gateway"),
+        ("severity", "critical"),
+    ];
+    let mut out = Vec::new();
+    for i in 0..4 {
+        let start = at(i * 240);
+        let a = alert(&labels, start, AlertStatus::Firing);
+        out.extend(p.ingest(vec![a.clone()], start));
+        out.extend(run_until(&mut p, start + Duration::seconds(90)));
+        out.extend(p.ingest(
+            vec![resolved(&a, start + Duration::seconds(120))],
+            start + Duration::seconds(120),
+        ));
+        out.extend(run_until(&mut p, start + Duration::seconds(200)));
+    }
+    assert_eq!(declares(&out).len(), 1, "{out:#?}");
+    assert_eq!(
+        attaches(&out).len(),
+        1,
+        "one post for the first re-fire, then held: {out:#?}"
+    );
+    let held = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Suppressed {
+                    reason: SuppressReason::Flapping { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(held, 2, "{out:#?}");
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, Output::Update { .. }))
+            .count(),
+        2,
+        "held flips post no resolves: {out:#?}"
+    );
+}
+
+#[test]
+fn a_storm_of_alerts_from_one_service_gives_one_notice() {
+    let mut cfg = PipelineConfig::default();
+    cfg.storm = StormConfig {
+        per_service: 10,
+        per_source: 1000,
+        window: Dur::mins(2),
+    };
+    let mut p = pipeline(cfg);
+    let mut out = Vec::new();
+    for i in 0..30 {
+        let pod = format!("md-feed-{i}");
+        let a = alert(
+            &[
+                ("alertname", "FeedLatency"),
+                ("service", "market-data"),
+                ("pod", &pod),
+                ("severity", "critical"),
+            ],
+            at(i * 2),
+            AlertStatus::Firing,
+        );
+        out.extend(p.ingest(vec![a], at(i * 2)));
+    }
+    out.extend(run_until(&mut p, at(400)));
+    let notices: Vec<&Output> = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::StormNotice {
+                    phase: StormPhase::Started,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(matches!(notices[0], Output::StormNotice { key, .. } if key == "service market-data"));
+    assert_eq!(declares(&out).len(), 1, "one incident for the lot");
+    assert!(
+        attaches(&out).iter().all(|(_, notify)| !notify),
+        "no post per alert during the storm"
+    );
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::StormNotice {
+                phase: StormPhase::Ended,
+                count: 30,
+                ..
+            }
+        )),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_silenced_alerts_resolve_still_reaches_its_incident() {
+    let mut p = pipeline(one_signal_declares());
+    let a = alert(
+        &[
+            ("alertname", "OrderRejects"),
+            ("service", "order-router"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![a.clone()], at(0));
+    let out = run_until(&mut p, at(60));
+    assert_eq!(declares(&out).len(), 1);
+    p.add_silence(Silence {
+        id: "ack".into(),
+        matchers: vec![Matcher::parse("alertname=OrderRejects").unwrap()],
+        starts_at: at(60),
+        ends_at: Some(at(7200)),
+        recurrence: None,
+        created_by: "bob".into(),
+        comment: "known, fixing".into(),
+    })
+    .unwrap();
+    p.ingest(vec![resolved(&a, at(200))], at(210));
+    let out = run_until(&mut p, at(700));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Update { status: AlertStatus::Resolved, alert, .. } if alert.key == a.key())),
+        "{out:#?}"
+    );
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Resolved { .. })),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn an_inhibited_alerts_resolve_still_reaches_its_incident() {
+    let mut cfg = one_signal_declares();
+    cfg.inhibit_rules = vec![InhibitRule {
+        source_matchers: vec![Matcher::parse("alertname=NodeDown").unwrap()],
+        target_matchers: vec![Matcher::parse("alertname=HighLatency").unwrap()],
+        equal: vec!["node".into()],
+    }];
+    let mut p = pipeline(cfg);
+    let lat = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "risk"),
+            ("node", "n3"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![lat.clone()], at(0));
+    assert_eq!(declares(&run_until(&mut p, at(60))).len(), 1);
+    let down = alert(
+        &[
+            ("alertname", "NodeDown"),
+            ("node", "n3"),
+            ("severity", "critical"),
+        ],
+        at(100),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![down], at(100));
+    p.ingest(vec![resolved(&lat, at(150))], at(150));
+    let out = run_until(&mut p, at(700));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Update { alert, .. } if alert.key == lat.key())),
+        "{out:#?}"
+    );
+}
+
+fn estate() -> Catalog {
+    let svc = |name: &str, deps: &[&str]| Service {
+        depends_on: deps.iter().map(|d| (*d).to_string()).collect(),
+        ..Service::named(name)
+    };
+    Catalog::new(vec![
+        svc("web", &["trading-gateway"]),
+        svc("trading-gateway", &["order-router", "risk"]),
+        svc("order-router", &["matching"]),
+        svc("matching", &[]),
+        svc("risk", &["db"]),
+        svc("payments", &["db"]),
+        svc("db", &[]),
+        svc("reporting", &[]),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn correlation_joins_a_root_cause_and_its_downstream_symptoms_and_keeps_an_unrelated_service_apart()
+{
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let root = alert(
+        &[
+            ("alertname", "DBConnectionsExhausted"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let risk = alert(
+        &[
+            ("alertname", "HighErrorRate"),
+            ("service", "risk"),
+            ("severity", "critical"),
+        ],
+        at(60),
+        AlertStatus::Firing,
+    );
+    let pay = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "payments"),
+            ("severity", "warning"),
+        ],
+        at(90),
+        AlertStatus::Firing,
+    );
+    let gw = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "trading-gateway"),
+            ("severity", "warning"),
+        ],
+        at(150),
+        AlertStatus::Firing,
+    );
+    let other = alert(
+        &[
+            ("alertname", "DiskFull"),
+            ("service", "reporting"),
+            ("severity", "critical"),
+        ],
+        at(100),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![root.clone()], at(5));
+    out.extend(run_until(&mut p, at(60)));
+    out.extend(p.ingest(vec![risk.clone(), pay.clone()], at(95)));
+    out.extend(p.ingest(vec![other.clone()], at(105)));
+    out.extend(p.ingest(vec![gw.clone()], at(155)));
+    out.extend(run_until(&mut p, at(900)));
+    let c = p.cluster_of(&root.key()).unwrap().to_string();
+    for a in [&risk, &pay, &gw] {
+        assert_eq!(
+            p.cluster_of(&a.key()),
+            Some(c.as_str()),
+            "{} should join the db incident: {out:#?}",
+            a.name()
+        );
+    }
+    assert_ne!(p.cluster_of(&other.key()), Some(c.as_str()));
+    let reasons: String = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Declare { reason, .. } | Output::Attach { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" | ");
+    assert!(reasons.contains("risk depends on db (1 hop)"), "{reasons}");
+    let title = out.iter().find_map(|o| match o {
+        Output::Declare { cluster, title, .. } if *cluster == c => Some(title.clone()),
+        _ => None,
+    });
+    assert!(
+        title
+            .clone()
+            .unwrap_or_default()
+            .starts_with("DBConnectionsExhausted on db"),
+        "{title:?}"
+    );
+}
+
+#[test]
+fn a_cause_on_a_dependent_service_starts_its_own_incident() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let root = alert(
+        &[
+            ("alertname", "DBDown"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let symptom = alert(
+        &[
+            ("alertname", "HighErrorRate"),
+            ("service", "payments"),
+            ("severity", "critical"),
+        ],
+        at(60),
+        AlertStatus::Firing,
+    );
+    let crash = alert(
+        &[
+            ("alertname", "RiskEngineOOMKilled"),
+            ("service", "risk"),
+            ("severity", "critical"),
+        ],
+        at(90),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![root.clone()], at(5));
+    p.ingest(vec![symptom.clone(), crash.clone()], at(95));
+    let out = run_until(&mut p, at(600));
+    assert_eq!(
+        p.cluster_of(&symptom.key()),
+        p.cluster_of(&root.key()),
+        "{out:#?}"
+    );
+    assert!(p.cluster_of(&crash.key()).is_some());
+    assert_ne!(
+        p.cluster_of(&crash.key()),
+        p.cluster_of(&root.key()),
+        "an OOM kill is a cause, not a symptom"
+    );
+}
+
+#[test]
+fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
+    let mut cfg = PipelineConfig::default();
+    cfg.chronic = ChronicConfig {
+        after: 2,
+        window: Dur::hours(24),
+        from: Severity::P3,
+    };
+    let mut p = pipeline(cfg);
+    let labels = [
+        ("alertname", "GCPauseLong"),
+        ("service", "reporting"),
+        ("severity", "warning"),
+    ];
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let start = at(i * 3600);
+        let a = alert(&labels, start, AlertStatus::Firing);
+        out.extend(p.ingest(vec![a.clone()], start));
+        out.extend(run_until(&mut p, start + Duration::seconds(120)));
+        out.extend(p.ingest(
+            vec![resolved(&a, start + Duration::seconds(180))],
+            start + Duration::seconds(180),
+        ));
+        out.extend(run_until(&mut p, start + Duration::seconds(1200)));
+    }
+    let transient = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Suppressed {
+                    reason: SuppressReason::Transient,
+                    ..
+                }
+            )
+        })
+        .count();
+    let chronic = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Suppressed {
+                    reason: SuppressReason::Chronic { episodes: 2 },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!((transient, chronic), (2, 1), "{out:#?}");
+}
+
+#[test]
+fn a_lone_warning_that_resolves_within_its_pause_is_transient() {
+    let mut p = pipeline(PipelineConfig::default());
+    let a = alert(
+        &[
+            ("alertname", "CPUHigh"),
+            ("instance", "batch-7"),
+            ("severity", "warning"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![a.clone()], at(0));
+    let mut out = run_until(&mut p, at(120));
+    out.extend(p.ingest(vec![resolved(&a, at(180))], at(180)));
+    out.extend(run_until(&mut p, at(3600)));
+    assert!(declares(&out).is_empty(), "{out:#?}");
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Suppressed {
+            reason: SuppressReason::Transient,
+            ..
+        }
+    )));
+    assert_eq!(p.cluster_of(&a.key()), None);
+}
+
+#[test]
+fn the_state_survives_serialization_and_continues_identically() {
+    let mut a = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let root = alert(
+        &[
+            ("alertname", "DBDown"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    a.ingest(vec![root.clone()], at(0));
+    run_until(&mut a, at(20));
+    let json = serde_json::to_string(&a).unwrap();
+    let mut b: Pipeline = serde_json::from_str(&json).unwrap();
+    b.set_catalog(estate());
+    let next = alert(
+        &[
+            ("alertname", "Errors"),
+            ("service", "risk"),
+            ("severity", "critical"),
+        ],
+        at(40),
+        AlertStatus::Firing,
+    );
+    let oa: Vec<Output> = a
+        .ingest(vec![next.clone()], at(45))
+        .into_iter()
+        .chain(run_until(&mut a, at(900)))
+        .collect();
+    let ob: Vec<Output> = b
+        .ingest(vec![next], at(45))
+        .into_iter()
+        .chain(run_until(&mut b, at(900)))
+        .collect();
+    assert_eq!(oa, ob);
+    assert!(!declares(&oa).is_empty());
+}
