@@ -12,6 +12,7 @@
 //! - [`errors`]: the one place failures become replies.
 //! - [`metrics`]: Prometheus counters.
 //! - [`oncall_config`]: calendar, schedules, escalation policies, paging webhook config.
+//! - [`sensor`]: host snapshots from `/proc` and allow-listed files (change perception factors).
 //! - [`plan_import`]: change plans from CSV (Excel) and YAML, with source lines.
 
 pub mod alerts_cli;
@@ -27,5 +28,6 @@ pub mod metrics;
 pub mod oncall_config;
 pub mod plan_import;
 pub mod render;
+pub mod sensor;
 pub mod store_sled;
 pub mod webhook;

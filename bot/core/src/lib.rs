@@ -15,6 +15,7 @@
 //! - [`catalog`]: services, owners, dependencies (the CMDB view).
 //! - [`oncall`]: schedules and escalation policies.
 //! - [`tasks`]: change plans and action items: checks, moves, reminders, overdue digests.
+//! - [`changes`]: change events, the change-defense gate, host snapshots and their diff.
 //! - [`calendar`]: trading calendars (sessions, holidays, night sessions, trading time) per market.
 //! - [`time`]: typed times (`at 14:05`).
 //! - [`ports`]: traits adapters implement (`Store`, `Clock`).
@@ -23,6 +24,7 @@
 pub mod alerts;
 pub mod calendar;
 pub mod catalog;
+pub mod changes;
 pub mod command;
 pub mod engine;
 pub mod event;
