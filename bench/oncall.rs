@@ -12,13 +12,19 @@ use warroom::store_sled::SledStore;
 use warroom_core::calendar::Calendars;
 use warroom_core::engine::{Engine, EngineConfig};
 use warroom_core::event::Event;
-use warroom_core::oncall::{Escalation, Layer, Policy, Restriction, Rotation, Schedule, Step, Target, WaitClock};
+use warroom_core::oncall::{
+    Escalation, Layer, Policy, Restriction, Rotation, Schedule, Step, Target, WaitClock,
+};
 use warroom_core::ports::{Commit, Store};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -38,7 +44,19 @@ fn schedule(i: usize) -> Schedule {
         tz: chrono_tz::Asia::Shanghai,
         layers: vec![
             layer("base", Rotation::Weekly, Restriction::Always),
-            layer("trading", Rotation::Daily, if i % 2 == 0 { Restriction::Sessions { market: "SSE".into() } } else { Restriction::Sessions { market: "SHFE".into() } }),
+            layer(
+                "trading",
+                Rotation::Daily,
+                if i % 2 == 0 {
+                    Restriction::Sessions {
+                        market: "SSE".into(),
+                    }
+                } else {
+                    Restriction::Sessions {
+                        market: "SHFE".into(),
+                    }
+                },
+            ),
         ],
         overrides: vec![],
     }
@@ -63,7 +81,18 @@ fn main() {
     // 100,000 running escalations in the store, loaded by a fresh engine.
     let dir = std::env::temp_dir().join(format!("warroom-oncall-bench-{}", std::process::id()));
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("store"));
-    let policy = Policy { name: "p".into(), steps: vec![Step { targets: vec![Target::User("u".into())], wait_minutes: 5 }; 3], repeat: 2, clock: WaitClock::Wall };
+    let policy = Policy {
+        name: "p".into(),
+        steps: vec![
+            Step {
+                targets: vec![Target::User("u".into())],
+                wait_minutes: 5
+            };
+            3
+        ],
+        repeat: 2,
+        clock: WaitClock::Wall,
+    };
     let t0 = Instant::now();
     for chunk in 0..100 {
         let escalations = (0..1000)
@@ -81,10 +110,21 @@ fn main() {
                 }
             })
             .collect();
-        store.commit(Commit { escalations, ..Commit::default() }).expect("commit");
+        store
+            .commit(Commit {
+                escalations,
+                ..Commit::default()
+            })
+            .expect("commit");
     }
-    println!("stored 100,000 escalations in {:.2} s", t0.elapsed().as_secs_f64());
-    let cfg = EngineConfig { policies: BTreeMap::from([("p".to_string(), policy)]), ..EngineConfig::default() };
+    println!(
+        "stored 100,000 escalations in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let cfg = EngineConfig {
+        policies: BTreeMap::from([("p".to_string(), policy)]),
+        ..EngineConfig::default()
+    };
     let before = rss_kib();
     let t0 = Instant::now();
     let mut engine = Engine::new(store.clone(), cfg).expect("engine");
@@ -99,9 +139,14 @@ fn main() {
     // Idle ticks: nothing due (the common case, once a second).
     let t0 = Instant::now();
     for _ in 0..10_000 {
-        engine.handle(Event::Tick, start - Duration::seconds(1)).expect("tick");
+        engine
+            .handle(Event::Tick, start - Duration::seconds(1))
+            .expect("tick");
     }
-    println!("idle tick with 100,000 pending: {:.2} µs", t0.elapsed().as_secs_f64() / 10_000.0 * 1e6);
+    println!(
+        "idle tick with 100,000 pending: {:.2} µs",
+        t0.elapsed().as_secs_f64() / 10_000.0 * 1e6
+    );
     // Busy ticks: the incidents do not exist, so each due step is retired; measures index + store cost per step.
     let t0 = Instant::now();
     let mut now = start;

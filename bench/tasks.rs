@@ -17,7 +17,11 @@ use warroom_core::tasks::{self, Owner, PlanDraft, PlanKind, TaskDraft};
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -26,14 +30,29 @@ fn plan(i: usize, start: DateTime<Utc>) -> tasks::Plan {
     let tasks = (0..100)
         .map(|j| {
             let s = start + Duration::minutes((j as i64 % 50) * 6);
-            let mut d = TaskDraft::new(j + 2, &format!("AC{}", j + 1), &format!("step {j}"), Owner::Team(teams[j % 5].into())).team(teams[j % 5]).window(s, s + Duration::minutes(20));
+            let mut d = TaskDraft::new(
+                j + 2,
+                &format!("AC{}", j + 1),
+                &format!("step {j}"),
+                Owner::Team(teams[j % 5].into()),
+            )
+            .team(teams[j % 5])
+            .window(s, s + Duration::minutes(20));
             if j % 10 != 0 {
                 d = d.after(&[&format!("AC{j}")]);
             }
             d
         })
         .collect();
-    let draft = PlanDraft { id: format!("CHG-{i:04}"), title: format!("plan {i}"), kind: PlanKind::ChangePlan, coordinator: format!("coord-{i}"), channel: Some("console:ops".into()), created_at: start, tasks };
+    let draft = PlanDraft {
+        id: format!("CHG-{i:04}"),
+        title: format!("plan {i}"),
+        kind: PlanKind::ChangePlan,
+        coordinator: format!("coord-{i}"),
+        channel: Some("console:ops".into()),
+        created_at: start,
+        tasks,
+    };
     tasks::Plan::validate(draft).expect("valid plan")
 }
 
@@ -48,15 +67,27 @@ fn main() {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir).expect("store"));
         let t0 = Instant::now();
         let plans: Vec<tasks::Plan> = (0..1000).map(|i| plan(i, start)).collect();
-        println!("built and validated 1,000 plans / 100,000 tasks in {:.2} s", t0.elapsed().as_secs_f64());
+        println!(
+            "built and validated 1,000 plans / 100,000 tasks in {:.2} s",
+            t0.elapsed().as_secs_f64()
+        );
         let t0 = Instant::now();
         for chunk in plans.chunks(100) {
-            store.commit(Commit { plans: chunk.to_vec(), ..Commit::default() }).expect("commit");
+            store
+                .commit(Commit {
+                    plans: chunk.to_vec(),
+                    ..Commit::default()
+                })
+                .expect("commit");
         }
         println!("stored them in {:.2} s", t0.elapsed().as_secs_f64());
     }
     // Load in a fresh process, so its memory figure is the engine's own.
-    let status = std::process::Command::new(&args[0]).arg("--load").arg(&dir).status().expect("re-run");
+    let status = std::process::Command::new(&args[0])
+        .arg("--load")
+        .arg(&dir)
+        .status()
+        .expect("re-run");
     assert!(status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -78,7 +109,11 @@ fn load_and_tick(dir: &std::path::Path, start: DateTime<Utc>) {
     let mut now = start + Duration::hours(3);
     let t0 = Instant::now();
     let first = engine.handle(Event::Tick, now).expect("tick");
-    println!("busy tick (every digest and escalation posted, one commit): {:.1} ms, {} actions", t0.elapsed().as_secs_f64() * 1e3, first.actions.len());
+    println!(
+        "busy tick (every digest and escalation posted, one commit): {:.1} ms, {} actions",
+        t0.elapsed().as_secs_f64() * 1e3,
+        first.actions.len()
+    );
     // Steady state: once a second, nothing changes (the common case): no message, no write.
     let mut total = std::time::Duration::ZERO;
     let n = 50;

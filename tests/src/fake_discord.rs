@@ -111,6 +111,10 @@ pub struct State {
     pub sessions: usize,
     /// Connections refused while unreachable.
     pub refused: usize,
+    /// Attachment files served at `/attachments/{name}`.
+    pub files: HashMap<String, String>,
+    /// DM channel id → the user it is with.
+    pub dms: HashMap<u64, u64>,
     rules: Vec<Rule>,
     unreachable: bool,
     next_id: u64,
@@ -443,6 +447,104 @@ impl FakeDiscord {
         id
     }
 
+    /// Serves `content` as an attachment called `name`; returns its attachment object
+    /// (its `url` points at this fake).
+    pub fn attachment(&self, name: &str, content: &str) -> Value {
+        let id = {
+            let mut s = self.inner.lock();
+            s.files.insert(name.to_string(), content.to_string());
+            s.id()
+        };
+        let url = format!("{}/attachments/{name}", self.base());
+        json!({"id": id.to_string(), "filename": name, "size": content.len(), "url": url,
+               "proxy_url": url, "content_type": "text/plain; charset=utf-8"})
+    }
+
+    /// A user writes `content` with `attachments` in `channel`; returns the message id.
+    pub fn say_with_files(
+        &self,
+        channel: u64,
+        who: (u64, &str),
+        content: &str,
+        attachments: Vec<Value>,
+    ) -> u64 {
+        let msg = {
+            let mut s = self.inner.lock();
+            let id = s.id();
+            let mut m = message(id, channel, user(who), content);
+            m["attachments"] = Value::Array(attachments);
+            s.messages.entry(channel).or_default().push(m.clone());
+            m
+        };
+        let id = id_of(&msg);
+        self.dispatch("MESSAGE_CREATE", msg);
+        id
+    }
+
+    /// An application-command interaction of `kind` (2: command, 4: autocomplete) with
+    /// `data`; returns the interaction id.
+    pub fn interaction(&self, kind: u64, channel: u64, who: (u64, &str), data: Value) -> u64 {
+        let id = self.inner.lock().id();
+        self.dispatch(
+            "INTERACTION_CREATE",
+            json!({"id": id.to_string(), "application_id": APP.to_string(), "type": kind,
+                   "data": data,
+                   "guild_id": GUILD.to_string(), "channel_id": channel.to_string(), "user": user(who),
+                   "token": format!("tok-{id}"), "version": 1, "locale": "en-US", "app_permissions": "0",
+                   "entitlements": [], "authorizing_integration_owners": {"0": GUILD.to_string()},
+                   "context": 0, "attachment_size_limit": 8_388_608}),
+        );
+        id
+    }
+
+    /// `/plan import` with `file` (an [`FakeDiscord::attachment`]) and string `options`.
+    pub fn slash_import(
+        &self,
+        channel: u64,
+        who: (u64, &str),
+        file: &Value,
+        options: &[(&str, &str)],
+    ) -> u64 {
+        let mut opts = vec![json!({"name": "file", "type": 11, "value": file["id"]})];
+        opts.extend(
+            options
+                .iter()
+                .map(|(k, v)| json!({"name": k, "type": 3, "value": v})),
+        );
+        let attachments = json!({ file["id"].as_str().unwrap_or("0"): file });
+        self.interaction(
+            2,
+            channel,
+            who,
+            json!({"id": "9510", "name": "plan", "type": 1, "guild_id": GUILD.to_string(),
+                   "options": [{"name": "import", "type": 1, "options": opts}],
+                   "resolved": {"attachments": attachments}}),
+        )
+    }
+
+    /// A user types `typed` into the `args` of `/group sub`: an autocomplete interaction.
+    pub fn autocomplete(
+        &self,
+        channel: u64,
+        who: (u64, &str),
+        group: &str,
+        sub: Option<&str>,
+        typed: &str,
+    ) -> u64 {
+        let arg = json!({"name": "args", "type": 3, "value": typed, "focused": true});
+        let options = match sub {
+            Some(sub) => vec![json!({"name": sub, "type": 1, "options": [arg]})],
+            None => vec![arg],
+        };
+        self.interaction(
+            4,
+            channel,
+            who,
+            json!({"id": "9500", "name": group, "type": 1, "options": options,
+                   "guild_id": GUILD.to_string()}),
+        )
+    }
+
     /// A user reacts to a message with `emoji` (MESSAGE_REACTION_ADD).
     pub fn react(&self, channel: u64, message: u64, who: (u64, &str), emoji: &str) {
         self.dispatch(
@@ -534,7 +636,8 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
             == Some(inner.token.as_str())
             || path.starts_with("/gateway")
             || path.starts_with("/interactions/")
-            || path.starts_with("/webhooks/");
+            || path.starts_with("/webhooks/")
+            || path.starts_with("/attachments/");
         let (status, resp, stall) = {
             let mut s = inner.lock();
             let failure = s
@@ -591,10 +694,11 @@ async fn connection(mut sock: TcpStream, inner: Arc<Inner>) {
             while matches!(sock.read(&mut tmp).await, Ok(n) if n > 0) {}
             return;
         }
-        let text = if status == 204 {
-            String::new()
-        } else {
-            resp.to_string()
+        let text = match resp.as_str() {
+            _ if status == 204 => String::new(),
+            // A file: served as it is.
+            Some(raw) if path.starts_with("/attachments/") => raw.to_string(),
+            _ => resp.to_string(),
         };
         let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
         if status == 429 {
@@ -783,6 +887,44 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
             (204, Value::Null)
         }
         ("POST", ["interactions", _, _, "callback"]) => (204, Value::Null),
+        ("GET", ["attachments", name]) => match s.files.get(*name) {
+            Some(f) => (200, Value::String(f.clone())),
+            None => not_found(),
+        },
+        ("POST", ["users", "@me", "channels"]) => {
+            let to = body["recipient_id"]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            let id = match s.dms.iter().find(|(_, u)| **u == to) {
+                Some((c, _)) => *c,
+                None => {
+                    let c = s.id();
+                    s.dms.insert(c, to);
+                    c
+                }
+            };
+            let who = json!({"id": to.to_string(), "username": format!("user{to}"),
+                             "discriminator": "0", "global_name": null, "avatar": null, "bot": false});
+            (
+                200,
+                json!({"id": id.to_string(), "type": 1, "recipients": [who], "last_message_id": null}),
+            )
+        }
+        ("PUT", ["channels", c, "permissions", who]) => {
+            let Some(ch) = s.channels.iter_mut().find(|x| x["id"] == *c) else {
+                return not_found();
+            };
+            let mut list = ch["permission_overwrites"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            list.retain(|o| o["id"] != *who);
+            list.push(json!({"id": who, "type": body["type"].clone(),
+                             "allow": body["allow"].clone(), "deny": body["deny"].clone()}));
+            ch["permission_overwrites"] = Value::Array(list);
+            (204, Value::Null)
+        }
         ("POST", ["webhooks", _, _]) | ("PATCH", ["webhooks", _, _, "messages", _]) => {
             let id = s.id();
             let mut m = message(

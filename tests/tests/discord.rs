@@ -638,3 +638,301 @@ fn config_check_names_the_discord_key_that_is_wrong() {
         "{err}"
     );
 }
+
+#[test]
+fn every_discord_label_exists_in_english_and_chinese() {
+    use warroom::config::Lang;
+    use warroom::discord::card::{Labels, DISCORD_KEYS};
+    for lang in [Lang::En, Lang::Zh] {
+        let labels = Labels::new(lang);
+        for key in DISCORD_KEYS {
+            assert_ne!(labels.get("discord", key), key, "{lang:?}: [discord] {key}");
+        }
+    }
+}
+
+/// The choices of the autocomplete answer to `interaction`, once it is sent.
+async fn choices(fake: &FakeDiscord, interaction: u64) -> Vec<String> {
+    fake.wait_until("the autocomplete answer", |s| {
+        s.find("POST", &format!("/interactions/{interaction}/*/callback"))
+            .into_iter()
+            .find(|r| r.body["type"] == 8)
+            .map(|r| {
+                r.body["data"]["choices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["value"].as_str().map(String::from))
+                    .collect()
+            })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_options_autocomplete_incident_ids_roles_and_milestones() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _bot = start_bot(&fake, dir.path());
+    fake.wait_ready(1).await;
+    fake.say(GENERAL, ALICE, "/incident declare Feed one down P3 feed");
+    let (_, first) = war_room_with_card(&fake, "-feed-one-down").await;
+    fake.say(GENERAL, ALICE, "/incident declare Feed two down P3 feed");
+    let (_, second) = war_room_with_card(&fake, "-feed-two-down").await;
+    let (first, second) = (incident_of(&first), incident_of(&second));
+
+    let ac = fake.autocomplete(GENERAL, ALICE, "incident", Some("ack"), "ims");
+    assert_eq!(
+        choices(&fake, ac).await,
+        vec![second.clone(), first.clone()]
+    );
+    let ac = fake.autocomplete(GENERAL, ALICE, "incident", Some("ack"), "XYZ");
+    assert!(choices(&fake, ac).await.is_empty());
+    let ac = fake.autocomplete(
+        GENERAL,
+        ALICE,
+        "role",
+        Some("assign"),
+        &format!("{first} comm"),
+    );
+    let got = choices(&fake, ac).await;
+    assert!(got.contains(&format!("{first} commander")), "{got:?}");
+    assert!(got.contains(&format!("{first} comms")), "{got:?}");
+    let ac = fake.autocomplete(GENERAL, ALICE, "milestone", None, "sto");
+    assert_eq!(choices(&fake, ac).await, vec!["stop-loss".to_string()]);
+}
+
+const PLAN_CSV: &str = "id,title,owner,team,start,end,depends_on\n\
+AC1,stop order feeds,@bob,trading,22:30,22:50,\n\
+AC2,drain core-sw-1,@bob,net,22:50,23:40,AC1\n";
+
+async fn plan_when(bot: &Bot, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let r = bot
+            .http()
+            .get(format!("{}/api/plans/{id}", bot.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        if r.status().is_success() {
+            let plan: Value = r.json().await.expect("json");
+            if done(&plan) {
+                return plan;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn task_status(plan: &Value, task: &str) -> String {
+    plan["tasks"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["id"] == task))
+        .and_then(|t| t["status"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_file_is_imported_from_an_attachment_or_its_errors_are_shown_by_line() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bot = start_bot(&fake, dir.path());
+    fake.wait_ready(1).await;
+
+    // A slash command with a broken sheet: the errors, by line, and nothing stored.
+    let bad = fake.attachment(
+        "bad.csv",
+        "id,title,owner,start,end,depends_on\nAC1,a,@bob,22:00,23:00,AC9\nAC2,b,@bob,25:61,23:30,\n",
+    );
+    fake.slash_import(
+        GENERAL,
+        ALICE,
+        &bad,
+        &[
+            ("id", "CHG-9"),
+            ("coordinator", "carol"),
+            ("date", "2026-11-23"),
+        ],
+    );
+    let answer = fake
+        .wait_until("the import errors", |s| {
+            s.find("POST", "/webhooks/*/*")
+                .into_iter()
+                .find_map(|r| r.body["content"].as_str().map(String::from))
+        })
+        .await;
+    assert!(
+        answer.contains("line 2") && answer.contains("AC9") && answer.contains("line 3"),
+        "{answer}"
+    );
+
+    // A message with the sheet attached: stored, running in this channel.
+    let good = fake.attachment("plan.csv", PLAN_CSV);
+    fake.say_with_files(
+        GENERAL,
+        ALICE,
+        "/plan import CHG-1 carol 2026-11-23 Core switch",
+        vec![good],
+    );
+    fake.wait_until("the import reply", |s| {
+        texts_in(s, GENERAL)
+            .iter()
+            .any(|t| t.contains("Plan **CHG-1** stored with 2 tasks"))
+            .then_some(())
+    })
+    .await;
+    let plan = plan_when(&bot, "CHG-1", "the plan", |_| true).await;
+    assert_eq!(plan["channel"], format!("discord:{GENERAL}"), "{plan}");
+    assert_eq!(plan["title"], "Core switch", "{plan}");
+    fake.with(|s| {
+        // The file was fetched without the bot token (and CHG-9 never stored).
+        assert_eq!(s.find("GET", "/attachments/*").len(), 2);
+    });
+    let r = bot
+        .http()
+        .get(format!("{}/api/plans/CHG-9", bot.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_buttons_start_and_finish_the_task() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bot = start_bot(&fake, dir.path());
+    fake.wait_ready(1).await;
+    let file = fake.attachment("plan.csv", PLAN_CSV);
+    fake.say_with_files(
+        GENERAL,
+        ALICE,
+        "/plan import CHG-2 carol 2026-11-23",
+        vec![file],
+    );
+    plan_when(&bot, "CHG-2", "the plan", |_| true).await;
+
+    fake.say(GENERAL, ALICE, "/task done CHG-2:AC1");
+    let start = "wr:task-start:CHG-2:AC2";
+    let msg = fake
+        .wait_until("the unblocked message with its buttons", |s| {
+            s.messages_in(GENERAL)
+                .into_iter()
+                .find(|m| custom_ids(m).iter().any(|c| c == start))
+                .map(id_of)
+        })
+        .await;
+    fake.with(|s| {
+        let m = s
+            .messages_in(GENERAL)
+            .into_iter()
+            .find(|m| id_of(m) == msg)
+            .cloned()
+            .expect("message");
+        assert!(custom_ids(&m).contains(&"wr:task-done:CHG-2:AC2".to_string()));
+        assert!(m.to_string().contains("\"Start\""), "{m}");
+    });
+    fake.click(GENERAL, ALICE, msg, start, None);
+    plan_when(&bot, "CHG-2", "AC2 in progress", |p| {
+        task_status(p, "AC2") == "in_progress"
+    })
+    .await;
+    fake.click(GENERAL, ALICE, msg, "wr:task-done:CHG-2:AC2", None);
+    plan_when(&bot, "CHG-2", "AC2 done", |p| {
+        task_status(p, "AC2") == "done"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_mentions_and_messages_the_person_and_lets_them_into_a_private_war_room() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = format!(
+        r#"
+[discord.users]
+alice = {}
+
+[[schedules]]
+name = "desk"
+  [[schedules.layers]]
+  name = "primary"
+  members = ["alice"]
+  rotation = "weekly"
+  anchor = "2026-11-02"
+
+[[schedules]]
+name = "backup"
+  [[schedules.layers]]
+  name = "primary"
+  members = ["zed"]
+  rotation = "weekly"
+  anchor = "2026-11-02"
+
+[[escalation_policies]]
+name = "desk-first"
+  [[escalation_policies.steps]]
+  notify = ["schedule:desk", "schedule:backup"]
+  wait_minutes = 5
+
+[[services]]
+name = "gateway"
+escalation_policy = "desk-first"
+"#,
+        ALICE.0
+    );
+    let cfg = fake.config(dir.path(), &extra);
+    let _bot = tokio::task::block_in_place(|| Bot::start(&cfg));
+    fake.wait_ready(1).await;
+    fake.say(
+        GENERAL,
+        ALICE,
+        "/incident declare Orders rejected P1 gateway",
+    );
+    let (room, _) = war_room_with_card(&fake, "-orders-rejected").await;
+    let room = id_of(&room);
+    let mention = format!("<@{}>", ALICE.0);
+    let texts = fake
+        .wait_until("both pages in the war room", |s| {
+            let t = texts_in(s, room);
+            let both = t.iter().any(|x| x.contains("Paging **alice**"))
+                && t.iter().any(|x| x.contains("Paging **zed**"));
+            both.then_some(t)
+        })
+        .await;
+    let alice = texts
+        .iter()
+        .find(|t| t.contains("Paging **alice**"))
+        .expect("page");
+    assert!(alice.starts_with(&mention), "{alice}");
+    let zed = texts
+        .iter()
+        .find(|t| t.contains("Paging **zed**"))
+        .expect("page");
+    assert!(!zed.contains("<@"), "{zed}");
+    fake.with(|s| {
+        let opened = s.find("POST", "/users/@me/channels");
+        assert_eq!(opened.len(), 1, "one DM, for alice only");
+        assert_eq!(opened[0].body["recipient_id"], ALICE.0.to_string());
+        let (dm, _) = s
+            .dms
+            .iter()
+            .find(|(_, u)| **u == ALICE.0)
+            .expect("a DM channel");
+        assert!(texts_in(s, *dm)
+            .iter()
+            .any(|t| t.contains("Paging **alice**")));
+        let room = s.channels.iter().find(|c| id_of(c) == room).expect("room");
+        let o = overwrite(room, ALICE.0);
+        assert_eq!(o["type"], 1, "{room}");
+        assert_eq!(bits(&o["allow"]) & (VIEW | SEND), VIEW | SEND, "{room}");
+    });
+}

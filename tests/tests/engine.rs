@@ -48,7 +48,11 @@ fn entry_summary(e: &Entry) -> String {
         ),
         Entry::Note { text } => format!("note {text:?}"),
         Entry::StatusUpdate { text } => format!("status_update {text:?}"),
-        Entry::Paged { target, policy, step } => format!("paged {target} {policy}#{step}"),
+        Entry::Paged {
+            target,
+            policy,
+            step,
+        } => format!("paged {target} {policy}#{step}"),
         Entry::Captured { text, author, .. } => format!("captured {}: {text:?}", author.id),
         Entry::ChannelLinked { channel } => format!("linked {}:{}", channel.adapter, channel.id),
         Entry::Denied { permission, .. } => format!("denied {permission}"),
@@ -76,7 +80,14 @@ fn message_summary(m: &Message) -> String {
         } => format!("notice {incident} {}", entry_summary(entry)),
         Message::Page { page } => format!("page {} {}", page.incident, page.target.label()),
         Message::OnCall { entries, .. } => {
-            format!("oncall {}", entries.iter().map(|e| format!("{}={}", e.schedule, e.person.as_deref().unwrap_or("-"))).collect::<Vec<_>>().join(" "))
+            format!(
+                "oncall {}",
+                entries
+                    .iter()
+                    .map(|e| format!("{}={}", e.schedule, e.person.as_deref().unwrap_or("-")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         }
         Message::Calendar { view } => format!(
             "calendar {} trading={} session={} day={} next_open={}",
@@ -84,14 +95,51 @@ fn message_summary(m: &Message) -> String {
             view.trading,
             view.session.as_deref().unwrap_or("-"),
             view.trading_day.map(|d| d.to_string()).unwrap_or_default(),
-            view.next_open.map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string()).unwrap_or_default()
+            view.next_open
+                .map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string())
+                .unwrap_or_default()
         ),
         Message::ServicesUpdated { count } => format!("services_updated {count}"),
-        Message::TaskUpdate { plan, task, events, .. } => format!("task {plan} {} {} events={}", task.id, task.status.key(), events.len()),
-        Message::TaskList { tasks, .. } => format!("task_list {}", tasks.iter().map(|t| format!("{}{}={}", if t.overdue { "!" } else { "" }, t.id, t.status)).collect::<Vec<_>>().join(" ")),
+        Message::TaskUpdate {
+            plan, task, events, ..
+        } => format!(
+            "task {plan} {} {} events={}",
+            task.id,
+            task.status.key(),
+            events.len()
+        ),
+        Message::TaskList { tasks, .. } => format!(
+            "task_list {}",
+            tasks
+                .iter()
+                .map(|t| format!("{}{}={}", if t.overdue { "!" } else { "" }, t.id, t.status))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Message::PlanStatus { plans } => format!(
             "plan_status {}",
-            plans.iter().map(|p| format!("{} {}/{} [{}]", p.id, p.done, p.total, p.teams.iter().map(|t| format!("{}:{}/{}/{} late={}", t.team, t.done, t.in_progress, t.waiting, t.overdue.join(","))).collect::<Vec<_>>().join(" "))).collect::<Vec<_>>().join("; ")
+            plans
+                .iter()
+                .map(|p| format!(
+                    "{} {}/{} [{}]",
+                    p.id,
+                    p.done,
+                    p.total,
+                    p.teams
+                        .iter()
+                        .map(|t| format!(
+                            "{}:{}/{}/{} late={}",
+                            t.team,
+                            t.done,
+                            t.in_progress,
+                            t.waiting,
+                            t.overdue.join(",")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         Message::Reminder { task, kind, .. } => format!("reminder {} {kind:?}", task.id),
         Message::Unblocked { task, .. } => format!("unblocked {}", task.id),
@@ -99,12 +147,28 @@ fn message_summary(m: &Message) -> String {
         Message::CoordinatorEscalation { escalation } => format!(
             "escalation @{}: {}",
             escalation.coordinator,
-            escalation.tasks.iter().map(|t| format!("{}{}", t.task, if t.new { "*" } else { "" })).collect::<Vec<_>>().join(" ")
+            escalation
+                .tasks
+                .iter()
+                .map(|t| format!("{}{}", t.task, if t.new { "*" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         Message::PlanImported { plan, tasks } => format!("plan_imported {plan} {tasks}"),
         Message::PlanDeleted { plan } => format!("plan_deleted {plan}"),
-        Message::OverrideSet { schedule, person, start, end } => format!("override {schedule} {person} {} {}", start.format("%Y-%m-%dT%H:%MZ"), end.format("%Y-%m-%dT%H:%MZ")),
-        Message::StatusUpdate { incident, text, .. } => format!("status_update {} {text:?}", incident.id),
+        Message::OverrideSet {
+            schedule,
+            person,
+            start,
+            end,
+        } => format!(
+            "override {schedule} {person} {} {}",
+            start.format("%Y-%m-%dT%H:%MZ"),
+            end.format("%Y-%m-%dT%H:%MZ")
+        ),
+        Message::StatusUpdate { incident, text, .. } => {
+            format!("status_update {} {text:?}", incident.id)
+        }
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())
         }
@@ -149,8 +213,26 @@ fn action_summary(a: &Action) -> String {
         }
         Action::RefreshCard { incident } => format!("refresh_card {incident}"),
         Action::ArchiveWarRoom { incident } => format!("archive_war_room {incident}"),
-        Action::Digest { channel, team, edit, message, .. } => format!("digest {}:{} @{team} {} {}", channel.adapter, channel.id, if edit.is_some() { "edit" } else { "post" }, message_summary(message)),
-        Action::Notify { page, via } => format!("notify {via:?} {} step {} round {} -> {}", page.incident, page.step, page.round, page.target.label()),
+        Action::Digest {
+            channel,
+            team,
+            edit,
+            message,
+            ..
+        } => format!(
+            "digest {}:{} @{team} {} {}",
+            channel.adapter,
+            channel.id,
+            if edit.is_some() { "edit" } else { "post" },
+            message_summary(message)
+        ),
+        Action::Notify { page, via } => format!(
+            "notify {via:?} {} step {} round {} -> {}",
+            page.incident,
+            page.step,
+            page.round,
+            page.target.label()
+        ),
     }
 }
 
@@ -160,27 +242,56 @@ fn import_event(rest: &str, now: DateTime<Utc>) -> Event {
     use chrono::TimeZone;
     use warroom_core::tasks::{Owner, Plan, PlanDraft, PlanKind, TaskDraft};
     let mut parts = rest.split('|').map(str::trim);
-    let head: Vec<&str> = parts.next().expect("plan head").split_whitespace().collect();
+    let head: Vec<&str> = parts
+        .next()
+        .expect("plan head")
+        .split_whitespace()
+        .collect();
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("day");
     let at = |hm: &str, next: bool| {
         let t = chrono::NaiveTime::parse_from_str(hm, "%H:%M").expect("HH:MM");
-        let d = if next { day.succ_opt().expect("day") } else { day };
-        chrono_tz::Asia::Shanghai.from_local_datetime(&d.and_time(t)).single().expect("local").with_timezone(&Utc)
+        let d = if next {
+            day.succ_opt().expect("day")
+        } else {
+            day
+        };
+        chrono_tz::Asia::Shanghai
+            .from_local_datetime(&d.and_time(t))
+            .single()
+            .expect("local")
+            .with_timezone(&Utc)
     };
     let tasks = parts
         .enumerate()
         .map(|(i, t)| {
             let f: Vec<&str> = t.split_whitespace().collect();
             let (start, end) = (at(f[2], false), at(f[3], f[3] < f[2]));
-            let mut d = TaskDraft::new(i + 2, f[0], &format!("step {}", f[0]), Owner::Team(f[1].into())).team(f[1]).window(start, end);
+            let mut d = TaskDraft::new(
+                i + 2,
+                f[0],
+                &format!("step {}", f[0]),
+                Owner::Team(f[1].into()),
+            )
+            .team(f[1])
+            .window(start, end);
             if let Some(deps) = f.get(4) {
                 d = d.after(&deps.split(',').collect::<Vec<_>>());
             }
             d
         })
         .collect();
-    let draft = PlanDraft { id: head[0].into(), title: format!("change plan {}", head[0]), kind: PlanKind::ChangePlan, coordinator: head[1].into(), channel: Some(head[2].into()), created_at: now, tasks };
-    Event::ImportPlan { plan: Plan::validate(draft).expect("valid plan") }
+    let draft = PlanDraft {
+        id: head[0].into(),
+        title: format!("change plan {}", head[0]),
+        kind: PlanKind::ChangePlan,
+        coordinator: head[1].into(),
+        channel: Some(head[2].into()),
+        created_at: now,
+        tasks,
+    };
+    Event::ImportPlan {
+        plan: Plan::validate(draft).expect("valid plan"),
+    }
 }
 
 fn parse_event(line: &str, now: DateTime<Utc>) -> Event {
@@ -202,7 +313,12 @@ fn parse_event(line: &str, now: DateTime<Utc>) -> Event {
         // pin CHANNEL AUTHOR: TEXT
         let (head, text) = rest.split_once(": ").expect("pin CHANNEL AUTHOR: TEXT");
         let (ch, author) = head.split_once(' ').expect("CHANNEL AUTHOR");
-        return Event::Capture { channel: channel(ch), author: Person::named(author), text: text.into(), link: Some("https://chat/msg/1".into()) };
+        return Event::Capture {
+            channel: channel(ch),
+            author: Person::named(author),
+            text: text.into(),
+            link: Some("https://chat/msg/1".into()),
+        };
     }
     if let Some(rest) = line.strip_prefix("api ") {
         let (user, rest) = rest
@@ -259,14 +375,20 @@ fn run(path: &Path) -> String {
             continue;
         }
         if line.starts_with('>') {
-            let outcome = engine.handle(parse_event(line, now), now).expect("store works");
+            let outcome = engine
+                .handle(parse_event(line, now), now)
+                .expect("store works");
             out.push_str(line);
             out.push('\n');
             for a in &outcome.actions {
                 out.push_str(&action_summary(a));
                 out.push('\n');
             }
-        } else if line.starts_with('#') || line.starts_with('@') || line.starts_with('%') || line.trim().is_empty() {
+        } else if line.starts_with('#')
+            || line.starts_with('@')
+            || line.starts_with('%')
+            || line.trim().is_empty()
+        {
             out.push_str(line);
             out.push('\n');
         }

@@ -187,15 +187,46 @@ fn escalations_and_catalog_services_survive_a_reopen() {
     use warroom_core::catalog::Service;
     use warroom_core::oncall::Escalation;
     let dir = tempfile::tempdir().expect("tempdir");
-    let now = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).single().expect("time");
-    let running = Escalation { key: "IMS-20261123-001/p".into(), policy: "p".into(), step: 1, round: 0, next_at: Some(now), acked: None, started_at: now };
-    let finished = Escalation { key: "IMS-20261123-002/p".into(), next_at: None, ..running.clone() };
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 23, 2, 0, 0)
+        .single()
+        .expect("time");
+    let running = Escalation {
+        key: "IMS-20261123-001/p".into(),
+        policy: "p".into(),
+        step: 1,
+        round: 0,
+        next_at: Some(now),
+        acked: None,
+        started_at: now,
+    };
+    let finished = Escalation {
+        key: "IMS-20261123-002/p".into(),
+        next_at: None,
+        ..running.clone()
+    };
     {
         let store = SledStore::open(dir.path()).expect("open");
-        let commit = Commit { escalations: vec![running.clone(), finished], services: vec![Service::named("Cache")], ..Commit::default() };
+        let commit = Commit {
+            escalations: vec![running.clone(), finished],
+            services: vec![Service::named("Cache")],
+            ..Commit::default()
+        };
         store.commit(commit).expect("commit");
     }
     let store = SledStore::open(dir.path()).expect("reopen");
-    assert_eq!(store.escalations().expect("read"), vec![running], "only running escalations are loaded");
-    assert_eq!(store.services().expect("read").iter().map(|s| s.name.clone()).collect::<Vec<_>>(), vec!["cache".to_string()]);
+    assert_eq!(
+        store.escalations().expect("read"),
+        vec![running],
+        "only running escalations are loaded"
+    );
+    assert_eq!(
+        store
+            .services()
+            .expect("read")
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>(),
+        vec!["cache".to_string()]
+    );
 }

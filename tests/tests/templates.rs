@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use warroom::config::{Config, Lang};
 use warroom::render::Renderer;
 use warroom_core::command::{ParseError, Problem, Syntax};
-use warroom_core::event::{TaskLine, CalendarView, InvalidTransitionView, Message, OnCallEntry, PageNotice, PageTarget, Refusal};
+use warroom_core::event::{
+    CalendarView, InvalidTransitionView, Message, OnCallEntry, PageNotice, PageTarget, Refusal,
+    TaskLine,
+};
 use warroom_core::incident::{
     ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source, Status,
     TimelineEntry, TransitionReason, COMMANDER,
@@ -123,12 +126,23 @@ fn entries() -> Vec<TimelineEntry> {
                 text: "切换到备用线路 / switched to the backup line".into(),
             },
         ),
-        e("2026-11-23T07:05:00Z", "carol", Source::Command, Entry::StatusUpdate { text: "next update 16:00".into() }),
+        e(
+            "2026-11-23T07:05:00Z",
+            "carol",
+            Source::Command,
+            Entry::StatusUpdate {
+                text: "next update 16:00".into(),
+            },
+        ),
         e(
             "2026-11-23T07:06:00Z",
             "dave",
             Source::Chat,
-            Entry::Captured { text: "DC2 link is back".into(), author: Person::named("dave"), link: Some("https://discord.com/channels/1/900/77".into()) },
+            Entry::Captured {
+                text: "DC2 link is back".into(),
+                author: Person::named("dave"),
+                link: Some("https://discord.com/channels/1/900/77".into()),
+            },
         ),
     ]
 }
@@ -209,7 +223,10 @@ fn messages() -> Vec<(&'static str, Message)> {
                     policy: "trading-critical".into(),
                     step: 2,
                     round: 1,
-                    target: PageTarget::Person { name: "alice".into(), schedule: Some("trading-ops".into()) },
+                    target: PageTarget::Person {
+                        name: "alice".into(),
+                        schedule: Some("trading-ops".into()),
+                    },
                 },
             },
         ),
@@ -223,7 +240,9 @@ fn messages() -> Vec<(&'static str, Message)> {
                     policy: "ops-default".into(),
                     step: 1,
                     round: 0,
-                    target: PageTarget::Nobody { schedule: "dba".into() },
+                    target: PageTarget::Nobody {
+                        schedule: "dba".into(),
+                    },
                 },
             },
         ),
@@ -233,8 +252,20 @@ fn messages() -> Vec<(&'static str, Message)> {
                 at: t("2026-11-23T02:00:00Z"),
                 query: Some("trading-gateway".into()),
                 entries: vec![
-                    OnCallEntry { schedule: "trading-ops".into(), team: Some("ops".into()), person: Some("alice".into()), layer: Some("trading-hours".into()), services: vec!["trading-gateway".into()] },
-                    OnCallEntry { schedule: "dba".into(), team: None, person: None, layer: None, services: vec![] },
+                    OnCallEntry {
+                        schedule: "trading-ops".into(),
+                        team: Some("ops".into()),
+                        person: Some("alice".into()),
+                        layer: Some("trading-hours".into()),
+                        services: vec!["trading-gateway".into()],
+                    },
+                    OnCallEntry {
+                        schedule: "dba".into(),
+                        team: None,
+                        person: None,
+                        layer: None,
+                        services: vec![],
+                    },
                 ],
             },
         ),
@@ -255,8 +286,22 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         ("services_updated", Message::ServicesUpdated { count: 3 }),
-        ("digest", Message::Digest { plan: "CHG-1123".into(), team: "ops".into(), tasks: vec!["AC3".into(), "AC21".into(), "AC40".into(), "AC58".into()] }),
-        ("digest_clear", Message::Digest { plan: "CHG-1123".into(), team: "ops".into(), tasks: vec![] }),
+        (
+            "digest",
+            Message::Digest {
+                plan: "CHG-1123".into(),
+                team: "ops".into(),
+                tasks: vec!["AC3".into(), "AC21".into(), "AC40".into(), "AC58".into()],
+            },
+        ),
+        (
+            "digest_clear",
+            Message::Digest {
+                plan: "CHG-1123".into(),
+                team: "ops".into(),
+                tasks: vec![],
+            },
+        ),
         (
             "plan_status",
             Message::PlanStatus {
@@ -266,7 +311,13 @@ fn messages() -> Vec<(&'static str, Message)> {
                     coordinator: "carol".into(),
                     done: 3,
                     total: 9,
-                    teams: vec![warroom_core::event::TeamProgress { team: "ops".into(), done: 2, in_progress: 1, waiting: 3, overdue: vec!["AC21".into(), "AC58".into()] }],
+                    teams: vec![warroom_core::event::TeamProgress {
+                        team: "ops".into(),
+                        done: 2,
+                        in_progress: 1,
+                        waiting: 3,
+                        overdue: vec!["AC21".into(), "AC58".into()],
+                    }],
                 }],
             },
         ),
@@ -289,10 +340,21 @@ fn messages() -> Vec<(&'static str, Message)> {
                 },
             },
         ),
-        ("refused_oncall", Message::Refused { problem: Refusal::UnknownOnCall { query: "nobody".into() } }),
+        (
+            "refused_oncall",
+            Message::Refused {
+                problem: Refusal::UnknownOnCall {
+                    query: "nobody".into(),
+                },
+            },
+        ),
         (
             "status_update",
-            Message::StatusUpdate { incident: Box::new(inc.clone()), who: Person::named("carol"), text: "Traffic is on the backup line; next update 16:00. 已切换备用线路。".into() },
+            Message::StatusUpdate {
+                incident: Box::new(inc.clone()),
+                who: Person::named("carol"),
+                text: "Traffic is on the backup line; next update 16:00. 已切换备用线路。".into(),
+            },
         ),
         (
             "usage_missing",

@@ -146,7 +146,9 @@ pub struct Shared {
     /// The catalog in force (written by the engine).
     pub catalog: warroom_core::catalog::SharedCatalog,
     /// Schedules with run-time overrides (written by the engine).
-    pub schedules: warroom_core::shared::Shared<std::collections::BTreeMap<String, warroom_core::oncall::Schedule>>,
+    pub schedules: warroom_core::shared::Shared<
+        std::collections::BTreeMap<String, warroom_core::oncall::Schedule>,
+    >,
 }
 
 impl Shared {
@@ -183,7 +185,10 @@ pub async fn dispatch(
         let mut wait = Duration::from_secs(1);
         for item in &items {
             let adapter = match &item.action {
-                Action::Notify { via: warroom_core::event::Via::Webhook, .. } => Some(crate::webhook::ADAPTER),
+                Action::Notify {
+                    via: warroom_core::event::Via::Webhook,
+                    ..
+                } => Some(crate::webhook::ADAPTER),
                 Action::Digest { channel, .. } => Some(channel.adapter.as_str()),
                 Action::Send {
                     to: warroom_core::event::Destination::Channel { channel },
@@ -320,7 +325,9 @@ pub async fn run(
     let engine = {
         let store = store.clone() as Arc<dyn Store>;
         let cfg = config.engine.clone();
-        tokio::task::spawn_blocking(move || Engine::new(store, cfg)).await?.context("loading engine state")?
+        tokio::task::spawn_blocking(move || Engine::new(store, cfg))
+            .await?
+            .context("loading engine state")?
     };
     let catalog = engine.catalog();
     let schedules = engine.schedules();
@@ -357,11 +364,15 @@ pub async fn run(
     }
     // Discord, when configured, is the primary adapter: war rooms open there.
     if let Some(discord) = shared.config.discord.clone() {
-        let sink = crate::discord::start(shared.clone(), discord, stop_rx.clone()).await.context("starting the Discord adapter")?;
+        let sink = crate::discord::start(shared.clone(), discord, stop_rx.clone())
+            .await
+            .context("starting the Discord adapter")?;
         sinks.insert(0, sink);
     }
     if let Some(w) = &shared.config.webhook {
-        sinks.push(Arc::new(crate::webhook::Webhook::new(w).context("building the paging webhook client")?));
+        sinks.push(Arc::new(
+            crate::webhook::Webhook::new(w).context("building the paging webhook client")?,
+        ));
     }
     // The scheduler's heartbeat: escalation steps come due on ticks.
     let ticker = {

@@ -9,7 +9,16 @@
 
 use warroom_core::catalog::Service;
 
-const COLUMNS: [&str; 8] = ["name", "owner", "tier", "depends_on", "hosts", "namespaces", "schedule", "escalation_policy"];
+const COLUMNS: [&str; 8] = [
+    "name",
+    "owner",
+    "tier",
+    "depends_on",
+    "hosts",
+    "namespaces",
+    "schedule",
+    "escalation_policy",
+];
 
 /// Splits one CSV line into fields (RFC 4180 quotes, no embedded newlines).
 pub(crate) fn fields(line: &str) -> Result<Vec<String>, String> {
@@ -37,7 +46,11 @@ pub(crate) fn fields(line: &str) -> Result<Vec<String>, String> {
 }
 
 fn list(s: &str) -> Vec<String> {
-    s.split(';').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+    s.split(';')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Parses a CSV document into services.
@@ -45,12 +58,21 @@ fn list(s: &str) -> Vec<String> {
 /// # Errors
 /// `line N: …` for the first problem.
 pub fn parse(text: &str) -> Result<Vec<Service>, String> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else { return Ok(Vec::new()) };
-    let header = fields(header.trim_start_matches('\u{feff}')).map_err(|e| format!("line 1: {e}"))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Ok(Vec::new());
+    };
+    let header =
+        fields(header.trim_start_matches('\u{feff}')).map_err(|e| format!("line 1: {e}"))?;
     for h in &header {
         if !COLUMNS.contains(&h.as_str()) {
-            return Err(format!("line 1: unknown column `{h}` (known: {})", COLUMNS.join(", ")));
+            return Err(format!(
+                "line 1: unknown column `{h}` (known: {})",
+                COLUMNS.join(", ")
+            ));
         }
     }
     if !header.iter().any(|h| h == "name") {
@@ -61,16 +83,29 @@ pub fn parse(text: &str) -> Result<Vec<Service>, String> {
         let n = i + 1;
         let f = fields(line).map_err(|e| format!("line {n}: {e}"))?;
         if f.len() != header.len() {
-            return Err(format!("line {n}: {} fields, the header has {}", f.len(), header.len()));
+            return Err(format!(
+                "line {n}: {} fields, the header has {}",
+                f.len(),
+                header.len()
+            ));
         }
-        let get = |col: &str| header.iter().position(|h| h == col).map(|i| f[i].clone()).unwrap_or_default();
+        let get = |col: &str| {
+            header
+                .iter()
+                .position(|h| h == col)
+                .map(|i| f[i].clone())
+                .unwrap_or_default()
+        };
         let name = get("name");
         if name.is_empty() {
             return Err(format!("line {n}: `name` is empty"));
         }
         let tier = match get("tier").as_str() {
             "" => None,
-            t => Some(t.parse::<u8>().map_err(|_| format!("line {n}: tier `{t}` is not a number"))?),
+            t => Some(
+                t.parse::<u8>()
+                    .map_err(|_| format!("line {n}: tier `{t}` is not a number"))?,
+            ),
         };
         let opt = |v: String| (!v.is_empty()).then_some(v);
         out.push(Service {
@@ -93,7 +128,9 @@ mod tests {
 
     #[test]
     fn reads_lists_quotes_and_any_column_order() {
-        let s = parse("tier,name,hosts,owner\n1,trading-db,db-01;db-02,\"dba, shanghai\"\n,cache,,\n").unwrap();
+        let s =
+            parse("tier,name,hosts,owner\n1,trading-db,db-01;db-02,\"dba, shanghai\"\n,cache,,\n")
+                .unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].hosts, vec!["db-01", "db-02"]);
         assert_eq!(s[0].owner.as_deref(), Some("dba, shanghai"));
@@ -103,7 +140,13 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         assert_eq!(parse("name,colour\nx,red\n").unwrap_err(), "line 1: unknown column `colour` (known: name, owner, tier, depends_on, hosts, namespaces, schedule, escalation_policy)");
-        assert_eq!(parse("name,tier\nx,1\ny,high\n").unwrap_err(), "line 3: tier `high` is not a number");
-        assert_eq!(parse("name,tier\nx\n").unwrap_err(), "line 2: 1 fields, the header has 2");
+        assert_eq!(
+            parse("name,tier\nx,1\ny,high\n").unwrap_err(),
+            "line 3: tier `high` is not a number"
+        );
+        assert_eq!(
+            parse("name,tier\nx\n").unwrap_err(),
+            "line 2: 1 fields, the header has 2"
+        );
     }
 }

@@ -120,7 +120,14 @@ pub struct RawTasks {
 
 impl Default for RawTasks {
     fn default() -> Self {
-        Self { grace_minutes: 5, digest_interval_minutes: 30, coordinator_after_minutes: 30, critical_immediate: true, reminder_lead_minutes: 10, default_channel: "console:console".into() }
+        Self {
+            grace_minutes: 5,
+            digest_interval_minutes: 30,
+            coordinator_after_minutes: 30,
+            critical_immediate: true,
+            reminder_lead_minutes: 10,
+            default_channel: "console:console".into(),
+        }
     }
 }
 
@@ -429,51 +436,105 @@ impl Config {
                 }
             }
         };
-        let catalog = warroom_core::catalog::Catalog::new(raw.services.clone()).map_err(|errors| {
-            let first = &errors[0];
-            let name = match first {
-                warroom_core::catalog::CatalogError::Duplicate { name } | warroom_core::catalog::CatalogError::BadName { name } => name.clone(),
-                warroom_core::catalog::CatalogError::UnknownDependency { service, .. } => service.clone(),
-            };
-            // A duplicate points at its second definition.
-            let positions: Vec<usize> = raw.services.iter().enumerate().filter(|(_, s)| s.name.trim().eq_ignore_ascii_case(name.trim())).map(|(i, _)| i).collect();
-            let i = match first {
-                warroom_core::catalog::CatalogError::Duplicate { .. } => positions.get(1).or(positions.first()).copied().unwrap_or(0),
-                _ => positions.first().copied().unwrap_or(0),
-            };
-            let field = if matches!(first, warroom_core::catalog::CatalogError::UnknownDependency { .. }) { "depends_on" } else { "name" };
-            err(&format!("services[{i}].{field}"), first.to_string())
-        })?;
+        let catalog =
+            warroom_core::catalog::Catalog::new(raw.services.clone()).map_err(|errors| {
+                let first = &errors[0];
+                let name = match first {
+                    warroom_core::catalog::CatalogError::Duplicate { name }
+                    | warroom_core::catalog::CatalogError::BadName { name } => name.clone(),
+                    warroom_core::catalog::CatalogError::UnknownDependency { service, .. } => {
+                        service.clone()
+                    }
+                };
+                // A duplicate points at its second definition.
+                let positions: Vec<usize> = raw
+                    .services
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.name.trim().eq_ignore_ascii_case(name.trim()))
+                    .map(|(i, _)| i)
+                    .collect();
+                let i = match first {
+                    warroom_core::catalog::CatalogError::Duplicate { .. } => {
+                        positions.get(1).or(positions.first()).copied().unwrap_or(0)
+                    }
+                    _ => positions.first().copied().unwrap_or(0),
+                };
+                let field = if matches!(
+                    first,
+                    warroom_core::catalog::CatalogError::UnknownDependency { .. }
+                ) {
+                    "depends_on"
+                } else {
+                    "name"
+                };
+                err(&format!("services[{i}].{field}"), first.to_string())
+            })?;
         let mut calendars = warroom_core::calendar::Calendars::builtin();
         let base = Path::new(file).parent().unwrap_or(Path::new("."));
         for (i, f) in raw.calendar.extra_files.iter().enumerate() {
             let key = format!("calendar.extra_files[{i}]");
             let path = base.join(f);
-            let text = std::fs::read_to_string(&path).map_err(|e| err(&key, format!("cannot read {}: {e}", path.display())))?;
-            calendars.add_toml(&text).map_err(|e| err(&key, format!("{}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(&key, format!("cannot read {}: {e}", path.display())))?;
+            calendars
+                .add_toml(&text)
+                .map_err(|e| err(&key, format!("{}: {e}", path.display())))?;
         }
         let market = match calendars.get(&raw.calendar.default_market) {
             Some(c) => c.code().to_string(),
-            None => return Err(err("calendar.default_market", format!("unknown market `{}` (known: {})", raw.calendar.default_market, calendars.markets().join(", ")))),
+            None => {
+                return Err(err(
+                    "calendar.default_market",
+                    format!(
+                        "unknown market `{}` (known: {})",
+                        raw.calendar.default_market,
+                        calendars.markets().join(", ")
+                    ),
+                ))
+            }
         };
-        let schedules = crate::oncall_config::schedules(&raw.schedules, tz, &calendars).map_err(|(k, m)| err(&k, m))?;
-        let policies = crate::oncall_config::policies(&raw.escalation_policies, &schedules, &calendars).map_err(|(k, m)| err(&k, m))?;
+        let schedules = crate::oncall_config::schedules(&raw.schedules, tz, &calendars)
+            .map_err(|(k, m)| err(&k, m))?;
+        let policies =
+            crate::oncall_config::policies(&raw.escalation_policies, &schedules, &calendars)
+                .map_err(|(k, m)| err(&k, m))?;
         if let Some(p) = &raw.oncall.default_policy {
             if !policies.contains_key(p) {
-                return Err(err("oncall.default_policy", format!("unknown escalation policy `{p}`")));
+                return Err(err(
+                    "oncall.default_policy",
+                    format!("unknown escalation policy `{p}`"),
+                ));
             }
         }
         for (i, svc) in raw.services.iter().enumerate() {
-            if let Some(p) = svc.escalation_policy.as_ref().filter(|p| !policies.contains_key(*p)) {
-                return Err(err(&format!("services[{i}].escalation_policy"), format!("unknown escalation policy `{p}`")));
+            if let Some(p) = svc
+                .escalation_policy
+                .as_ref()
+                .filter(|p| !policies.contains_key(*p))
+            {
+                return Err(err(
+                    &format!("services[{i}].escalation_policy"),
+                    format!("unknown escalation policy `{p}`"),
+                ));
             }
-            if let Some(s) = svc.schedule.as_ref().filter(|s| !schedules.contains_key(*s)) {
-                return Err(err(&format!("services[{i}].schedule"), format!("unknown schedule `{s}`")));
+            if let Some(s) = svc
+                .schedule
+                .as_ref()
+                .filter(|s| !schedules.contains_key(*s))
+            {
+                return Err(err(
+                    &format!("services[{i}].schedule"),
+                    format!("unknown schedule `{s}`"),
+                ));
             }
         }
         if let Some(w) = &raw.notify.webhook {
             if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                return Err(err("notify.webhook.url", format!("`{}` is not an http(s) URL", w.url)));
+                return Err(err(
+                    "notify.webhook.url",
+                    format!("`{}` is not an http(s) URL", w.url),
+                ));
             }
             if w.timeout_ms == 0 {
                 return Err(err("notify.webhook.timeout_ms", "must be above 0".into()));
@@ -483,15 +544,29 @@ impl Config {
             None => None,
             Some(c) => match c.split_once(':') {
                 Some((a, id)) if !a.is_empty() && !id.is_empty() => Some(ChannelRef::new(a, id)),
-                _ => return Err(err("general.stakeholders_channel", format!("`{c}` is not `adapter:channel-id` (e.g. discord:1234)"))),
+                _ => {
+                    return Err(err(
+                        "general.stakeholders_channel",
+                        format!("`{c}` is not `adapter:channel-id` (e.g. discord:1234)"),
+                    ))
+                }
             },
         };
         if let Some(d) = &raw.discord {
-            d.validate().map_err(|(k, m)| err(&format!("discord.{k}"), m))?;
+            d.validate()
+                .map_err(|(k, m)| err(&format!("discord.{k}"), m))?;
         }
         let task_channel = match raw.tasks.default_channel.split_once(':') {
             Some((a, id)) if !a.is_empty() && !id.is_empty() => ChannelRef::new(a, id),
-            _ => return Err(err("tasks.default_channel", format!("`{}` is not `adapter:channel-id`", raw.tasks.default_channel))),
+            _ => {
+                return Err(err(
+                    "tasks.default_channel",
+                    format!(
+                        "`{}` is not `adapter:channel-id`",
+                        raw.tasks.default_channel
+                    ),
+                ))
+            }
         };
         let minutes = |m: u32| chrono::Duration::minutes(i64::from(m));
         let task_policy = warroom_core::tasks::EscalationPolicy {

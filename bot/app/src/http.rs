@@ -29,14 +29,23 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/incidents", get(list_incidents).post(create_incident))
         .route("/api/incidents/{id}", get(get_incident))
         .route("/api/services", get(list_services).put(put_services))
-        .route("/api/services/import", axum::routing::post(import_services_csv))
+        .route(
+            "/api/services/import",
+            axum::routing::post(import_services_csv),
+        )
         .route("/api/services/{name}", get(get_service))
         .route("/api/services/{name}/related", get(related_services))
         .route("/api/oncall", get(oncall))
-        .route("/api/schedules/{name}/overrides", axum::routing::post(add_override))
+        .route(
+            "/api/schedules/{name}/overrides",
+            axum::routing::post(add_override),
+        )
         .route("/api/plans", get(list_plans).post(import_plan))
         .route("/api/plans/{id}", get(get_plan).delete(delete_plan))
-        .route("/api/plans/{id}/tasks/{task}", axum::routing::post(task_action))
+        .route(
+            "/api/plans/{id}/tasks/{task}",
+            axum::routing::post(task_action),
+        )
         .route("/api/calendar/{market}", get(calendar))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -108,7 +117,11 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let pending = s.store.outbox().map(|o| o.len()).unwrap_or(0);
     let incidents = s.store.incidents().unwrap_or_default();
     let cfg = &s.config.engine;
-    let response = crate::metrics::ResponseTimes::over(&incidents, cfg.calendars.get(&cfg.market), &cfg.market);
+    let response = crate::metrics::ResponseTimes::over(
+        &incidents,
+        cfg.calendars.get(&cfg.market),
+        &cfg.market,
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(pending, &response),
@@ -292,7 +305,13 @@ fn at_or_now(at: Option<&str>) -> Result<DateTime<Utc>, Response> {
         None => Ok(Utc::now()),
         Some(t) => DateTime::parse_from_rfc3339(t)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| json_error(StatusCode::BAD_REQUEST, "bad_time", format!("`at` must be RFC 3339, got `{t}`"))),
+            .map_err(|_| {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_time",
+                    format!("`at` must be RFC 3339, got `{t}`"),
+                )
+            }),
     }
 }
 
@@ -304,7 +323,11 @@ async fn list_services(State(s): State<Arc<Shared>>) -> Response {
 async fn get_service(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     match s.catalog.get().get(&name) {
         Some(svc) => Json(svc.clone()).into_response(),
-        None => json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{name}`")),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no service `{name}`"),
+        ),
     }
 }
 
@@ -316,13 +339,23 @@ struct RelatedQuery {
     hops: Option<u32>,
 }
 
-async fn related_services(State(s): State<Arc<Shared>>, Path(name): Path<String>, Query(q): Query<RelatedQuery>) -> Response {
+async fn related_services(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(q): Query<RelatedQuery>,
+) -> Response {
     use warroom_core::catalog::Direction;
     let direction = match q.direction.as_deref().unwrap_or("both") {
         "up" | "upstream" => Direction::Upstream,
         "down" | "downstream" => Direction::Downstream,
         "both" => Direction::Both,
-        other => return json_error(StatusCode::BAD_REQUEST, "bad_direction", format!("`{other}` is not up, down or both")),
+        other => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_direction",
+                format!("`{other}` is not up, down or both"),
+            )
+        }
     };
     let hops = q.hops.unwrap_or(1);
     if !(1..=10).contains(&hops) {
@@ -330,26 +363,50 @@ async fn related_services(State(s): State<Arc<Shared>>, Path(name): Path<String>
     }
     let c = s.catalog.get();
     if c.get(&name).is_none() {
-        return json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{name}`"));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no service `{name}`"),
+        );
     }
     Json(c.related(&name, direction, hops)).into_response()
 }
 
-async fn store_services(s: &Shared, services: Vec<warroom_core::catalog::Service>) -> Result<Response, AppError> {
+async fn store_services(
+    s: &Shared,
+    services: Vec<warroom_core::catalog::Service>,
+) -> Result<Response, AppError> {
     let outcome = s.engine.submit(Event::UpsertServices { services }).await?;
     Ok(match outcome.reply {
-        Some(Message::ServicesUpdated { count }) => Json(serde_json::json!({ "stored": count })).into_response(),
-        Some(Message::Refused { problem: warroom_core::event::Refusal::CatalogInvalid { problems } }) => {
-            json_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_catalog", problems.join("; "))
+        Some(Message::ServicesUpdated { count }) => {
+            Json(serde_json::json!({ "stored": count })).into_response()
         }
-        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the services were not stored"),
+        Some(Message::Refused {
+            problem: warroom_core::event::Refusal::CatalogInvalid { problems },
+        }) => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_catalog",
+            problems.join("; "),
+        ),
+        _ => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "the services were not stored",
+        ),
     })
 }
 
 /// `PUT /api/services`: a JSON array of services, added or replacing by name.
-async fn put_services(State(s): State<Arc<Shared>>, body: Result<Json<Vec<warroom_core::catalog::Service>>, JsonRejection>) -> Result<Response, AppError> {
+async fn put_services(
+    State(s): State<Arc<Shared>>,
+    body: Result<Json<Vec<warroom_core::catalog::Service>>, JsonRejection>,
+) -> Result<Response, AppError> {
     match body {
-        Ok(Json(services)) if services.is_empty() => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "empty", "no services given")),
+        Ok(Json(services)) if services.is_empty() => Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty",
+            "no services given",
+        )),
         Ok(Json(services)) => store_services(&s, services).await,
         Err(rej) => Ok(json_error(rej.status(), "bad_request", rej.body_text())),
     }
@@ -358,9 +415,16 @@ async fn put_services(State(s): State<Arc<Shared>>, body: Result<Json<Vec<warroo
 /// `POST /api/services/import` with `text/csv`: header
 /// `name,owner,tier,depends_on,hosts,namespaces,schedule,escalation_policy`
 /// (lists separated by `;`). Errors name the line; nothing is stored on error.
-async fn import_services_csv(State(s): State<Arc<Shared>>, body: String) -> Result<Response, AppError> {
+async fn import_services_csv(
+    State(s): State<Arc<Shared>>,
+    body: String,
+) -> Result<Response, AppError> {
     match crate::catalog_csv::parse(&body) {
-        Ok(services) if services.is_empty() => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "empty", "no services in the CSV")),
+        Ok(services) if services.is_empty() => Ok(json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty",
+            "no services in the CSV",
+        )),
         Ok(services) => store_services(&s, services).await,
         Err(e) => Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_csv", e)),
     }
@@ -390,11 +454,21 @@ async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> R
     let names: Vec<String> = if let Some(name) = &q.schedule {
         vec![name.clone()]
     } else if let Some(team) = &q.team {
-        schedules.values().filter(|x| x.team.as_deref() == Some(team.as_str())).map(|x| x.name.clone()).collect()
+        schedules
+            .values()
+            .filter(|x| x.team.as_deref() == Some(team.as_str()))
+            .map(|x| x.name.clone())
+            .collect()
     } else if let Some(svc) = &q.service {
         match catalog.get(svc) {
             Some(svc) => svc.schedule.iter().cloned().collect(),
-            None => return json_error(StatusCode::NOT_FOUND, "not_found", format!("no service `{svc}`")),
+            None => {
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no service `{svc}`"),
+                )
+            }
         }
     } else {
         schedules.keys().cloned().collect()
@@ -402,7 +476,11 @@ async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> R
     let mut out = Vec::new();
     for n in names {
         let Some(sch) = schedules.get(&n) else {
-            return json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{n}`"));
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no schedule `{n}`"),
+            );
         };
         let oc = sch.on_call(at, &cfg.calendars);
         out.push(serde_json::json!({ "schedule": n, "team": sch.team, "at": at, "person": oc.as_ref().map(|o| &o.person), "layer": oc.as_ref().map(|o| &o.layer) }));
@@ -420,41 +498,77 @@ struct IcalQuery {
 
 /// `GET /api/schedules/{name}/ical?days=N&token=…`: the final schedule as iCalendar.
 /// Calendar apps cannot send headers, so the token may also come as a query parameter.
-async fn ical(State(s): State<Arc<Shared>>, Path(name): Path<String>, Query(q): Query<IcalQuery>, headers: axum::http::HeaderMap) -> Response {
+async fn ical(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    Query(q): Query<IcalQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let header_ok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| same(t.trim().as_bytes(), s.api_token.as_bytes()));
-    let query_ok = q.token.as_deref().is_some_and(|t| same(t.as_bytes(), s.api_token.as_bytes()));
+    let query_ok = q
+        .token
+        .as_deref()
+        .is_some_and(|t| same(t.as_bytes(), s.api_token.as_bytes()));
     if !header_ok && !query_ok {
-        return unauthorized("missing or invalid token (header `Authorization: Bearer` or `?token=`)");
+        return unauthorized(
+            "missing or invalid token (header `Authorization: Bearer` or `?token=`)",
+        );
     }
     let schedules = s.schedules.get();
     let Some(sch) = schedules.get(&name) else {
-        return json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{name}`"));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no schedule `{name}`"),
+        );
     };
     let days = q.days.unwrap_or(14);
     if !(1..=90).contains(&days) {
         return json_error(StatusCode::BAD_REQUEST, "bad_days", "days must be 1 to 90");
     }
     let from = Utc::now();
-    let body = sch.ical(from, from + chrono::Duration::days(days), &s.config.engine.calendars);
-    ([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], body).into_response()
+    let body = sch.ical(
+        from,
+        from + chrono::Duration::days(days),
+        &s.config.engine.calendars,
+    );
+    (
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /api/calendar/{market}?at=`: sessions and trading-day facts.
-async fn calendar(State(s): State<Arc<Shared>>, Path(market): Path<String>, Query(q): Query<AtQuery>) -> Response {
+async fn calendar(
+    State(s): State<Arc<Shared>>,
+    Path(market): Path<String>,
+    Query(q): Query<AtQuery>,
+) -> Response {
     let at = match at_or_now(q.at.as_deref()) {
         Ok(t) => t,
         Err(r) => return r,
     };
     let Some(cal) = s.config.engine.calendars.get(&market) else {
-        return json_error(StatusCode::NOT_FOUND, "not_found", format!("unknown market `{market}`"));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unknown market `{market}`"),
+        );
     };
     let session = match cal.session_at(at) {
         Ok(sess) => sess,
-        Err(e) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, "not_covered", e.to_string()),
+        Err(e) => {
+            return json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_covered",
+                e.to_string(),
+            )
+        }
     };
     Json(serde_json::json!({
         "market": cal.code(),
@@ -491,11 +605,24 @@ async fn list_plans(State(s): State<Arc<Shared>>) -> Result<Response, AppError> 
 }
 
 /// `GET /api/plans/{id}`: the plan, each task with `overdue`.
-async fn get_plan(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn get_plan(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let now = Utc::now();
     let grace = s.config.engine.task_policy.grace;
-    let Some(p) = s.store.plans().map_err(AppError::Store)?.into_iter().find(|p| p.id == id) else {
-        return Ok(json_error(StatusCode::NOT_FOUND, "not_found", format!("no plan `{id}`")));
+    let Some(p) = s
+        .store
+        .plans()
+        .map_err(AppError::Store)?
+        .into_iter()
+        .find(|p| p.id == id)
+    else {
+        return Ok(json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no plan `{id}`"),
+        ));
     };
     let tasks: Vec<serde_json::Value> = p
         .tasks
@@ -528,15 +655,29 @@ struct ImportQuery {
 
 /// `POST /api/plans[?format=csv|yaml|json&id=&title=&coordinator=&channel=&date=]`:
 /// imports a plan; every problem is reported with its line and nothing is stored on error.
-async fn import_plan(State(s): State<Arc<Shared>>, Query(q): Query<ImportQuery>, headers: axum::http::HeaderMap, body: String) -> Result<Response, AppError> {
+async fn import_plan(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<ImportQuery>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Result<Response, AppError> {
     use crate::plan_import::{self, Format};
     let now = Utc::now();
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let format = match q.format.as_deref() {
         Some("csv") => "csv",
         Some("yaml") | Some("yml") => "yaml",
         Some("json") => "json",
-        Some(other) => return Ok(json_error(StatusCode::BAD_REQUEST, "bad_format", format!("`{other}` is not csv, yaml or json"))),
+        Some(other) => {
+            return Ok(json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_format",
+                format!("`{other}` is not csv, yaml or json"),
+            ))
+        }
         None if ctype.starts_with("application/json") => "json",
         None if ctype.contains("csv") => "csv",
         None if ctype.contains("yaml") => "yaml",
@@ -548,74 +689,173 @@ async fn import_plan(State(s): State<Arc<Shared>>, Query(q): Query<ImportQuery>,
     let tz = s.config.tz;
     let result = match format {
         "json" => match serde_json::from_str::<warroom_core::tasks::PlanDraft>(&body) {
-            Ok(draft) => warroom_core::tasks::Plan::validate(draft).map_err(|issues| vec![plan_import::ImportError::Invalid(issues)]),
-            Err(e) => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_plan", format!("line {}: {e}", e.line()))),
+            Ok(draft) => warroom_core::tasks::Plan::validate(draft)
+                .map_err(|issues| vec![plan_import::ImportError::Invalid(issues)]),
+            Err(e) => {
+                return Ok(json_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad_plan",
+                    format!("line {}: {e}", e.line()),
+                ))
+            }
         },
         "yaml" => plan_import::from_yaml(&body, tz, now),
         _ => {
             let (Some(id), Some(coordinator)) = (q.id.clone(), q.coordinator.clone()) else {
-                return Ok(json_error(StatusCode::BAD_REQUEST, "missing_plan_fields", "CSV needs ?id=…&coordinator=… (and optionally title, channel, date)"));
+                return Ok(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "missing_plan_fields",
+                    "CSV needs ?id=…&coordinator=… (and optionally title, channel, date)",
+                ));
             };
-            let date = match q.date.as_deref().map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")).transpose() {
+            let date = match q
+                .date
+                .as_deref()
+                .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+                .transpose()
+            {
                 Ok(d) => d,
-                Err(_) => return Ok(json_error(StatusCode::BAD_REQUEST, "bad_date", "date must be YYYY-MM-DD")),
+                Err(_) => {
+                    return Ok(json_error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_date",
+                        "date must be YYYY-MM-DD",
+                    ))
+                }
             };
-            let meta = plan_import::PlanMeta { title: q.title.clone().unwrap_or_else(|| id.clone()), id, coordinator, channel: q.channel.clone(), date, tz };
+            let meta = plan_import::PlanMeta {
+                title: q.title.clone().unwrap_or_else(|| id.clone()),
+                id,
+                coordinator,
+                channel: q.channel.clone(),
+                date,
+                tz,
+            };
             plan_import::from_csv(&body, meta, now)
         }
     };
     let plan = match result {
         Ok(p) => p,
         Err(errors) => {
-            let mut r = json_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", plan_import::render(&errors));
-            r.headers_mut().insert("x-import-errors", header::HeaderValue::from(errors.len()));
+            let mut r = json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_plan",
+                plan_import::render(&errors),
+            );
+            r.headers_mut()
+                .insert("x-import-errors", header::HeaderValue::from(errors.len()));
             return Ok(r);
         }
     };
     let outcome = s.engine.submit(Event::ImportPlan { plan }).await?;
     Ok(match outcome.reply {
-        Some(Message::PlanImported { plan, tasks }) => (StatusCode::CREATED, Json(serde_json::json!({ "plan": plan, "tasks": tasks }))).into_response(),
-        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the plan was not stored"),
+        Some(Message::PlanImported { plan, tasks }) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "plan": plan, "tasks": tasks })),
+        )
+            .into_response(),
+        _ => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "the plan was not stored",
+        ),
     })
 }
 
 /// `DELETE /api/plans/{id}`.
-async fn delete_plan(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, AppError> {
-    let outcome = s.engine.submit(Event::DeletePlan { plan: id.clone() }).await?;
+async fn delete_plan(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let outcome = s
+        .engine
+        .submit(Event::DeletePlan { plan: id.clone() })
+        .await?;
     Ok(match outcome.reply {
         Some(Message::PlanDeleted { .. }) => StatusCode::NO_CONTENT.into_response(),
-        _ => json_error(StatusCode::NOT_FOUND, "not_found", format!("no plan `{id}`")),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no plan `{id}`"),
+        ),
     })
 }
 
 /// `POST /api/plans/{id}/tasks/{task}` with `{"action": "start"|"done"|"skip"|"block"|"reopen", "reason"?, "force"?, "by"?}`.
-async fn task_action(State(s): State<Arc<Shared>>, Path((plan, task)): Path<(String, String)>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Response, AppError> {
+async fn task_action(
+    State(s): State<Arc<Shared>>,
+    Path((plan, task)): Path<(String, String)>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Response, AppError> {
     let mut body = match body {
         Ok(Json(b)) => b,
         Err(rej) => return Ok(json_error(rej.status(), "bad_request", rej.body_text())),
     };
-    let by = body.get("by").and_then(|v| v.as_str()).unwrap_or("api").chars().take(64).collect::<String>();
+    let by = body
+        .get("by")
+        .and_then(|v| v.as_str())
+        .unwrap_or("api")
+        .chars()
+        .take(64)
+        .collect::<String>();
     if let Some(o) = body.as_object_mut() {
         o.remove("by");
     }
     let action: warroom_core::tasks::TaskAction = match serde_json::from_value(body) {
         Ok(a) => a,
-        Err(e) => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_action", format!("{e} (actions: start, done, skip, block with reason, reopen)"))),
+        Err(e) => {
+            return Ok(json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_action",
+                format!("{e} (actions: start, done, skip, block with reason, reopen)"),
+            ))
+        }
     };
-    let actor = Person { id: "api".into(), name: by };
-    let outcome = s.engine.submit(Event::TaskAction { plan, task, action, actor }).await?;
+    let actor = Person {
+        id: "api".into(),
+        name: by,
+    };
+    let outcome = s
+        .engine
+        .submit(Event::TaskAction {
+            plan,
+            task,
+            action,
+            actor,
+        })
+        .await?;
     Ok(match outcome.reply {
-        Some(Message::TaskUpdate { task, events, .. }) => Json(serde_json::json!({ "task": task, "events": events })).into_response(),
+        Some(Message::TaskUpdate { task, events, .. }) => {
+            Json(serde_json::json!({ "task": task, "events": events })).into_response()
+        }
         Some(Message::Refused { problem }) => {
             use warroom_core::event::Refusal;
             match problem {
-                Refusal::UnknownPlan { plan } => json_error(StatusCode::NOT_FOUND, "not_found", format!("no plan `{plan}`")),
-                Refusal::UnknownTask { task } => json_error(StatusCode::NOT_FOUND, "not_found", format!("no task `{task}`")),
-                Refusal::TaskRefused { reason } => json_error(StatusCode::CONFLICT, "refused", reason),
-                other => json_error(StatusCode::UNPROCESSABLE_ENTITY, "refused", format!("{other:?}")),
+                Refusal::UnknownPlan { plan } => json_error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no plan `{plan}`"),
+                ),
+                Refusal::UnknownTask { task } => json_error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no task `{task}`"),
+                ),
+                Refusal::TaskRefused { reason } => {
+                    json_error(StatusCode::CONFLICT, "refused", reason)
+                }
+                other => json_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "refused",
+                    format!("{other:?}"),
+                ),
             }
         }
-        _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "nothing was changed"),
+        _ => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            "nothing was changed",
+        ),
     })
 }
 
@@ -630,13 +870,25 @@ struct NewOverride {
 }
 
 /// `POST /api/schedules/{name}/overrides` `{"person", "start"?, "end"}` (RFC 3339; start defaults to now).
-async fn add_override(State(s): State<Arc<Shared>>, Path(name): Path<String>, body: Result<Json<NewOverride>, JsonRejection>) -> Result<Response, AppError> {
+async fn add_override(
+    State(s): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: Result<Json<NewOverride>, JsonRejection>,
+) -> Result<Response, AppError> {
     let o = match body {
         Ok(Json(o)) => o,
         Err(rej) => return Ok(json_error(rej.status(), "bad_request", rej.body_text())),
     };
     let start = o.start.unwrap_or_else(Utc::now);
-    let outcome = s.engine.submit(Event::AddOverride { schedule: name, person: o.person, start, end: o.end }).await?;
+    let outcome = s
+        .engine
+        .submit(Event::AddOverride {
+            schedule: name,
+            person: o.person,
+            start,
+            end: o.end,
+        })
+        .await?;
     Ok(match outcome.reply {
         Some(Message::OverrideSet { schedule, person, start, end }) => {
             (StatusCode::CREATED, Json(serde_json::json!({ "schedule": schedule, "person": person, "start": start, "end": end }))).into_response()

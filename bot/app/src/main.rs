@@ -88,7 +88,12 @@ fn main() -> ExitCode {
                     config,
                     trace,
                 },
-        } => match warroom::alerts_cli::replay_traced(&input, &output, config.as_deref(), trace.as_deref()) {
+        } => match warroom::alerts_cli::replay_traced(
+            &input,
+            &output,
+            config.as_deref(),
+            trace.as_deref(),
+        ) {
             Ok(stats) => {
                 eprintln!("{stats}");
                 ExitCode::SUCCESS

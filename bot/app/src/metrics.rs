@@ -95,13 +95,29 @@ impl Metrics {
             );
         }
         for (name, help, series) in [
-            ("warroom_incident_mtta_seconds", "Discovered → responded, per incident (MTTA = sum / count).", &response.mtta),
-            ("warroom_incident_mttr_seconds", "Discovered → recovered, per incident (MTTR = sum / count).", &response.mttr),
+            (
+                "warroom_incident_mtta_seconds",
+                "Discovered → responded, per incident (MTTA = sum / count).",
+                &response.mtta,
+            ),
+            (
+                "warroom_incident_mttr_seconds",
+                "Discovered → recovered, per incident (MTTR = sum / count).",
+                &response.mttr,
+            ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} summary");
             for (clock, (sum, count)) in [("wall", series.wall), ("trading", series.trading)] {
-                let _ = writeln!(s, "{name}_sum{{clock=\"{clock}\",market=\"{}\"}} {sum}", response.market);
-                let _ = writeln!(s, "{name}_count{{clock=\"{clock}\",market=\"{}\"}} {count}", response.market);
+                let _ = writeln!(
+                    s,
+                    "{name}_sum{{clock=\"{clock}\",market=\"{}\"}} {sum}",
+                    response.market
+                );
+                let _ = writeln!(
+                    s,
+                    "{name}_count{{clock=\"{clock}\",market=\"{}\"}} {count}",
+                    response.market
+                );
             }
         }
         let n = g(&self.events);
@@ -138,12 +154,27 @@ pub struct ResponseTimes {
 
 impl ResponseTimes {
     /// Adds up every incident's spans (incidents missing an end are skipped).
-    pub fn over(incidents: &[warroom_core::incident::Incident], cal: Option<&warroom_core::calendar::Calendar>, market: &str) -> Self {
+    pub fn over(
+        incidents: &[warroom_core::incident::Incident],
+        cal: Option<&warroom_core::calendar::Calendar>,
+        market: &str,
+    ) -> Self {
         use warroom_core::incident::Milestone;
-        let mut r = Self { market: market.to_string(), ..Self::default() };
+        let mut r = Self {
+            market: market.to_string(),
+            ..Self::default()
+        };
         for i in incidents {
-            for (to, series) in [(Milestone::Responded, &mut r.mtta), (Milestone::Recovered, &mut r.mttr)] {
-                let (Some(a), Some(b)) = (i.milestones.get(&Milestone::Discovered), i.milestones.get(&to)) else { continue };
+            for (to, series) in [
+                (Milestone::Responded, &mut r.mtta),
+                (Milestone::Recovered, &mut r.mttr),
+            ] {
+                let (Some(a), Some(b)) = (
+                    i.milestones.get(&Milestone::Discovered),
+                    i.milestones.get(&to),
+                ) else {
+                    continue;
+                };
                 series.wall.0 += (*b - *a).num_seconds();
                 series.wall.1 += 1;
                 if let Some(d) = cal.and_then(|c| c.trading_duration(*a, *b).ok()) {

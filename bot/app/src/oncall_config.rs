@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde::Deserialize;
 use warroom_core::calendar::Calendars;
-use warroom_core::oncall::{Layer, Override, Policy, Restriction, Rotation, Schedule, Step, Target, WaitClock};
+use warroom_core::oncall::{
+    Layer, Override, Policy, Restriction, Rotation, Schedule, Step, Target, WaitClock,
+};
 use warroom_core::Tz;
 
 /// `[calendar]`
@@ -24,7 +26,10 @@ pub struct RawCalendar {
 
 impl Default for RawCalendar {
     fn default() -> Self {
-        Self { default_market: "SSE".into(), extra_files: Vec::new() }
+        Self {
+            default_market: "SSE".into(),
+            extra_files: Vec::new(),
+        }
     }
 }
 
@@ -167,13 +172,18 @@ fn instant(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
         return Some(t.with_timezone(&Utc));
     }
     let ndt = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M").ok()?;
-    tz.from_local_datetime(&ndt).earliest().map(|t| t.with_timezone(&Utc))
+    tz.from_local_datetime(&ndt)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn market_of(cal: &Calendars, m: &str, key: String) -> Result<String, KeyError> {
     match cal.get(m) {
         Some(c) => Ok(c.code().to_string()),
-        None => Err((key, format!("unknown market `{m}` (known: {})", cal.markets().join(", ")))),
+        None => Err((
+            key,
+            format!("unknown market `{m}` (known: {})", cal.markets().join(", ")),
+        )),
     }
 }
 
@@ -181,12 +191,18 @@ fn market_of(cal: &Calendars, m: &str, key: String) -> Result<String, KeyError> 
 ///
 /// # Errors
 /// The failing key and why.
-pub fn schedules(raw: &[RawSchedule], default_tz: Tz, cal: &Calendars) -> Result<BTreeMap<String, Schedule>, KeyError> {
+pub fn schedules(
+    raw: &[RawSchedule],
+    default_tz: Tz,
+    cal: &Calendars,
+) -> Result<BTreeMap<String, Schedule>, KeyError> {
     let mut out = BTreeMap::new();
     for (i, s) in raw.iter().enumerate() {
         let k = |rest: &str| format!("schedules[{i}]{rest}");
         let tz: Tz = match &s.timezone {
-            Some(z) => z.parse().map_err(|_| (k(".timezone"), format!("unknown time zone `{z}`")))?,
+            Some(z) => z
+                .parse()
+                .map_err(|_| (k(".timezone"), format!("unknown time zone `{z}`")))?,
             None => default_tz,
         };
         let mut layers = Vec::new();
@@ -198,41 +214,90 @@ pub fn schedules(raw: &[RawSchedule], default_tz: Tz, cal: &Calendars) -> Result
             let rotation = match l.rotation.trim() {
                 "daily" => Rotation::Daily,
                 "weekly" => Rotation::Weekly,
-                r => match r.strip_suffix('h').and_then(|n| n.parse::<u32>().ok()).filter(|n| *n > 0) {
+                r => match r
+                    .strip_suffix('h')
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+                {
                     Some(n) => Rotation::Hours(n),
-                    None => return Err((lk("rotation"), format!("`{r}` is not daily, weekly or a number of hours like 12h"))),
+                    None => {
+                        return Err((
+                            lk("rotation"),
+                            format!("`{r}` is not daily, weekly or a number of hours like 12h"),
+                        ))
+                    }
                 },
             };
-            let handoff = time_of_day(&l.handoff).ok_or_else(|| (lk("handoff"), format!("`{}` is not HH:MM", l.handoff)))?;
-            let anchor = NaiveDate::parse_from_str(l.anchor.trim(), "%Y-%m-%d").map_err(|_| (lk("anchor"), format!("`{}` is not YYYY-MM-DD", l.anchor)))?;
+            let handoff = time_of_day(&l.handoff)
+                .ok_or_else(|| (lk("handoff"), format!("`{}` is not HH:MM", l.handoff)))?;
+            let anchor = NaiveDate::parse_from_str(l.anchor.trim(), "%Y-%m-%d")
+                .map_err(|_| (lk("anchor"), format!("`{}` is not YYYY-MM-DD", l.anchor)))?;
             let r = l.restriction.trim();
             let restriction = if r == "always" {
                 Restriction::Always
             } else if let Some(m) = r.strip_prefix("sessions:") {
-                Restriction::Sessions { market: market_of(cal, m, lk("restriction"))? }
+                Restriction::Sessions {
+                    market: market_of(cal, m, lk("restriction"))?,
+                }
             } else if let Some(m) = r.strip_prefix("off-hours:") {
-                Restriction::OffHours { market: market_of(cal, m, lk("restriction"))? }
-            } else if let Some((a, b)) = r.split_once('-').and_then(|(a, b)| Some((time_of_day(a)?, time_of_day(b)?))) {
+                Restriction::OffHours {
+                    market: market_of(cal, m, lk("restriction"))?,
+                }
+            } else if let Some((a, b)) = r
+                .split_once('-')
+                .and_then(|(a, b)| Some((time_of_day(a)?, time_of_day(b)?)))
+            {
                 Restriction::Daily { from: a, to: b }
             } else {
-                return Err((lk("restriction"), format!("`{r}` is not always, sessions:MARKET, off-hours:MARKET or HH:MM-HH:MM")));
+                return Err((
+                    lk("restriction"),
+                    format!(
+                        "`{r}` is not always, sessions:MARKET, off-hours:MARKET or HH:MM-HH:MM"
+                    ),
+                ));
             };
-            layers.push(Layer { name: l.name.clone(), members: l.members.clone(), rotation, handoff, anchor, restriction });
+            layers.push(Layer {
+                name: l.name.clone(),
+                members: l.members.clone(),
+                rotation,
+                handoff,
+                anchor,
+                restriction,
+            });
         }
         let mut overrides = Vec::new();
         for (j, o) in s.overrides.iter().enumerate() {
             let ok = |f: &str| k(&format!(".overrides[{j}].{f}"));
-            let start = instant(&o.start, tz).ok_or_else(|| (ok("start"), format!("`{}` is not YYYY-MM-DD HH:MM", o.start)))?;
-            let end = instant(&o.end, tz).ok_or_else(|| (ok("end"), format!("`{}` is not YYYY-MM-DD HH:MM", o.end)))?;
+            let start = instant(&o.start, tz).ok_or_else(|| {
+                (
+                    ok("start"),
+                    format!("`{}` is not YYYY-MM-DD HH:MM", o.start),
+                )
+            })?;
+            let end = instant(&o.end, tz)
+                .ok_or_else(|| (ok("end"), format!("`{}` is not YYYY-MM-DD HH:MM", o.end)))?;
             if end <= start {
                 return Err((ok("end"), "ends before it starts".into()));
             }
-            overrides.push(Override { person: o.person.clone(), start, end });
+            overrides.push(Override {
+                person: o.person.clone(),
+                start,
+                end,
+            });
         }
-        let sched = Schedule { name: s.name.clone(), team: s.team.clone(), tz, layers, overrides };
+        let sched = Schedule {
+            name: s.name.clone(),
+            team: s.team.clone(),
+            tz,
+            layers,
+            overrides,
+        };
         sched.validate(cal).map_err(|e| (k(""), e.to_string()))?;
         if out.insert(s.name.clone(), sched).is_some() {
-            return Err((k(".name"), format!("schedule `{}` is defined twice", s.name)));
+            return Err((
+                k(".name"),
+                format!("schedule `{}` is defined twice", s.name),
+            ));
         }
     }
     Ok(out)
@@ -242,22 +307,38 @@ pub fn schedules(raw: &[RawSchedule], default_tz: Tz, cal: &Calendars) -> Result
 ///
 /// # Errors
 /// The failing key and why.
-pub fn policies(raw: &[RawPolicy], schedules: &BTreeMap<String, Schedule>, cal: &Calendars) -> Result<BTreeMap<String, Policy>, KeyError> {
+pub fn policies(
+    raw: &[RawPolicy],
+    schedules: &BTreeMap<String, Schedule>,
+    cal: &Calendars,
+) -> Result<BTreeMap<String, Policy>, KeyError> {
     let mut out = BTreeMap::new();
     for (i, p) in raw.iter().enumerate() {
         let k = |rest: &str| format!("escalation_policies[{i}]{rest}");
         let clock = match p.wait_clock.trim() {
             "wall" => WaitClock::Wall,
             c => match c.strip_prefix("trading:") {
-                Some(m) => WaitClock::Trading { market: market_of(cal, m, k(".wait_clock"))? },
-                None => return Err((k(".wait_clock"), format!("`{c}` is not wall or trading:MARKET"))),
+                Some(m) => WaitClock::Trading {
+                    market: market_of(cal, m, k(".wait_clock"))?,
+                },
+                None => {
+                    return Err((
+                        k(".wait_clock"),
+                        format!("`{c}` is not wall or trading:MARKET"),
+                    ))
+                }
             },
         };
         let mut steps = Vec::new();
         for (j, s) in p.steps.iter().enumerate() {
             let mut targets = Vec::new();
             for t in &s.notify {
-                let bad = || (k(&format!(".steps[{j}].notify")), format!("`{t}` is not user:NAME, schedule:NAME or channel:NAME"));
+                let bad = || {
+                    (
+                        k(&format!(".steps[{j}].notify")),
+                        format!("`{t}` is not user:NAME, schedule:NAME or channel:NAME"),
+                    )
+                };
                 let (kind, name) = t.split_once(':').ok_or_else(bad)?;
                 let name = name.trim().to_string();
                 if name.is_empty() {
@@ -267,13 +348,26 @@ pub fn policies(raw: &[RawPolicy], schedules: &BTreeMap<String, Schedule>, cal: 
                     "user" => Target::User(name),
                     "channel" => Target::Channel(name),
                     "schedule" if schedules.contains_key(&name) => Target::Schedule(name),
-                    "schedule" => return Err((k(&format!(".steps[{j}].notify")), format!("unknown schedule `{name}`"))),
+                    "schedule" => {
+                        return Err((
+                            k(&format!(".steps[{j}].notify")),
+                            format!("unknown schedule `{name}`"),
+                        ))
+                    }
                     _ => return Err(bad()),
                 });
             }
-            steps.push(Step { targets, wait_minutes: s.wait_minutes });
+            steps.push(Step {
+                targets,
+                wait_minutes: s.wait_minutes,
+            });
         }
-        let policy = Policy { name: p.name.clone(), steps, repeat: p.repeat, clock };
+        let policy = Policy {
+            name: p.name.clone(),
+            steps,
+            repeat: p.repeat,
+            clock,
+        };
         policy.validate(cal).map_err(|e| (k(""), e.to_string()))?;
         if out.insert(p.name.clone(), policy).is_some() {
             return Err((k(".name"), format!("policy `{}` is defined twice", p.name)));

@@ -845,6 +845,82 @@ enum When {
     Local(NaiveDateTime),
     /// RFC 3339, with its offset.
     Instant(DateTime<Utc>),
+    /// A trading session of the plan's trading day: `SHFE:night`, `SSE:afternoon`.
+    /// As a start it means the session's open, as an end its close.
+    Session(SessionRef),
+}
+
+/// `MARKET:session`, resolved against the built-in trading calendar.
+#[derive(Clone, Copy)]
+struct SessionRef {
+    /// Index into the text: market and session names are re-read when resolving.
+    market: [u8; 16],
+    market_len: usize,
+    session: [u8; 24],
+    session_len: usize,
+}
+
+impl SessionRef {
+    fn parse(s: &str) -> Option<Self> {
+        let (m, n) = s.split_once(':')?;
+        let (m, n) = (m.trim(), n.trim());
+        let ok = |x: &str, max: usize| {
+            !x.is_empty()
+                && x.len() <= max
+                && x.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !ok(m, 16) || !ok(n, 24) || m.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut r = Self {
+            market: [0; 16],
+            market_len: m.len(),
+            session: [0; 24],
+            session_len: n.len(),
+        };
+        r.market[..m.len()].copy_from_slice(m.as_bytes());
+        r.session[..n.len()].copy_from_slice(n.as_bytes());
+        Some(r)
+    }
+
+    fn names(&self) -> (String, String) {
+        (
+            String::from_utf8_lossy(&self.market[..self.market_len]).into_owned(),
+            String::from_utf8_lossy(&self.session[..self.session_len]).to_lowercase(),
+        )
+    }
+
+    /// The session's (open, close) on trading day `date`.
+    fn resolve(&self, date: NaiveDate) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+        let (market, name) = self.names();
+        let cals = warroom_core::calendar::Calendars::builtin();
+        let cal = cals.get(&market).ok_or_else(|| {
+            format!(
+                "unknown market `{market}` (known: {})",
+                cals.markets().join(", ")
+            )
+        })?;
+        let sessions = cal.sessions_of(date).map_err(|e| e.to_string())?;
+        if sessions.is_empty() {
+            return Err(format!("{} does not trade on {date}", cal.code()));
+        }
+        sessions
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(&name))
+            .map(|s| (s.start, s.end))
+            .ok_or_else(|| {
+                format!(
+                    "{} has no `{name}` session on {date} (sessions: {})",
+                    cal.code(),
+                    sessions
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+    }
 }
 
 fn parse_date(s: &str) -> Option<NaiveDate> {
@@ -881,8 +957,11 @@ fn parse_when(s: &str) -> Result<Option<When>, String> {
     {
         return Ok(Some(When::Lone(t)));
     }
+    if let Some(r) = SessionRef::parse(&s) {
+        return Ok(Some(When::Session(r)));
+    }
     Err(format!(
-        "`{}` is not a time (YYYY-MM-DD HH:MM, HH:MM or RFC 3339)",
+        "`{}` is not a time (YYYY-MM-DD HH:MM, HH:MM, MARKET:session or RFC 3339)",
         clip(&s)
     ))
 }
@@ -932,11 +1011,45 @@ fn window(
         }
     };
     let lone = matches!(start, When::Lone(_)) || matches!(end, When::Lone(_));
+    // Trading sessions (`SHFE:night`) need the plan's trading day.
+    let session =
+        |r: SessionRef, line: usize| -> Result<(DateTime<Utc>, DateTime<Utc>), (usize, String)> {
+            let date = head.date.ok_or((
+                line,
+                "a trading session needs the plan's date (its trading day)".to_owned(),
+            ))?;
+            r.resolve(date).map_err(|e| (line, e))
+        };
     let result = (|| {
+        if let When::Session(r) = start {
+            let start = session(r, start_line)?.0;
+            let end = match end {
+                When::Session(e) => session(e, end_line)?.1,
+                When::Instant(t) => t,
+                When::Local(t) => localize(t, head.tz).map_err(|e| (end_line, e))?,
+                When::Lone(t) => {
+                    let local = start.with_timezone(&head.tz).naive_local();
+                    let same = local.date().and_time(t);
+                    let t = if same < local {
+                        same.checked_add_days(Days::new(1))
+                            .ok_or((end_line, "the end is out of range".to_owned()))?
+                    } else {
+                        same
+                    };
+                    localize(t, head.tz).map_err(|e| (end_line, e))?
+                }
+            };
+            return Ok(Window { start, end });
+        }
         // The start as local time (its anchor for a lone end) and as an instant.
         let (anchor, start) = match start {
             When::Instant(t) => (t.with_timezone(&head.tz).naive_local(), t),
             When::Local(t) => (t, localize(t, head.tz).map_err(|e| (start_line, e))?),
+            // Handled above.
+            When::Session(r) => {
+                let t = session(r, start_line)?.0;
+                (t.with_timezone(&head.tz).naive_local(), t)
+            }
             When::Lone(t) => {
                 let Some(date) = head.date else {
                     return Err((
@@ -954,6 +1067,7 @@ fn window(
         let end = match end {
             When::Instant(t) => t,
             When::Local(t) => localize(t, head.tz).map_err(|e| (end_line, e))?,
+            When::Session(r) => session(r, end_line)?.1,
             When::Lone(t) => {
                 let same_day = anchor.date().and_time(t);
                 let t = if same_day < anchor {
@@ -1021,6 +1135,71 @@ fn check_order(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn windows_can_be_trading_sessions_of_the_plans_trading_day() {
+        // SHFE's night session of trading day Monday 2026-11-23 opens Friday 21:00.
+        let csv = "id,title,owner,start,end\nN1,switch feeds,@bob,SHFE:night,SHFE:night\nD1,check fills,@bob,SSE:morning,SSE:afternoon\n";
+        let plan = from_csv(
+            csv,
+            PlanMeta {
+                date: NaiveDate::from_ymd_opt(2026, 11, 23),
+                ..meta(None)
+            },
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+        let w = |id: &str| {
+            plan.tasks
+                .iter()
+                .find(|t| t.id.as_str() == id)
+                .and_then(|t| t.window)
+                .map(|w| (w.start.to_rfc3339(), w.end.to_rfc3339()))
+        };
+        assert_eq!(
+            w("N1"),
+            Some((
+                "2026-11-20T13:00:00+00:00".into(),
+                "2026-11-20T18:30:00+00:00".into()
+            ))
+        );
+        assert_eq!(
+            w("D1"),
+            Some((
+                "2026-11-23T01:30:00+00:00".into(),
+                "2026-11-23T07:00:00+00:00".into()
+            ))
+        );
+        let bad = "id,title,owner,start,end\nX,x,@bob,SSE:night,SSE:night\n";
+        let e = render(
+            &from_csv(
+                bad,
+                PlanMeta {
+                    date: NaiveDate::from_ymd_opt(2026, 11, 23),
+                    ..meta(None)
+                },
+                now(),
+            )
+            .expect_err("no such session"),
+        );
+        assert!(
+            e.contains("line 2") && e.contains("no `night` session"),
+            "{e}"
+        );
+        let holiday = "id,title,owner,start,end\nX,x,@bob,SSE:morning,SSE:morning\n";
+        let e = render(
+            &from_csv(
+                holiday,
+                PlanMeta {
+                    date: NaiveDate::from_ymd_opt(2026, 10, 1),
+                    ..meta(None)
+                },
+                now(),
+            )
+            .expect_err("holiday"),
+        );
+        assert!(e.contains("does not trade on 2026-10-01"), "{e}");
+    }
     use proptest::prelude::*;
     use warroom_core::tasks::TaskId;
 
@@ -1175,7 +1354,7 @@ tasks:
             lines(&errors),
             [
                 "line 2: dependency cycle AC1 → AC2 → AC3 → AC1 (lines 2, 3, 5)",
-                "line 6: bad time: `25:61` is not a time (YYYY-MM-DD HH:MM, HH:MM or RFC 3339)",
+                "line 6: bad time: `25:61` is not a time (YYYY-MM-DD HH:MM, HH:MM, MARKET:session or RFC 3339)",
                 "line 7: AC5 depends on unknown task `AC99`",
             ]
         );
@@ -1217,7 +1396,7 @@ tasks:
             [
                 "line 6: `Mars/Olympus` is not a time zone (e.g. Asia/Shanghai)",
                 "line 13: `` is not a task id (1-32 letters, digits, `_`, `.` or `-`)",
-                "line 18: bad time: `half past` is not a time (YYYY-MM-DD HH:MM, HH:MM or RFC 3339)",
+                "line 18: bad time: `half past` is not a time (YYYY-MM-DD HH:MM, HH:MM, MARKET:session or RFC 3339)",
                 "line 19: unknown task key `colour` (known: id, title, owner, team, start, end, depends_on, critical, status, notes)",
                 "line 20: `depends_on`: `1.1` reads as a number, not an id: write the id in quotes",
                 "line 21: `` is not a task id (1-32 letters, digits, `_`, `.` or `-`)",

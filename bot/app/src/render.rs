@@ -106,7 +106,12 @@ impl Renderer {
     ///
     /// # Errors
     /// When a template does not compile or the labels do not parse (a build defect).
-    pub fn new(lang: Lang, tz: Tz, severity_names: BTreeMap<String, String>, roles: Roles) -> anyhow::Result<Self> {
+    pub fn new(
+        lang: Lang,
+        tz: Tz,
+        severity_names: BTreeMap<String, String>,
+        roles: Roles,
+    ) -> anyhow::Result<Self> {
         let calendars = std::sync::Arc::new(warroom_core::calendar::Calendars::builtin());
         Self::with_calendar(lang, tz, severity_names, roles, calendars, "SSE".into())
     }
@@ -116,7 +121,14 @@ impl Renderer {
     /// # Errors
     /// As [`Renderer::new`].
     pub fn for_config(c: &crate::config::Config) -> anyhow::Result<Self> {
-        Self::with_calendar(c.language, c.tz, c.severity_names.clone(), c.engine.roles.clone(), c.engine.calendars.clone(), c.engine.market.clone())
+        Self::with_calendar(
+            c.language,
+            c.tz,
+            c.severity_names.clone(),
+            c.engine.roles.clone(),
+            c.engine.calendars.clone(),
+            c.engine.market.clone(),
+        )
     }
 
     /// Like [`Renderer::new`], with trading-time figures from `market` of `calendars`.
@@ -135,9 +147,19 @@ impl Renderer {
         hb.set_strict_mode(true);
         hb.register_escape_fn(handlebars::no_escape);
         hb.register_embed_templates_with_extension::<Prompts>(".hbs")?;
-        let file = Prompts::get(&format!("{}/labels.toml", lang.code())).ok_or_else(|| anyhow::anyhow!("labels.toml missing for {}", lang.code()))?;
+        let file = Prompts::get(&format!("{}/labels.toml", lang.code()))
+            .ok_or_else(|| anyhow::anyhow!("labels.toml missing for {}", lang.code()))?;
         let labels: Labels = toml::from_str(std::str::from_utf8(&file.data)?)?;
-        Ok(Self { hb, lang, tz, labels, severity_names, roles, calendars, market })
+        Ok(Self {
+            hb,
+            lang,
+            tz,
+            labels,
+            severity_names,
+            roles,
+            calendars,
+            market,
+        })
     }
 
     fn label(&self, section: &str, key: &str) -> String {
@@ -185,12 +207,19 @@ impl Renderer {
     fn trading(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<String> {
         let (from, to) = (from?, to?);
         let cal = self.calendars.get(&self.market)?;
-        cal.trading_duration(from, to).ok().map(|d| self.duration(d.num_seconds()))
+        cal.trading_duration(from, to)
+            .ok()
+            .map(|d| self.duration(d.num_seconds()))
     }
 
     fn span(&self, i: &Incident, key: &str, from: Milestone, to: Milestone) -> Option<Labelled> {
         let (a, b) = (*i.milestones.get(&from)?, *i.milestones.get(&to)?);
-        Some(Labelled { key: key.into(), label: self.label("duration", key), value: self.duration((b - a).num_seconds()), trading: self.trading(Some(a), Some(b)) })
+        Some(Labelled {
+            key: key.into(),
+            label: self.label("duration", key),
+            value: self.duration((b - a).num_seconds()),
+            trading: self.trading(Some(a), Some(b)),
+        })
     }
 
     fn incident(&self, i: &Incident) -> IncidentView {
@@ -235,7 +264,10 @@ impl Renderer {
                         key: d.kind.key().into(),
                         label: self.label("duration", d.kind.key()),
                         value: self.duration(s),
-                        trading: self.trading(i.milestones.get(&from).copied(), i.milestones.get(&to).copied()),
+                        trading: self.trading(
+                            i.milestones.get(&from).copied(),
+                            i.milestones.get(&to).copied(),
+                        ),
                     })
                 })
                 .collect(),
@@ -295,7 +327,11 @@ impl Renderer {
                 v.kind = "note".into();
                 v.text = Some(text.clone());
             }
-            Entry::Paged { target, policy, step } => {
+            Entry::Paged {
+                target,
+                policy,
+                step,
+            } => {
                 v.kind = "paged".into();
                 v.person = Some(target.clone());
                 v.text = Some(policy.clone());
@@ -379,7 +415,9 @@ impl Renderer {
             ),
             Message::Page { page } => {
                 let (kind, name, schedule) = match &page.target {
-                    PageTarget::Person { name, schedule } => ("person", Some(name.clone()), schedule.clone()),
+                    PageTarget::Person { name, schedule } => {
+                        ("person", Some(name.clone()), schedule.clone())
+                    }
                     PageTarget::Channel { name } => ("channel", Some(name.clone()), None),
                     PageTarget::Nobody { schedule } => ("nobody", None, Some(schedule.clone())),
                 };
@@ -399,7 +437,8 @@ impl Renderer {
             ),
             Message::Calendar { view } => {
                 let tz: Tz = view.tz.parse().unwrap_or(self.tz);
-                let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+                let local =
+                    |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
                 (
                     "calendar",
                     json!({ "market": view.market, "tz": view.tz, "at": local(view.at), "covered": view.covered,
@@ -408,11 +447,18 @@ impl Renderer {
                 )
             }
             Message::ServicesUpdated { count } => ("services_updated", json!({ "count": count })),
-            Message::TaskUpdate { plan, task, events, who } => {
+            Message::TaskUpdate {
+                plan,
+                task,
+                events,
+                who,
+            } => {
                 let unblocked: Vec<String> = events
                     .iter()
                     .filter_map(|e| match e {
-                        warroom_core::tasks::TaskEvent::Unblocked { task } => Some(task.to_string()),
+                        warroom_core::tasks::TaskEvent::Unblocked { task } => {
+                            Some(task.to_string())
+                        }
                         _ => None,
                     })
                     .collect();
@@ -424,7 +470,10 @@ impl Renderer {
                             "unblocked": unblocked.join(" ") }),
                 )
             }
-            Message::TaskList { team, tasks } => ("task_list", json!({ "team": team, "tasks": tasks.iter().map(|t| self.task_line(t)).collect::<Vec<_>>() })),
+            Message::TaskList { team, tasks } => (
+                "task_list",
+                json!({ "team": team, "tasks": tasks.iter().map(|t| self.task_line(t)).collect::<Vec<_>>() }),
+            ),
             Message::PlanStatus { plans } => (
                 "plan_status",
                 json!({ "plans": plans.iter().map(|p| json!({ "id": p.id, "title": p.title, "coordinator": p.coordinator, "done": p.done, "total": p.total,
@@ -437,23 +486,43 @@ impl Renderer {
                     warroom_core::tasks::ReminderKind::AtStart => "at_start",
                     warroom_core::tasks::ReminderKind::Overdue => "overdue",
                 };
-                ("reminder", json!({ "plan": plan, "kind": kind, "task": self.task_line(task) }))
+                (
+                    "reminder",
+                    json!({ "plan": plan, "kind": kind, "task": self.task_line(task) }),
+                )
             }
-            Message::Unblocked { plan, task } => ("unblocked", json!({ "plan": plan, "task": self.task_line(task) })),
-            Message::Digest { plan, team, tasks } => ("digest", json!({ "plan": plan, "team": team, "count": tasks.len(), "tasks": tasks.join(" ") })),
+            Message::Unblocked { plan, task } => (
+                "unblocked",
+                json!({ "plan": plan, "task": self.task_line(task) }),
+            ),
+            Message::Digest { plan, team, tasks } => (
+                "digest",
+                json!({ "plan": plan, "team": team, "count": tasks.len(), "tasks": tasks.join(" ") }),
+            ),
             Message::CoordinatorEscalation { escalation } => (
                 "coordinator_escalation",
                 json!({ "plan": escalation.plan, "coordinator": escalation.coordinator, "count": escalation.tasks.len(),
                         "tasks": escalation.tasks.iter().map(|t| json!({ "id": t.task.to_string(), "owner": t.owner.name(), "team": t.team,
                             "late": self.duration(t.late_by.num_seconds()), "critical": t.critical, "new": t.new })).collect::<Vec<_>>() }),
             ),
-            Message::PlanImported { plan, tasks } => ("plan_imported", json!({ "plan": plan, "tasks": tasks })),
-            Message::OverrideSet { schedule, person, start, end } => (
+            Message::PlanImported { plan, tasks } => {
+                ("plan_imported", json!({ "plan": plan, "tasks": tasks }))
+            }
+            Message::OverrideSet {
+                schedule,
+                person,
+                start,
+                end,
+            } => (
                 "override_set",
                 json!({ "schedule": schedule, "person": person, "start": self.time(*start), "end": self.time(*end) }),
             ),
             Message::PlanDeleted { plan } => ("plan_deleted", json!({ "plan": plan })),
-            Message::StatusUpdate { incident, who, text } => (
+            Message::StatusUpdate {
+                incident,
+                who,
+                text,
+            } => (
                 "status_update",
                 json!({ "incident": self.incident(incident), "who": who.name, "text": text }),
             ),
@@ -539,13 +608,23 @@ impl Renderer {
                 json!({ "refusal": "bad_time", "problem": kind, "text": text })
             }
             Refusal::UnknownTask { task } => json!({ "refusal": "unknown_task", "task": task }),
-            Refusal::AmbiguousTask { task, plans } => json!({ "refusal": "ambiguous_task", "task": task, "plans": plans.join(", ") }),
-            Refusal::TaskRefused { reason } => json!({ "refusal": "task_refused", "reason": reason }),
+            Refusal::AmbiguousTask { task, plans } => {
+                json!({ "refusal": "ambiguous_task", "task": task, "plans": plans.join(", ") })
+            }
+            Refusal::TaskRefused { reason } => {
+                json!({ "refusal": "task_refused", "reason": reason })
+            }
             Refusal::UnknownPlan { plan } => json!({ "refusal": "unknown_plan", "plan": plan }),
             Refusal::BadDue { text } => json!({ "refusal": "bad_due", "text": text }),
-            Refusal::UnknownOnCall { query } => json!({ "refusal": "unknown_oncall", "query": query }),
-            Refusal::UnknownMarket { market, known } => json!({ "refusal": "unknown_market", "market": market, "known": known.join(", ") }),
-            Refusal::CatalogInvalid { problems } => json!({ "refusal": "catalog_invalid", "problems": problems.join("; ") }),
+            Refusal::UnknownOnCall { query } => {
+                json!({ "refusal": "unknown_oncall", "query": query })
+            }
+            Refusal::UnknownMarket { market, known } => {
+                json!({ "refusal": "unknown_market", "market": market, "known": known.join(", ") })
+            }
+            Refusal::CatalogInvalid { problems } => {
+                json!({ "refusal": "catalog_invalid", "problems": problems.join("; ") })
+            }
             Refusal::Closed { incident } => {
                 json!({ "refusal": "closed", "incident": incident.to_string() })
             }

@@ -22,8 +22,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Transactional, Tree};
-use warroom_core::event::Action;
 use warroom_core::catalog::Service;
+use warroom_core::event::Action;
 use warroom_core::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
 use warroom_core::oncall::Escalation;
 use warroom_core::ports::{Commit, OutboxItem, Store, StoreError};
@@ -83,7 +83,9 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
 }
 
 /// Decodes one `(key, value)` of a tree scan.
-fn decode_entry<T: DeserializeOwned>(kv: sled::Result<(sled::IVec, sled::IVec)>) -> Result<T, StoreError> {
+fn decode_entry<T: DeserializeOwned>(
+    kv: sled::Result<(sled::IVec, sled::IVec)>,
+) -> Result<T, StoreError> {
     let (k, v) = kv.map_err(io)?;
     decode(&k, &v)
 }
@@ -123,11 +125,20 @@ impl SledStore {
     /// # Errors
     /// When sled cannot open the directory or the layout is newer than this build.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(io)?;
+        // A process that just stopped (or a store just dropped: sled's flusher thread
+        // lets go of the directory lock a moment later) may still hold the lock: wait
+        // for it briefly rather than fail a quick restart.
+        let mut attempt = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).flush_every_ms(Some(1000)).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 100 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(io(e)),
+            }
+        };
         Self::from_db(db)
     }
 
@@ -232,11 +243,7 @@ impl Store for SledStore {
     }
 
     fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
-        self.incidents
-            .iter()
-            .rev()
-            .map(decode_entry)
-            .collect()
+        self.incidents.iter().rev().map(decode_entry).collect()
     }
 
     fn timeline(&self, id: &IncidentId) -> Result<Vec<TimelineEntry>, StoreError> {
@@ -318,8 +325,11 @@ impl Store for SledStore {
             .iter()
             .map(|s| Ok((s.name.trim().to_lowercase().into_bytes(), encode(s)?)))
             .collect::<Result<_, StoreError>>()?;
-        let plans: Vec<(Vec<u8>, Vec<u8>)> =
-            commit.plans.iter().map(|p| Ok((p.id.as_bytes().to_vec(), encode(p)?))).collect::<Result<_, StoreError>>()?;
+        let plans: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .plans
+            .iter()
+            .map(|p| Ok((p.id.as_bytes().to_vec(), encode(p)?)))
+            .collect::<Result<_, StoreError>>()?;
         let scheduler = commit.scheduler.as_ref().map(encode).transpose()?;
         let overrides: Vec<([u8; 8], Vec<u8>)> = commit
             .overrides
@@ -338,46 +348,48 @@ impl Store for SledStore {
             &self.meta,
             &self.overrides,
         )
-            .transaction(|(incidents, tl, channels, inc_channels, ob, esc, svc, pl, meta, ov)| {
-                for (k, v) in &overrides {
-                    ov.insert(k, v.as_slice())?;
-                }
-                for (k, v) in &plans {
-                    pl.insert(k.as_slice(), v.as_slice())?;
-                }
-                for id in &commit.delete_plans {
-                    pl.remove(id.as_bytes())?;
-                }
-                if let Some(v) = &scheduler {
-                    meta.insert("scheduler", v.as_slice())?;
-                }
-                for (k, v) in &escalations {
-                    esc.insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &services {
-                    svc.insert(k.as_slice(), v.as_slice())?;
-                }
-                if let Some(inc) = &commit.incident {
-                    tx_put_incident(incidents, inc)?;
-                }
-                for (k, v) in &timeline {
-                    tl.insert(k.as_slice(), v.as_slice())?;
-                }
-                if let Some((ck, cv, ik, iv, id)) = &bind {
-                    let already = match channels.get(ck.as_slice())? {
-                        Some(v) => decode::<IncidentId>(ck, &v).ok().as_ref() == Some(id),
-                        None => false,
-                    };
-                    if !already {
-                        channels.insert(ck.as_slice(), cv.as_slice())?;
-                        inc_channels.insert(ik.as_slice(), iv.as_slice())?;
+            .transaction(
+                |(incidents, tl, channels, inc_channels, ob, esc, svc, pl, meta, ov)| {
+                    for (k, v) in &overrides {
+                        ov.insert(k, v.as_slice())?;
                     }
-                }
-                for (n, v) in &outbox {
-                    ob.insert(&n.to_be_bytes(), v.as_slice())?;
-                }
-                Ok(())
-            });
+                    for (k, v) in &plans {
+                        pl.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for id in &commit.delete_plans {
+                        pl.remove(id.as_bytes())?;
+                    }
+                    if let Some(v) = &scheduler {
+                        meta.insert("scheduler", v.as_slice())?;
+                    }
+                    for (k, v) in &escalations {
+                        esc.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (k, v) in &services {
+                        svc.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    if let Some(inc) = &commit.incident {
+                        tx_put_incident(incidents, inc)?;
+                    }
+                    for (k, v) in &timeline {
+                        tl.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    if let Some((ck, cv, ik, iv, id)) = &bind {
+                        let already = match channels.get(ck.as_slice())? {
+                            Some(v) => decode::<IncidentId>(ck, &v).ok().as_ref() == Some(id),
+                            None => false,
+                        };
+                        if !already {
+                            channels.insert(ck.as_slice(), cv.as_slice())?;
+                            inc_channels.insert(ik.as_slice(), iv.as_slice())?;
+                        }
+                    }
+                    for (n, v) in &outbox {
+                        ob.insert(&n.to_be_bytes(), v.as_slice())?;
+                    }
+                    Ok(())
+                },
+            );
         match result {
             Ok(()) => {}
             Err(TransactionError::Abort(e)) => return Err(e),
@@ -424,10 +436,7 @@ impl Store for SledStore {
     }
 
     fn services(&self) -> Result<Vec<Service>, StoreError> {
-        self.services
-            .iter()
-            .map(decode_entry)
-            .collect()
+        self.services.iter().map(decode_entry).collect()
     }
 
     fn overrides(&self) -> Result<Vec<(String, warroom_core::oncall::Override)>, StoreError> {
@@ -435,10 +444,7 @@ impl Store for SledStore {
     }
 
     fn plans(&self) -> Result<Vec<warroom_core::tasks::Plan>, StoreError> {
-        self.plans
-            .iter()
-            .map(decode_entry)
-            .collect()
+        self.plans.iter().map(decode_entry).collect()
     }
 
     fn scheduler_state(&self) -> Result<warroom_core::ports::SchedulerState, StoreError> {

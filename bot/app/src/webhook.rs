@@ -25,9 +25,19 @@ impl Webhook {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(cfg: &WebhookConfig) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().timeout(Duration::from_millis(cfg.timeout_ms)).build()?;
-        let token = cfg.token_env.as_ref().and_then(|v| std::env::var(v).ok()).filter(|t| !t.is_empty());
-        Ok(Self { url: cfg.url.clone(), token, client })
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(cfg.timeout_ms))
+            .build()?;
+        let token = cfg
+            .token_env
+            .as_ref()
+            .and_then(|v| std::env::var(v).ok())
+            .filter(|t| !t.is_empty());
+        Ok(Self {
+            url: cfg.url.clone(),
+            token,
+            client,
+        })
     }
 }
 
@@ -59,7 +69,11 @@ impl ChatSink for Webhook {
 
     fn deliver<'a>(&'a self, action: &'a Action) -> Delivery<'a> {
         Box::pin(async move {
-            let Action::Notify { page, via: Via::Webhook } = action else {
+            let Action::Notify {
+                page,
+                via: Via::Webhook,
+            } = action
+            else {
                 return Ok(());
             };
             let mut req = self.client.post(&self.url).json(&body(page));
@@ -69,10 +83,18 @@ impl ChatSink for Webhook {
             match req.send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    let after = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+                    let after = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map(Duration::from_secs);
                     Err(DeliveryError::Retry(after))
                 }
-                Ok(r) => Err(DeliveryError::Permanent(format!("gateway answered {}", r.status()))),
+                Ok(r) => Err(DeliveryError::Permanent(format!(
+                    "gateway answered {}",
+                    r.status()
+                ))),
                 // Timeouts and refused connections: the gateway may come back.
                 Err(_) => Err(DeliveryError::Retry(None)),
             }

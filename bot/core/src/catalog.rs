@@ -146,7 +146,10 @@ pub struct Catalog {
 pub type SharedCatalog = crate::shared::Shared<Catalog>;
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 100 && n.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !n.is_empty()
+        && n.len() <= 100
+        && n.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 impl Catalog {
@@ -159,11 +162,19 @@ impl Catalog {
         let mut map = BTreeMap::new();
         for mut s in services {
             s.name = s.name.trim().to_lowercase();
-            s.depends_on = s.depends_on.iter().map(|d| d.trim().to_lowercase()).collect();
+            s.depends_on = s
+                .depends_on
+                .iter()
+                .map(|d| d.trim().to_lowercase())
+                .collect();
             if !valid_name(&s.name) {
-                errors.push(CatalogError::BadName { name: s.name.clone() });
+                errors.push(CatalogError::BadName {
+                    name: s.name.clone(),
+                });
             } else if map.contains_key(&s.name) {
-                errors.push(CatalogError::Duplicate { name: s.name.clone() });
+                errors.push(CatalogError::Duplicate {
+                    name: s.name.clone(),
+                });
             } else {
                 map.insert(s.name.clone(), s);
             }
@@ -171,7 +182,10 @@ impl Catalog {
         for s in map.values() {
             for d in &s.depends_on {
                 if !map.contains_key(d) {
-                    errors.push(CatalogError::UnknownDependency { service: s.name.clone(), missing: d.clone() });
+                    errors.push(CatalogError::UnknownDependency {
+                        service: s.name.clone(),
+                        missing: d.clone(),
+                    });
                 }
             }
         }
@@ -181,10 +195,16 @@ impl Catalog {
         let mut dependents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for s in map.values() {
             for d in &s.depends_on {
-                dependents.entry(d.clone()).or_default().insert(s.name.clone());
+                dependents
+                    .entry(d.clone())
+                    .or_default()
+                    .insert(s.name.clone());
             }
         }
-        Ok(Self { services: map, dependents })
+        Ok(Self {
+            services: map,
+            dependents,
+        })
     }
 
     /// This catalog with `incoming` added or replacing services of the same name.
@@ -196,7 +216,9 @@ impl Catalog {
         let mut dups = Vec::new();
         for s in &incoming {
             if !seen.insert(s.name.trim().to_lowercase()) {
-                dups.push(CatalogError::Duplicate { name: s.name.clone() });
+                dups.push(CatalogError::Duplicate {
+                    name: s.name.clone(),
+                });
             }
         }
         if !dups.is_empty() {
@@ -248,12 +270,24 @@ impl Catalog {
                     continue;
                 }
                 let next: Vec<String> = match dir {
-                    Direction::Upstream => self.services.get(&cur).map(|s| s.depends_on.clone()).unwrap_or_default(),
-                    _ => self.dependents.get(&cur).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+                    Direction::Upstream => self
+                        .services
+                        .get(&cur)
+                        .map(|s| s.depends_on.clone())
+                        .unwrap_or_default(),
+                    _ => self
+                        .dependents
+                        .get(&cur)
+                        .map(|s| s.iter().cloned().collect())
+                        .unwrap_or_default(),
                 };
                 for n in next {
                     if seen.insert(n.clone()) {
-                        out.push(Related { name: n.clone(), hops: d + 1, direction: dir });
+                        out.push(Related {
+                            name: n.clone(),
+                            hops: d + 1,
+                            direction: dir,
+                        });
                         queue.push_back((n, d + 1));
                     }
                 }
@@ -269,18 +303,31 @@ impl Catalog {
         if let Some(s) = labels.get("service").and_then(|n| self.get(n)) {
             return Some(s);
         }
-        let host = ["host", "hostname", "instance", "node"].iter().find_map(|k| labels.get(*k)).map(|h| h.split(':').next().unwrap_or(h).to_string());
+        let host = ["host", "hostname", "instance", "node"]
+            .iter()
+            .find_map(|k| labels.get(*k))
+            .map(|h| h.split(':').next().unwrap_or(h).to_string());
         if let Some(h) = host {
-            if let Some(s) = self.services.values().find(|s| s.hosts.iter().any(|x| *x == h)) {
+            if let Some(s) = self
+                .services
+                .values()
+                .find(|s| s.hosts.iter().any(|x| *x == h))
+            {
                 return Some(s);
             }
         }
         if let Some(ns) = labels.get("namespace") {
-            if let Some(s) = self.services.values().find(|s| s.namespaces.iter().any(|x| x == ns)) {
+            if let Some(s) = self
+                .services
+                .values()
+                .find(|s| s.namespaces.iter().any(|x| x == ns))
+            {
                 return Some(s);
             }
         }
-        self.services.values().find(|s| !s.matchers.is_empty() && s.matchers.iter().all(|m| m.matches(labels)))
+        self.services
+            .values()
+            .find(|s| !s.matchers.is_empty() && s.matchers.iter().all(|m| m.matches(labels)))
     }
 }
 
@@ -289,7 +336,10 @@ mod tests {
     use super::*;
 
     fn svc(name: &str, deps: &[&str]) -> Service {
-        Service { depends_on: deps.iter().map(|d| (*d).to_string()).collect(), ..Service::named(name) }
+        Service {
+            depends_on: deps.iter().map(|d| (*d).to_string()).collect(),
+            ..Service::named(name)
+        }
     }
 
     fn estate() -> Catalog {
@@ -313,31 +363,58 @@ mod tests {
     #[test]
     fn upstream_walks_follow_dependencies_for_n_hops() {
         let c = estate();
-        assert_eq!(names(&c.related("trading-gateway", Direction::Upstream, 1)), vec![("order-router".into(), 1), ("risk".into(), 1)]);
+        assert_eq!(
+            names(&c.related("trading-gateway", Direction::Upstream, 1)),
+            vec![("order-router".into(), 1), ("risk".into(), 1)]
+        );
         let two = names(&c.related("trading-gateway", Direction::Upstream, 2));
-        assert!(two.contains(&("matching".into(), 2)) && two.contains(&("db".into(), 2)) && two.len() == 4, "{two:?}");
+        assert!(
+            two.contains(&("matching".into(), 2))
+                && two.contains(&("db".into(), 2))
+                && two.len() == 4,
+            "{two:?}"
+        );
     }
 
     #[test]
     fn downstream_walks_find_everything_that_depends_on_a_service() {
         let c = estate();
         let d = names(&c.related("db", Direction::Downstream, 5));
-        assert_eq!(d, vec![("payments".into(), 1), ("risk".into(), 1), ("trading-gateway".into(), 2), ("web".into(), 3)]);
+        assert_eq!(
+            d,
+            vec![
+                ("payments".into(), 1),
+                ("risk".into(), 1),
+                ("trading-gateway".into(), 2),
+                ("web".into(), 3)
+            ]
+        );
         assert!(c.related("nope", Direction::Both, 3).is_empty());
     }
 
     #[test]
     fn invalid_catalogs_report_every_problem() {
-        let errs = Catalog::new(vec![svc("a", &["ghost"]), svc("a", &[]), svc("bad name", &[])]).unwrap_err();
+        let errs = Catalog::new(vec![
+            svc("a", &["ghost"]),
+            svc("a", &[]),
+            svc("bad name", &[]),
+        ])
+        .unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs.contains(&CatalogError::UnknownDependency { service: "a".into(), missing: "ghost".into() }));
+        assert!(errs.contains(&CatalogError::UnknownDependency {
+            service: "a".into(),
+            missing: "ghost".into()
+        }));
     }
 
     #[test]
     fn merging_replaces_services_by_name_and_revalidates() {
         let c = estate();
         let m = c.merged(vec![svc("matching", &["db"])]).unwrap();
-        assert_eq!(m.get("matching").unwrap().depends_on, vec!["db".to_string()]);
+        assert_eq!(
+            m.get("matching").unwrap().depends_on,
+            vec!["db".to_string()]
+        );
         assert!(c.merged(vec![svc("x", &["ghost"])]).is_err());
     }
 
@@ -348,13 +425,35 @@ mod tests {
         let mut md = svc("market-data", &[]);
         md.namespaces = vec!["md-prod".into()];
         let mut gw = svc("gateway", &[]);
-        gw.matchers = vec![LabelMatcher { key: "job".into(), value: "fix-gw*".into() }];
+        gw.matchers = vec![LabelMatcher {
+            key: "job".into(),
+            value: "fix-gw*".into(),
+        }];
         let c = Catalog::new(vec![db, md, gw]).unwrap();
-        let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect::<BTreeMap<_, _>>();
-        assert_eq!(c.enrich(&l(&[("instance", "db-01:9100")])).unwrap().name, "db");
-        assert_eq!(c.enrich(&l(&[("namespace", "md-prod")])).unwrap().name, "market-data");
-        assert_eq!(c.enrich(&l(&[("job", "fix-gw-sh")])).unwrap().name, "gateway");
-        assert_eq!(c.enrich(&l(&[("service", "DB"), ("namespace", "md-prod")])).unwrap().name, "db");
+        let l = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            c.enrich(&l(&[("instance", "db-01:9100")])).unwrap().name,
+            "db"
+        );
+        assert_eq!(
+            c.enrich(&l(&[("namespace", "md-prod")])).unwrap().name,
+            "market-data"
+        );
+        assert_eq!(
+            c.enrich(&l(&[("job", "fix-gw-sh")])).unwrap().name,
+            "gateway"
+        );
+        assert_eq!(
+            c.enrich(&l(&[("service", "DB"), ("namespace", "md-prod")]))
+                .unwrap()
+                .name,
+            "db"
+        );
         assert!(c.enrich(&l(&[("job", "other")])).is_none());
     }
 }

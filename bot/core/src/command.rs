@@ -500,35 +500,75 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "timeline" | "tl" => parse_timeline(rest),
         "oncall" | "on-call" | "值班" => match rest {
             [sub, args @ ..] if sub.eq_ignore_ascii_case("override") => match args {
-                [schedule, person, kw, span @ ..] if !span.is_empty() && (kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) => Ok(Command::OnCallOverride {
-                    schedule: schedule.clone(),
-                    person: person.trim_start_matches('@').to_string(),
-                    span: span.join(" "),
-                    until: kw.eq_ignore_ascii_case("until"),
-                }),
-                [_, _, kw, ..] if !(kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) => {
-                    Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Unexpected(clip(kw)) })
+                [schedule, person, kw, span @ ..]
+                    if !span.is_empty()
+                        && (kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) =>
+                {
+                    Ok(Command::OnCallOverride {
+                        schedule: schedule.clone(),
+                        person: person.trim_start_matches('@').to_string(),
+                        span: span.join(" "),
+                        until: kw.eq_ignore_ascii_case("until"),
+                    })
                 }
-                [] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Missing("schedule".into()) }),
-                [_] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Missing("person".into()) }),
-                _ => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Missing("for <duration> | until <time>".into()) }),
+                [_, _, kw, ..]
+                    if !(kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) =>
+                {
+                    Err(ParseError {
+                        syntax: Syntax::OnCall,
+                        problem: Problem::Unexpected(clip(kw)),
+                    })
+                }
+                [] => Err(ParseError {
+                    syntax: Syntax::OnCall,
+                    problem: Problem::Missing("schedule".into()),
+                }),
+                [_] => Err(ParseError {
+                    syntax: Syntax::OnCall,
+                    problem: Problem::Missing("person".into()),
+                }),
+                _ => Err(ParseError {
+                    syntax: Syntax::OnCall,
+                    problem: Problem::Missing("for <duration> | until <time>".into()),
+                }),
             },
             [] => Ok(Command::OnCall { query: None }),
-            [q] => Ok(Command::OnCall { query: Some(q.trim_start_matches('@').to_string()) }),
-            [_, extra, ..] => Err(ParseError { syntax: Syntax::OnCall, problem: Problem::Unexpected(clip(extra)) }),
+            [q] => Ok(Command::OnCall {
+                query: Some(q.trim_start_matches('@').to_string()),
+            }),
+            [_, extra, ..] => Err(ParseError {
+                syntax: Syntax::OnCall,
+                problem: Problem::Unexpected(clip(extra)),
+            }),
         },
         "calendar" | "cal" | "日历" => match rest {
             [] => Ok(Command::Calendar { market: None }),
-            [m] => Ok(Command::Calendar { market: Some(m.clone()) }),
-            [_, extra, ..] => Err(ParseError { syntax: Syntax::Calendar, problem: Problem::Unexpected(clip(extra)) }),
+            [m] => Ok(Command::Calendar {
+                market: Some(m.clone()),
+            }),
+            [_, extra, ..] => Err(ParseError {
+                syntax: Syntax::Calendar,
+                problem: Problem::Unexpected(clip(extra)),
+            }),
         },
         "task" | "任务" => parse_task(rest),
         "plan" | "计划" => match rest {
             [sub] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus { plan: None }),
-            [sub, plan] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus { plan: Some(plan.clone()) }),
-            [sub, _, extra, ..] if sub.eq_ignore_ascii_case("status") => Err(ParseError { syntax: Syntax::Plan, problem: Problem::Unexpected(clip(extra)) }),
-            [] => Err(ParseError { syntax: Syntax::Plan, problem: Problem::Missing("status".into()) }),
-            [other, ..] => Err(ParseError { syntax: Syntax::Plan, problem: Problem::UnknownSubcommand(clip(other)) }),
+            [sub, plan] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus {
+                plan: Some(plan.clone()),
+            }),
+            [sub, _, extra, ..] if sub.eq_ignore_ascii_case("status") => Err(ParseError {
+                syntax: Syntax::Plan,
+                problem: Problem::Unexpected(clip(extra)),
+            }),
+            [] => Err(ParseError {
+                syntax: Syntax::Plan,
+                problem: Problem::Missing("status".into()),
+            }),
+            [other, ..] => Err(ParseError {
+                syntax: Syntax::Plan,
+                problem: Problem::UnknownSubcommand(clip(other)),
+            }),
         },
         "action" | "改进项" => parse_action(rest),
         "status" | "update" => {
@@ -536,7 +576,10 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             let incident = take_id(&mut args, Syntax::StatusUpdate)?;
             let text = args.join(" ").trim().to_string();
             if text.is_empty() {
-                return Err(ParseError { syntax: Syntax::StatusUpdate, problem: Problem::Missing("text".into()) });
+                return Err(ParseError {
+                    syntax: Syntax::StatusUpdate,
+                    problem: Problem::Missing("text".into()),
+                });
             }
             Ok(Command::StatusUpdate { incident, text })
         }
@@ -744,15 +787,22 @@ fn parse_milestone(rest: &[String]) -> Result<Command, ParseError> {
 
 fn parse_task(rest: &[String]) -> Result<Command, ParseError> {
     use crate::tasks::TaskAction;
-    let e = |problem| ParseError { syntax: Syntax::Task, problem };
+    let e = |problem| ParseError {
+        syntax: Syntax::Task,
+        problem,
+    };
     let Some((sub, args)) = rest.split_first() else {
-        return Err(e(Problem::Missing("start|done|skip|block|reopen|list".into())));
+        return Err(e(Problem::Missing(
+            "start|done|skip|block|reopen|list".into(),
+        )));
     };
     let sub = sub.to_lowercase();
     if sub == "list" || sub == "ls" {
         return match args {
             [] => Ok(Command::TaskList { team: None }),
-            [team] => Ok(Command::TaskList { team: Some(team.trim_start_matches('@').to_string()) }),
+            [team] => Ok(Command::TaskList {
+                team: Some(team.trim_start_matches('@').to_string()),
+            }),
             [_, extra, ..] => Err(e(Problem::Unexpected(clip(extra)))),
         };
     }
@@ -782,11 +832,17 @@ fn parse_task(rest: &[String]) -> Result<Command, ParseError> {
             return Err(e(Problem::Unexpected(clip(extra))));
         }
     }
-    Ok(Command::Task { task: task.clone(), action })
+    Ok(Command::Task {
+        task: task.clone(),
+        action,
+    })
 }
 
 fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
-    let e = |problem| ParseError { syntax: Syntax::Action, problem };
+    let e = |problem| ParseError {
+        syntax: Syntax::Action,
+        problem,
+    };
     let Some((sub, args)) = rest.split_first() else {
         return Err(e(Problem::Missing("add|list".into())));
     };
@@ -802,7 +858,9 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
             let Some((owner, words)) = args.split_first() else {
                 return Err(e(Problem::Missing("owner".into())));
             };
-            let due_at = words.iter().rposition(|w| w.eq_ignore_ascii_case("due") || w == "截止");
+            let due_at = words
+                .iter()
+                .rposition(|w| w.eq_ignore_ascii_case("due") || w == "截止");
             let (text_words, due) = match due_at {
                 Some(i) if i + 1 < words.len() => (&words[..i], Some(words[i + 1..].join(" "))),
                 Some(_) => return Err(e(Problem::Missing("due".into()))),
@@ -812,7 +870,12 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
             if text.is_empty() {
                 return Err(e(Problem::Missing("text".into())));
             }
-            Ok(Command::ActionAdd { incident, owner: owner.clone(), text, due })
+            Ok(Command::ActionAdd {
+                incident,
+                owner: owner.clone(),
+                text,
+                due,
+            })
         }
         other => Err(e(Problem::UnknownSubcommand(clip(other)))),
     }

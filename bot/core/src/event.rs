@@ -512,8 +512,14 @@ impl PageTarget {
     /// A short label for the timeline.
     pub fn label(&self) -> String {
         match self {
-            Self::Person { name, schedule: Some(s) } => format!("{name} ({s})"),
-            Self::Person { name, schedule: None } => name.clone(),
+            Self::Person {
+                name,
+                schedule: Some(s),
+            } => format!("{name} ({s})"),
+            Self::Person {
+                name,
+                schedule: None,
+            } => name.clone(),
             Self::Channel { name } => format!("#{name}"),
             Self::Nobody { schedule } => format!("nobody on call ({schedule})"),
         }

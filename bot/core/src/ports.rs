@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::event::Action;
-use crate::oncall::Escalation;
 use crate::catalog::Service;
+use crate::event::Action;
 use crate::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
+use crate::oncall::Escalation;
 
 /// Store failures the engine and adapters act on.
 #[derive(Debug, thiserror::Error)]

@@ -120,12 +120,19 @@ pub fn resolve_future(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime
     if let Some(tod) = parse_time_of_day(t) {
         let today = now.with_timezone(&tz).date_naive();
         let at = local(tz, today.and_time(tod))?;
-        return if at > now { Some(at) } else { local(tz, today.succ_opt()?.and_time(tod)) };
+        return if at > now {
+            Some(at)
+        } else {
+            local(tz, today.succ_opt()?.and_time(tod))
+        };
     }
     let at = if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         dt.with_timezone(&Utc)
     } else {
-        local(tz, parse_local_datetime(t, now.with_timezone(&tz).date_naive())?)?
+        local(
+            tz,
+            parse_local_datetime(t, now.with_timezone(&tz).date_naive())?,
+        )?
     };
     (at > now).then_some(at)
 }
@@ -208,11 +215,29 @@ mod tests {
     #[test]
     fn future_times_read_durations_next_times_of_day_and_dates() {
         let now = utc("2026-11-23T07:00:00Z"); // 15:00 Shanghai
-        assert_eq!(resolve_future("4h", now, SH), Some(utc("2026-11-23T11:00:00Z")));
-        assert_eq!(resolve_future("09:00", now, SH), Some(utc("2026-11-24T01:00:00Z")), "tomorrow morning");
-        assert_eq!(resolve_future("21:30", now, SH), Some(utc("2026-11-23T13:30:00Z")), "tonight");
-        assert_eq!(resolve_future("2026-11-25 18:00", now, SH), Some(utc("2026-11-25T10:00:00Z")));
-        assert_eq!(resolve_future("2026-11-20 18:00", now, SH), None, "in the past");
+        assert_eq!(
+            resolve_future("4h", now, SH),
+            Some(utc("2026-11-23T11:00:00Z"))
+        );
+        assert_eq!(
+            resolve_future("09:00", now, SH),
+            Some(utc("2026-11-24T01:00:00Z")),
+            "tomorrow morning"
+        );
+        assert_eq!(
+            resolve_future("21:30", now, SH),
+            Some(utc("2026-11-23T13:30:00Z")),
+            "tonight"
+        );
+        assert_eq!(
+            resolve_future("2026-11-25 18:00", now, SH),
+            Some(utc("2026-11-25T10:00:00Z"))
+        );
+        assert_eq!(
+            resolve_future("2026-11-20 18:00", now, SH),
+            None,
+            "in the past"
+        );
         assert_eq!(resolve_future("soon", now, SH), None);
     }
 

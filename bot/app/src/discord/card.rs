@@ -187,16 +187,61 @@ impl Click {
     }
 }
 
-/// Words on buttons and selects. Taken from `prompts/<lang>/labels.toml`
-/// (`[discord]`, and `[milestone]` for the milestone names), with built-in fallbacks
-/// while a language's file has no `[discord]` section.
+/// Custom id prefix of a reminder's Start button (then `PLAN:TASK`).
+const TASK_START: &str = "wr:task-start:";
+/// Custom id prefix of a reminder's Done button (then `PLAN:TASK`).
+const TASK_DONE: &str = "wr:task-done:";
+
+/// Start and Done buttons for a task reminder; `None` when the ids do not fit in a
+/// custom id (100 characters).
+pub fn task_buttons(plan: &str, task: &str, labels: &Labels) -> Option<CreateActionRow> {
+    let start = format!("{TASK_START}{plan}:{task}");
+    let done = format!("{TASK_DONE}{plan}:{task}");
+    if done.chars().count() > 100 || start.chars().count() > 100 {
+        return None;
+    }
+    Some(CreateActionRow::Buttons(vec![
+        CreateButton::new(start)
+            .label(labels.get("discord", "task_start"))
+            .style(ButtonStyle::Primary),
+        CreateButton::new(done)
+            .label(labels.get("discord", "task_done"))
+            .style(ButtonStyle::Success),
+    ]))
+}
+
+/// The command a reminder button stands for (`/task start PLAN:TASK`), if it is one.
+pub fn task_command(custom_id: &str) -> Option<String> {
+    let (verb, target) = if let Some(t) = custom_id.strip_prefix(TASK_START) {
+        ("start", t)
+    } else {
+        ("done", custom_id.strip_prefix(TASK_DONE)?)
+    };
+    let ok = target.contains(':') && !target.contains(char::is_whitespace);
+    ok.then(|| format!("/task {verb} {target}"))
+}
+
+/// Words on buttons and selects, from `prompts/<lang>/labels.toml` (`[discord]`, and
+/// `[milestone]` for the milestone names). A missing word shows as its key.
 pub struct Labels {
     words: BTreeMap<String, BTreeMap<String, String>>,
-    lang: Lang,
 }
 
 const EN_LABELS: &str = include_str!("../../../../prompts/en/labels.toml");
 const ZH_LABELS: &str = include_str!("../../../../prompts/zh/labels.toml");
+
+/// The `[discord]` keys the adapter uses.
+pub const DISCORD_KEYS: [&str; 9] = [
+    "ack",
+    "take_ic",
+    "severity",
+    "milestone",
+    "resolve",
+    "confirm_resolve",
+    "confirm",
+    "task_start",
+    "task_done",
+];
 
 impl Labels {
     /// The labels of `lang`.
@@ -206,35 +251,19 @@ impl Labels {
             Lang::Zh => ZH_LABELS,
         };
         let words = toml::from_str(text).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "labels.toml does not parse; using built-in button labels");
+            tracing::warn!(error = %e, "labels.toml does not parse; labels show their keys");
             BTreeMap::new()
         });
-        Self { words, lang }
+        Self { words }
     }
 
-    /// A word by section and key.
+    /// A word by section and key; the key itself when the file has no such word.
     pub fn get(&self, section: &str, key: &str) -> String {
-        if let Some(w) = self.words.get(section).and_then(|s| s.get(key)) {
-            return w.clone();
-        }
-        let fallback = match (self.lang, section, key) {
-            (Lang::En, "discord", "ack") => "Acknowledge",
-            (Lang::En, "discord", "take_ic") => "Take IC",
-            (Lang::En, "discord", "severity") => "Set severity",
-            (Lang::En, "discord", "milestone") => "Mark milestone",
-            (Lang::En, "discord", "resolve") => "Resolve",
-            (Lang::En, "discord", "confirm_resolve") => "Resolve this incident?",
-            (Lang::En, "discord", "confirm") => "Yes, resolve",
-            (Lang::Zh, "discord", "ack") => "确认响应",
-            (Lang::Zh, "discord", "take_ic") => "担任指挥官",
-            (Lang::Zh, "discord", "severity") => "设置级别",
-            (Lang::Zh, "discord", "milestone") => "标记里程碑",
-            (Lang::Zh, "discord", "resolve") => "解决",
-            (Lang::Zh, "discord", "confirm_resolve") => "确认将此事件标记为已解决？",
-            (Lang::Zh, "discord", "confirm") => "确认解决",
-            _ => key,
-        };
-        fallback.to_string()
+        self.words
+            .get(section)
+            .and_then(|s| s.get(key))
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
     }
 
     /// A command description for `/help` entries (Discord allows 100 characters).
@@ -548,5 +577,48 @@ mod tests {
             Some("/incident sev IMS-20261123-001 P2")
         );
         assert_eq!(Click::Severity.command_text(&id(), Some("P9"), "42"), None);
+    }
+
+    #[test]
+    fn reminder_buttons_carry_plan_and_task() {
+        let l = Labels::new(Lang::En);
+        let row = task_buttons("CHG-1", "T3", &l).expect("fits");
+        let v = serde_json::to_value(row).expect("json");
+        let ids: Vec<&str> = v["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["custom_id"].as_str())
+            .collect();
+        assert_eq!(ids, ["wr:task-start:CHG-1:T3", "wr:task-done:CHG-1:T3"]);
+        assert_eq!(
+            task_command(ids[0]).as_deref(),
+            Some("/task start CHG-1:T3")
+        );
+        assert_eq!(task_command(ids[1]).as_deref(), Some("/task done CHG-1:T3"));
+        assert_eq!(task_command("wr:ack:IMS-20261123-001"), None);
+        assert!(task_buttons(&"x".repeat(90), "T1", &l).is_none());
+    }
+
+    #[test]
+    fn every_label_the_adapter_uses_exists_in_both_languages() {
+        for lang in [Lang::En, Lang::Zh] {
+            let l = Labels::new(lang);
+            for key in DISCORD_KEYS {
+                assert!(
+                    l.words.get("discord").is_some_and(|s| s.contains_key(key)),
+                    "{lang:?}: [discord] {key} is missing"
+                );
+            }
+            for m in Milestone::ALL {
+                assert!(
+                    l.words
+                        .get("milestone")
+                        .is_some_and(|s| s.contains_key(m.key())),
+                    "{lang:?}: [milestone] {} is missing",
+                    m.key()
+                );
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `[discord]` configuration. Secrets are never in the file: the bot token is read
 //! from the environment variable named by `token_env`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use warroom_core::incident::Severity;
 
@@ -41,6 +43,9 @@ pub struct DiscordConfig {
     /// Timeout of every Discord HTTP request, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// `[discord.users]`: on-call names → Discord user ids, for pages by DM and mentions.
+    #[serde(default)]
+    pub users: BTreeMap<String, u64>,
 }
 
 fn default_token_env() -> String {
@@ -103,6 +108,12 @@ impl DiscordConfig {
                     "must be an http(s) URL without a path, e.g. \"http://127.0.0.1:8081\"",
                 );
             }
+        }
+        if let Some((name, _)) = self.users.iter().find(|(_, id)| **id == 0) {
+            return Err((
+                format!("users.{name}"),
+                "must be a Discord user id (a snowflake), not 0".into(),
+            ));
         }
         if !(100..=120_000).contains(&self.timeout_ms) {
             return bad("timeout_ms", "must be between 100 and 120000");

@@ -16,9 +16,11 @@ use serenity::{
 use tracing::{debug, info, warn};
 use warroom_core::command::{self, Parsed};
 use warroom_core::event::{Event, Message};
-use warroom_core::incident::{ChannelRef, Person};
+use warroom_core::incident::{ChannelRef, IncidentId, Milestone, Person};
+use warroom_core::ports::Store as _;
 
 use super::card::Click;
+use super::import::{import_words, ImportArgs};
 use super::sink::{State, ADAPTER};
 
 /// The poise user data.
@@ -77,6 +79,15 @@ impl State {
         if msg.author.bot || !self.in_guild(msg.guild_id) {
             return;
         }
+        if let (Some(words), Some(file)) = (import_words(&msg.content), msg.attachments.first()) {
+            let reply = self
+                .import_plan(msg.channel_id, file, ImportArgs::from_words(words))
+                .await;
+            if let Err(e) = self.post_text(msg.channel_id.get(), &reply).await {
+                warn!(error = ?e, "cannot post the import reply");
+            }
+            return;
+        }
         let channel = channel_ref(msg.channel_id);
         let event = match command::parse(&msg.content) {
             Parsed::NotACommand if self.cfg.capture_all && !msg.content.trim().is_empty() => {
@@ -133,6 +144,21 @@ impl State {
     }
 
     async fn on_click(&self, ctx: &Context, ci: &ComponentInteraction) {
+        if let Some(text) = super::card::task_command(&ci.data.custom_id) {
+            if let Err(e) = ci
+                .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+                .await
+            {
+                warn!(error = %e, "cannot answer the interaction");
+            }
+            let event = Event::Chat {
+                channel: channel_ref(ci.channel_id),
+                actor: person(&ci.user),
+                text,
+            };
+            self.submit_or_reply(ctx, ci.channel_id, event).await;
+            return;
+        }
         let Some((click, id)) = Click::parse(&ci.data.custom_id) else {
             debug!(custom_id = %ci.data.custom_id, "a component that is not ours");
             return;
@@ -195,6 +221,105 @@ impl State {
             }
         }
     }
+}
+
+/// Slash commands whose `args` are completed, and what their words can be.
+const COMPLETED: [&str; 13] = [
+    "incident status",
+    "incident ack",
+    "incident mitigate",
+    "incident resolve",
+    "incident close",
+    "incident reopen",
+    "incident sev",
+    "incident link",
+    "role assign",
+    "milestone",
+    "timeline",
+    "status",
+    "postmortem",
+];
+
+/// Most choices Discord shows.
+const MAX_CHOICES: usize = 25;
+
+fn starts_with_ci(word: &str, prefix: &str) -> bool {
+    word.to_lowercase().starts_with(&prefix.to_lowercase())
+}
+
+impl State {
+    /// Completions of the `args` of `command` typed so far: incident ids (newest first)
+    /// as the first word; then roles for `/role assign`, milestones for `/milestone`.
+    /// Each choice is the whole `args` value.
+    pub(super) fn suggestions(&self, command: &str, typed: &str) -> Vec<String> {
+        let (done, word) = match typed.rfind(char::is_whitespace) {
+            Some(i) => typed.split_at(i + 1),
+            None => ("", typed),
+        };
+        let before: Vec<&str> = done.split_whitespace().collect();
+        let after_id = match before.first() {
+            Some(w) if IncidentId::parse(w).is_ok() => before.len() - 1,
+            _ => before.len(),
+        };
+        let mut words: Vec<String> = Vec::new();
+        if before.is_empty() {
+            match self.shared.store.incidents() {
+                Ok(mut all) => {
+                    all.sort_by_key(|i| std::cmp::Reverse(i.id.to_string()));
+                    words.extend(
+                        all.iter()
+                            .map(|i| i.id.to_string())
+                            .filter(|id| starts_with_ci(id, word)),
+                    );
+                }
+                Err(e) => warn!(error = %e, "cannot list incidents for completion"),
+            }
+        }
+        if after_id == 0 {
+            match command {
+                "role assign" => words.extend(
+                    self.shared
+                        .config
+                        .engine
+                        .roles
+                        .all()
+                        .iter()
+                        .map(|r| r.key.clone())
+                        .filter(|k| starts_with_ci(k, word)),
+                ),
+                "milestone" => words.extend(
+                    Milestone::ALL
+                        .iter()
+                        .map(|m| m.key().to_string())
+                        .filter(|k| starts_with_ci(k, word)),
+                ),
+                _ => {}
+            }
+        }
+        words
+            .into_iter()
+            .map(|w| format!("{done}{w}"))
+            .filter(|c| c.chars().count() <= 100)
+            .take(MAX_CHOICES)
+            .collect()
+    }
+}
+
+/// Autocomplete of a slash command's `args` (poise answers with the choices).
+fn complete<'a>(
+    ctx: poise::ApplicationContext<'a, Data, Error>,
+    typed: &'a str,
+) -> poise::BoxFuture<'a, serenity::CreateAutocompleteResponse> {
+    Box::pin(async move {
+        let state = ctx.data();
+        let mut answer = serenity::CreateAutocompleteResponse::new();
+        if state.in_guild(ctx.interaction.guild_id) {
+            for c in state.suggestions(&ctx.command().qualified_name, typed) {
+                answer = answer.add_string_choice(c.clone(), c);
+            }
+        }
+        answer
+    })
 }
 
 /// Every gateway event lands here (poise handles the slash commands itself).
@@ -313,7 +438,7 @@ slash!(#[poise::command(slash_command)] help => "help");
 slash!(#[poise::command(slash_command)] oncall => "oncall");
 slash!(#[poise::command(slash_command)] calendar => "calendar");
 slash!(#[poise::command(slash_command)] task => "task");
-slash!(#[poise::command(slash_command)] plan => "plan");
+slash!(#[poise::command(slash_command, rename = "status")] plan_status => "plan status");
 slash!(#[poise::command(slash_command)] action => "action");
 
 /// `/incident <subcommand>` (a group: only its subcommands run).
@@ -333,6 +458,42 @@ slash!(#[poise::command(slash_command)] action => "action");
     )
 )]
 async fn incident(_ctx: Ctx<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// `/plan status`, `/plan import`.
+#[poise::command(slash_command, subcommands("plan_status", "plan_import"))]
+async fn plan(_ctx: Ctx<'_>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// `/plan import`: a CSV or YAML plan file; `id`, `coordinator` (and `title`, `date`)
+/// for CSV.
+#[poise::command(slash_command, rename = "import")]
+async fn plan_import(
+    ctx: Ctx<'_>,
+    #[description = "CSV or YAML plan file"] file: serenity::Attachment,
+    #[description = "plan id (CSV)"] id: Option<String>,
+    #[description = "coordinator (CSV)"] coordinator: Option<String>,
+    #[description = "title (CSV)"] title: Option<String>,
+    #[description = "YYYY-MM-DD of HH:MM times (CSV)"] date: Option<String>,
+) -> Result<(), Error> {
+    let state = ctx.data().clone();
+    if !state.in_guild(ctx.guild_id()) {
+        return Ok(());
+    }
+    // The download and import may take longer than Discord's 3 s.
+    ctx.defer().await?;
+    let args = ImportArgs {
+        id,
+        coordinator,
+        title,
+        date,
+    };
+    let reply = state.import_plan(ctx.channel_id(), &file, args).await;
+    let text: String = reply.chars().take(super::card::MAX_CONTENT).collect();
+    ctx.send(poise::CreateReply::default().content(text))
+        .await?;
     Ok(())
 }
 
@@ -358,13 +519,19 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
         plan(),
         action(),
     ];
-    let describe = |c: &mut poise::Command<Data, Error>, key: &str| {
+    let describe = |c: &mut poise::Command<Data, Error>, key: &str, path: &str| {
         c.description = Some(labels.help(key).into());
         for p in &mut c.parameters {
+            if p.name != "args" {
+                continue;
+            }
             p.description = Some(match key {
                 "declare" => "<title…> [P1..P4] [service…]".into(),
                 _ => "…".into(),
             });
+            if COMPLETED.contains(&path) {
+                p.autocomplete_callback = Some(complete);
+            }
         }
     };
     for c in &mut cmds {
@@ -375,9 +542,12 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
             other => other,
         }
         .to_string();
-        describe(c, &key);
+        let group = c.name.clone();
+        describe(c, &key, &group);
         for sub in &mut c.subcommands {
+            let path = format!("{group} {}", sub.name);
             let key = match &*sub.name {
+                _ if group == "plan" => "plan",
                 "declare" => "declare",
                 "status" => "status",
                 "list" => "list",
@@ -386,7 +556,7 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
                 "assign" => "role",
                 _ => "transition",
             };
-            describe(sub, key);
+            describe(sub, key, &path);
         }
     }
     cmds

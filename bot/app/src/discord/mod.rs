@@ -5,7 +5,8 @@
 //! - [`sink`]: outbound. Delivers outbox actions over REST: war room channels, the
 //!   pinned card (edited in place), messages, archiving. 429/5xx/timeouts are retried by
 //!   the outbox; every call has a timeout.
-//! - [`card`]: channel names, the card's embed and components.
+//! - [`card`]: channel names, the card's embed and components, reminder task buttons.
+//! - [`import`]: `/plan import` from an attached CSV/YAML file.
 //! - [`rest`]: the sink's REST client and its failure classification.
 //!
 //! With `api_base` set (a fake Discord in tests), serenity is pointed at it with
@@ -15,6 +16,7 @@
 pub mod card;
 pub mod config;
 pub mod gateway;
+pub mod import;
 pub mod rest;
 pub mod sink;
 

@@ -156,6 +156,40 @@ impl Rest {
         serde_json::from_str(&text).map_err(|e| RestError::Decode(format!("{path}: {e}")))
     }
 
+    /// Downloads an attachment (at most `limit` bytes) from `url` with the same client and
+    /// timeout, but without the bot token: attachment URLs are Discord's CDN, not the API.
+    ///
+    /// # Errors
+    /// [`RestError`]; a body over `limit` is a [`RestError::Decode`].
+    pub async fn download(&self, url: &str, limit: usize) -> Result<Vec<u8>, RestError> {
+        let mut resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| RestError::Transport(e.without_url().to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(RestError::Status {
+                status,
+                retry_after: None,
+                body: String::new(),
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| RestError::Transport(e.without_url().to_string()))?
+        {
+            if out.len() + chunk.len() > limit {
+                return Err(RestError::Decode(format!("larger than {limit} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     /// A call whose answer is ignored (204 routes such as pinning).
     ///
     /// # Errors

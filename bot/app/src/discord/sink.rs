@@ -15,7 +15,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use serenity::all::{CreateMessage, EditMessage, GuildChannel, Permissions};
 use tracing::{info, warn};
-use warroom_core::event::{Action, Destination, Event, Message};
+use warroom_core::event::{Action, Destination, Event, Message, PageNotice, PageTarget};
 use warroom_core::incident::{ChannelRef, Incident, IncidentId};
 use warroom_core::ports::Store as _;
 
@@ -145,8 +145,23 @@ impl State {
 
     /// Posts text (split below 2000 characters); returns the last message's id.
     pub(super) async fn post_text(&self, channel: u64, text: &str) -> Result<(), DeliveryError> {
-        for part in card::split_message(text) {
-            let body = json!({ "content": part, "allowed_mentions": { "parse": ["users"] } });
+        self.post_with(channel, text, None).await
+    }
+
+    /// Posts text like [`State::post_text`]; `row` (buttons) goes on the last part.
+    async fn post_with(
+        &self,
+        channel: u64,
+        text: &str,
+        row: Option<serenity::all::CreateActionRow>,
+    ) -> Result<(), DeliveryError> {
+        let parts = card::split_message(text);
+        let last = parts.len().saturating_sub(1);
+        for (i, part) in parts.into_iter().enumerate() {
+            let mut body = json!({ "content": part, "allowed_mentions": { "parse": ["users"] } });
+            if let (true, Some(row)) = (i == last, &row) {
+                body["components"] = json!([serde_json::to_value(row).map_err(permanent)?]);
+            }
             self.rest
                 .call::<Value>(
                     Method::POST,
@@ -518,7 +533,66 @@ impl State {
             },
         };
         let text = self.render(message)?;
-        self.post_text(channel, &text).await
+        let row = match message {
+            Message::Reminder { plan, task, .. } | Message::Unblocked { plan, task } => {
+                card::task_buttons(plan, &task.id, &self.labels)
+            }
+            _ => None,
+        };
+        self.post_with(channel, &text, row).await
+    }
+
+    /// A page: posted in the war room (mentioning the person when `[discord.users]`
+    /// knows them), sent to them by DM, and, in a private war room, the person is let in.
+    async fn notify(&self, page: &PageNotice) -> Result<(), DeliveryError> {
+        let user = match &page.target {
+            PageTarget::Person { name, .. } => self.cfg.users.get(name).copied(),
+            _ => None,
+        };
+        let text = self.render(&Message::Page { page: page.clone() })?;
+        let room = self.war_room(&page.incident)?;
+        if let (Some(room), Some(user)) = (room, user) {
+            if self.cfg.is_private(page.severity) {
+                let allow = Permissions::VIEW_CHANNEL
+                    | Permissions::SEND_MESSAGES
+                    | Permissions::READ_MESSAGE_HISTORY;
+                let body = json!({ "type": 1, "allow": allow.bits().to_string(), "deny": "0" });
+                self.rest
+                    .call_empty(
+                        Method::PUT,
+                        &format!("/channels/{room}/permissions/{user}"),
+                        Some(&body),
+                    )
+                    .await
+                    .map_err(|e| rest_err("let the paged person in", e))?;
+            }
+        }
+        if let Some(user) = user {
+            let body = json!({ "recipient_id": user.to_string() });
+            let dm: Value = self
+                .rest
+                .call(Method::POST, "/users/@me/channels", Some(&body))
+                .await
+                .map_err(|e| rest_err("open DM channel", e))?;
+            let dm = dm
+                .get("id")
+                .and_then(snowflake)
+                .ok_or_else(|| permanent("the DM channel has no id"))?;
+            self.post_text(dm, &text).await?;
+        }
+        match room {
+            Some(room) => {
+                let text = match user {
+                    Some(u) => format!("<@{u}> {text}"),
+                    None => text,
+                };
+                self.post_text(room, &text).await
+            }
+            None => {
+                info!(incident = %page.incident, "no Discord war room; page not posted there");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -558,13 +632,7 @@ impl ChatSink for DiscordSink {
                     s.digest(channel, plan, team, edit.as_deref(), message)
                         .await
                 }
-                // A page: posted (with its mentions) in the incident's war room.
-                Action::Notify { page, .. } => {
-                    let to = Destination::WarRoom {
-                        incident: page.incident.clone(),
-                    };
-                    s.send(&to, &Message::Page { page: page.clone() }).await
-                }
+                Action::Notify { page, .. } => s.notify(page).await,
             }
         })
     }

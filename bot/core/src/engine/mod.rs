@@ -12,14 +12,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::calendar::Calendars;
+use crate::catalog::{Catalog, SharedCatalog};
 use crate::command::{self, Command, Parsed};
 use crate::event::{Action, Destination, Event, Message, Origin, Refusal};
 use crate::incident::{
     ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Roles, Severity, Source, Status,
     TimelineEntry,
 };
-use crate::calendar::Calendars;
-use crate::catalog::{Catalog, SharedCatalog};
 use crate::oncall::{Escalation, Policy, Schedule};
 use crate::ports::{Commit, SchedulerState, Store, StoreError};
 use crate::rbac::{Permission, Rbac};
@@ -151,7 +151,10 @@ impl Engine {
     /// [`StoreError`] when the store cannot be read.
     pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Result<Self, StoreError> {
         let stored = store.services()?;
-        let catalog = cfg.catalog.merged(stored).unwrap_or_else(|_| cfg.catalog.clone());
+        let catalog = cfg
+            .catalog
+            .merged(stored)
+            .unwrap_or_else(|_| cfg.catalog.clone());
         let mut plans = store.plans()?;
         plans.sort_by(|a, b| a.id.cmp(&b.id));
         let sched = store.scheduler_state()?;
@@ -162,7 +165,16 @@ impl Engine {
             }
         }
         let schedules = crate::shared::Shared::new(schedules);
-        let mut engine = Self { store, cfg, catalog: SharedCatalog::new(catalog), escalations: BTreeMap::new(), due: BTreeSet::new(), plans, sched, schedules };
+        let mut engine = Self {
+            store,
+            cfg,
+            catalog: SharedCatalog::new(catalog),
+            escalations: BTreeMap::new(),
+            due: BTreeSet::new(),
+            plans,
+            sched,
+            schedules,
+        };
         for esc in engine.store.escalations()? {
             engine.remember(esc);
         }
@@ -238,19 +250,42 @@ impl Engine {
             Event::WarRoomOpened { incident, channel } => {
                 (Origin::Api, self.war_room_opened(incident, channel, now)?)
             }
-            Event::Capture { channel, author, text, link } => {
-                (Origin::Api, self.capture(channel, author, text, link, now)?)
-            }
+            Event::Capture {
+                channel,
+                author,
+                text,
+                link,
+            } => (Origin::Api, self.capture(channel, author, text, link, now)?),
             Event::Tick => {
                 let mut plan = self.tick(now)?;
                 self.task_tick(now, &mut plan)?;
                 (Origin::Api, plan)
             }
             Event::ImportPlan { plan } => (Origin::Api, self.import_plan(plan)),
-            Event::AddOverride { schedule, person, start, end } => (Origin::Api, self.store_override(&schedule, &person, start, end)),
+            Event::AddOverride {
+                schedule,
+                person,
+                start,
+                end,
+            } => (
+                Origin::Api,
+                self.store_override(&schedule, &person, start, end),
+            ),
             Event::DeletePlan { plan } => (Origin::Api, self.delete_plan(&plan)),
-            Event::TaskAction { plan, task, action, actor } => (Origin::Api, self.task_action(&format!("{plan}:{task}"), action, &actor, now)),
-            Event::DigestPosted { plan, team, message } => (Origin::Api, self.digest_posted(&plan, &team, message)),
+            Event::TaskAction {
+                plan,
+                task,
+                action,
+                actor,
+            } => (
+                Origin::Api,
+                self.task_action(&format!("{plan}:{task}"), action, &actor, now),
+            ),
+            Event::DigestPosted {
+                plan,
+                team,
+                message,
+            } => (Origin::Api, self.digest_posted(&plan, &team, message)),
             Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
         };
         self.commit(origin, plan)
@@ -372,13 +407,29 @@ impl Engine {
         })
     }
 
-    fn capture(&self, channel: ChannelRef, author: Person, text: String, link: Option<String>, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+    fn capture(
+        &self,
+        channel: ChannelRef,
+        author: Person,
+        text: String,
+        link: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, StoreError> {
         let Some(id) = self.store.channel_incident(&channel)? else {
             return Ok(Plan::default());
         };
         let text: String = text.chars().take(command::MAX_COMMAND_CHARS).collect();
-        let entry = TimelineEntry { at: now, who: author.clone(), source: Source::Chat, entry: Entry::Captured { text, author, link } };
-        Ok(Plan { timeline: vec![(id.clone(), entry)], target: Some(id), ..Plan::default() })
+        let entry = TimelineEntry {
+            at: now,
+            who: author.clone(),
+            source: Source::Chat,
+            entry: Entry::Captured { text, author, link },
+        };
+        Ok(Plan {
+            timeline: vec![(id.clone(), entry)],
+            target: Some(id),
+            ..Plan::default()
+        })
     }
 
     fn command(
@@ -418,9 +469,17 @@ impl Engine {
                 let plan = Plan::reply(self.calendar_answer(market.as_deref(), now));
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
             }
-            Command::OnCallOverride { schedule, person, span, until } => {
+            Command::OnCallOverride {
+                schedule,
+                person,
+                span,
+                until,
+            } => {
                 if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
-                    return Ok(Plan::reply(Message::Denied { permission: Permission::Update, command: cmd.syntax() }));
+                    return Ok(Plan::reply(Message::Denied {
+                        permission: Permission::Update,
+                        command: cmd.syntax(),
+                    }));
                 }
                 return Ok(self.add_override(schedule, person, span, *until, now));
             }
@@ -434,7 +493,10 @@ impl Engine {
             }
             Command::Task { task, action } => {
                 if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
-                    return Ok(Plan::reply(Message::Denied { permission: Permission::Update, command: cmd.syntax() }));
+                    return Ok(Plan::reply(Message::Denied {
+                        permission: Permission::Update,
+                        command: cmd.syntax(),
+                    }));
                 }
                 return Ok(self.task_action(task, action.clone(), &actor, now));
             }
@@ -524,7 +586,9 @@ impl Engine {
                 })
             }
             // Action items outlive the incident: they may be added after close.
-            Command::ActionAdd { owner, text, due, .. } => self.action_add(&inc, &owner, &text, due.as_deref(), &actor, now),
+            Command::ActionAdd {
+                owner, text, due, ..
+            } => self.action_add(&inc, &owner, &text, due.as_deref(), &actor, now),
             Command::ActionList { .. } => Plan::reply(self.action_list(&inc, now)),
             Command::Link { .. } => match origin {
                 Origin::Chat { channel } => {
@@ -581,24 +645,52 @@ impl Engine {
                         let entries = self.store.timeline(&id)?;
                         if let Some(inc) = &plan.incident {
                             let actions = self.action_lines(&id, now);
-                            let draft = Message::Postmortem { incident: Box::new(inc.clone()), entries, actions, generated_at: now };
-                            plan.outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: draft });
+                            let draft = Message::Postmortem {
+                                incident: Box::new(inc.clone()),
+                                entries,
+                                actions,
+                                generated_at: now,
+                            };
+                            plan.outbox.push(Action::Send {
+                                to: Destination::WarRoom {
+                                    incident: id.clone(),
+                                },
+                                message: draft,
+                            });
                         }
-                        plan.outbox.push(Action::ArchiveWarRoom { incident: id.clone() });
+                        plan.outbox.push(Action::ArchiveWarRoom {
+                            incident: id.clone(),
+                        });
                     }
                     plan
                 }
             },
             Command::StatusUpdate { text, .. } => {
-                let mut plan = Change::new(inc, &actor, source, now).note(Entry::StatusUpdate { text: text.clone() }).finish(true);
+                let mut plan = Change::new(inc, &actor, source, now)
+                    .note(Entry::StatusUpdate { text: text.clone() })
+                    .finish(true);
                 plan.incident = None; // an update does not change the incident record
                 let snapshot = self.store.incident(&id)?.map(Box::new);
                 plan.outbox.clear();
                 if let Some(incident) = snapshot {
-                    let update = Message::StatusUpdate { incident, who: actor.clone(), text };
-                    plan.outbox.push(Action::Send { to: Destination::WarRoom { incident: id.clone() }, message: update.clone() });
+                    let update = Message::StatusUpdate {
+                        incident,
+                        who: actor.clone(),
+                        text,
+                    };
+                    plan.outbox.push(Action::Send {
+                        to: Destination::WarRoom {
+                            incident: id.clone(),
+                        },
+                        message: update.clone(),
+                    });
                     if let Some(ch) = &self.cfg.stakeholders {
-                        plan.outbox.push(Action::Send { to: Destination::Channel { channel: ch.clone() }, message: update });
+                        plan.outbox.push(Action::Send {
+                            to: Destination::Channel {
+                                channel: ch.clone(),
+                            },
+                            message: update,
+                        });
                     }
                 }
                 if in_war_room {

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::{bot, Engine, Plan};
 use crate::catalog::Service;
-use crate::event::{Action, CalendarView, Message, OnCallEntry, PageNotice, PageTarget, Refusal, Via};
+use crate::event::{
+    Action, CalendarView, Message, OnCallEntry, PageNotice, PageTarget, Refusal, Via,
+};
 use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
 use crate::oncall::{Page, Policy, Target};
 use crate::ports::StoreError;
@@ -27,11 +29,15 @@ impl Engine {
             names.extend(self.cfg.default_policy.clone());
         }
         let mut seen = Vec::new();
-        names.iter().filter_map(|n| self.cfg.policies.get(n)).filter(|p| {
-            let new = !seen.contains(&p.name);
-            seen.push(p.name.clone());
-            new
-        }).collect()
+        names
+            .iter()
+            .filter_map(|n| self.cfg.policies.get(n))
+            .filter(|p| {
+                let new = !seen.contains(&p.name);
+                seen.push(p.name.clone());
+                new
+            })
+            .collect()
     }
 
     /// Starts the escalations of a newly declared incident (first step pages now).
@@ -48,11 +54,24 @@ impl Engine {
     fn page(&self, inc: &Incident, pages: Vec<Page>, now: DateTime<Utc>, plan: &mut Plan) {
         for p in pages {
             let target = match &p.target {
-                Target::User(name) => PageTarget::Person { name: name.clone(), schedule: None },
+                Target::User(name) => PageTarget::Person {
+                    name: name.clone(),
+                    schedule: None,
+                },
                 Target::Channel(name) => PageTarget::Channel { name: name.clone() },
-                Target::Schedule(s) => match self.schedules.get().get(s).and_then(|sch| sch.on_call(now, &self.cfg.calendars)) {
-                    Some(oc) => PageTarget::Person { name: oc.person, schedule: Some(s.clone()) },
-                    None => PageTarget::Nobody { schedule: s.clone() },
+                Target::Schedule(s) => match self
+                    .schedules
+                    .get()
+                    .get(s)
+                    .and_then(|sch| sch.on_call(now, &self.cfg.calendars))
+                {
+                    Some(oc) => PageTarget::Person {
+                        name: oc.person,
+                        schedule: Some(s.clone()),
+                    },
+                    None => PageTarget::Nobody {
+                        schedule: s.clone(),
+                    },
                 },
             };
             let notice = PageNotice {
@@ -64,19 +83,47 @@ impl Engine {
                 round: p.round,
                 target: target.clone(),
             };
-            let entry = Entry::Paged { target: target.label(), policy: p.policy.clone(), step: p.step + 1 };
-            plan.timeline.push((inc.id.clone(), TimelineEntry { at: now, who: bot(), source: Source::Bot, entry }));
-            plan.outbox.push(Action::Notify { page: notice.clone(), via: Via::Chat });
+            let entry = Entry::Paged {
+                target: target.label(),
+                policy: p.policy.clone(),
+                step: p.step + 1,
+            };
+            plan.timeline.push((
+                inc.id.clone(),
+                TimelineEntry {
+                    at: now,
+                    who: bot(),
+                    source: Source::Bot,
+                    entry,
+                },
+            ));
+            plan.outbox.push(Action::Notify {
+                page: notice.clone(),
+                via: Via::Chat,
+            });
             if self.cfg.webhook {
-                plan.outbox.push(Action::Notify { page: notice, via: Via::Webhook });
+                plan.outbox.push(Action::Notify {
+                    page: notice,
+                    via: Via::Webhook,
+                });
             }
         }
     }
 
     /// Acknowledges every running escalation of `id`.
-    pub(super) fn ack_paging(&self, id: &IncidentId, who: &str, now: DateTime<Utc>, plan: &mut Plan) {
+    pub(super) fn ack_paging(
+        &self,
+        id: &IncidentId,
+        who: &str,
+        now: DateTime<Utc>,
+        plan: &mut Plan,
+    ) {
         let prefix = format!("{id}/");
-        for (_, esc) in self.escalations.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+        for (_, esc) in self
+            .escalations
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
             let mut esc = esc.clone();
             esc.ack(who, now);
             plan.escalations.push(esc);
@@ -86,11 +133,21 @@ impl Engine {
     /// Fires every escalation step due at `now` (at most [`TICK_BATCH`]).
     pub(super) fn tick(&mut self, now: DateTime<Utc>) -> Result<Plan, StoreError> {
         let mut plan = Plan::default();
-        let due: Vec<String> = self.due.iter().take_while(|(t, _)| *t <= now).take(TICK_BATCH).map(|(_, k)| k.clone()).collect();
+        let due: Vec<String> = self
+            .due
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .take(TICK_BATCH)
+            .map(|(_, k)| k.clone())
+            .collect();
         for key in due {
-            let Some(mut esc) = self.escalations.get(&key).cloned() else { continue };
+            let Some(mut esc) = self.escalations.get(&key).cloned() else {
+                continue;
+            };
             let policy = self.cfg.policies.get(&esc.policy).cloned();
-            let incident = key.split_once('/').and_then(|(id, _)| IncidentId::parse(id).ok());
+            let incident = key
+                .split_once('/')
+                .and_then(|(id, _)| IncidentId::parse(id).ok());
             let inc = match &incident {
                 Some(id) => self.store.incident(id)?,
                 None => None,
@@ -119,7 +176,11 @@ impl Engine {
                     vec![q]
                 } else if let Some(svc) = catalog.get(&q) {
                     let mut n: Vec<String> = svc.schedule.iter().cloned().collect();
-                    if let Some(p) = svc.escalation_policy.as_ref().and_then(|p| self.cfg.policies.get(p)) {
+                    if let Some(p) = svc
+                        .escalation_policy
+                        .as_ref()
+                        .and_then(|p| self.cfg.policies.get(p))
+                    {
                         for t in p.steps.iter().flat_map(|s| s.targets.iter()) {
                             if let Target::Schedule(s) = t {
                                 if !n.contains(s) {
@@ -130,9 +191,17 @@ impl Engine {
                     }
                     n
                 } else {
-                    let by_team: Vec<String> = schedules.values().filter(|s| s.team.as_deref().map(str::to_lowercase) == Some(q.clone())).map(|s| s.name.clone()).collect();
+                    let by_team: Vec<String> = schedules
+                        .values()
+                        .filter(|s| s.team.as_deref().map(str::to_lowercase) == Some(q.clone()))
+                        .map(|s| s.name.clone())
+                        .collect();
                     if by_team.is_empty() {
-                        return Message::Refused { problem: Refusal::UnknownOnCall { query: q.chars().take(64).collect() } };
+                        return Message::Refused {
+                            problem: Refusal::UnknownOnCall {
+                                query: q.chars().take(64).collect(),
+                            },
+                        };
                     }
                     by_team
                 }
@@ -148,48 +217,107 @@ impl Engine {
                     team: s.team.clone(),
                     person: oc.as_ref().map(|o| o.person.clone()),
                     layer: oc.map(|o| o.layer),
-                    services: catalog.services().filter(|svc| svc.schedule.as_deref() == Some(s.name.as_str())).map(|svc| svc.name.clone()).collect(),
+                    services: catalog
+                        .services()
+                        .filter(|svc| svc.schedule.as_deref() == Some(s.name.as_str()))
+                        .map(|svc| svc.name.clone())
+                        .collect(),
                 }
             })
             .collect();
-        Message::OnCall { at: now, query: query.map(str::to_string), entries }
+        Message::OnCall {
+            at: now,
+            query: query.map(str::to_string),
+            entries,
+        }
     }
 
     /// `/oncall override`: `person` covers `schedule` from now for a duration or until a time.
-    pub(super) fn add_override(&self, schedule: &str, person: &str, span: &str, until: bool, now: DateTime<Utc>) -> Plan {
+    pub(super) fn add_override(
+        &self,
+        schedule: &str,
+        person: &str,
+        span: &str,
+        until: bool,
+        now: DateTime<Utc>,
+    ) -> Plan {
         let end = if until {
             crate::time::resolve_future(span, now, self.cfg.tz)
         } else {
             // `for` takes durations only: `for 09:00` would be a mistake, not a time.
-            crate::time::resolve_future(span, now, self.cfg.tz).filter(|_| span.trim().chars().last().is_some_and(|c| !c.is_ascii_digit()) && !span.contains(':'))
+            crate::time::resolve_future(span, now, self.cfg.tz).filter(|_| {
+                span.trim()
+                    .chars()
+                    .last()
+                    .is_some_and(|c| !c.is_ascii_digit())
+                    && !span.contains(':')
+            })
         };
         let Some(end) = end else {
-            return Plan::refuse(Refusal::BadDue { text: span.chars().take(64).collect() });
+            return Plan::refuse(Refusal::BadDue {
+                text: span.chars().take(64).collect(),
+            });
         };
         self.store_override(schedule, person, now, end)
     }
 
     /// Stores an override (chat or API).
-    pub(super) fn store_override(&self, schedule: &str, person: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Plan {
+    pub(super) fn store_override(
+        &self,
+        schedule: &str,
+        person: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Plan {
         let name = schedule.trim().to_lowercase();
         if !self.schedules.get().contains_key(&name) {
-            return Plan::refuse(Refusal::UnknownOnCall { query: schedule.chars().take(64).collect() });
+            return Plan::refuse(Refusal::UnknownOnCall {
+                query: schedule.chars().take(64).collect(),
+            });
         }
         let Some(p) = super::person_from(person) else {
-            return Plan::refuse(Refusal::BadUser { user: person.chars().take(64).collect() });
+            return Plan::refuse(Refusal::BadUser {
+                user: person.chars().take(64).collect(),
+            });
         };
         if end <= start {
-            return Plan::refuse(Refusal::BadDue { text: end.to_rfc3339() });
+            return Plan::refuse(Refusal::BadDue {
+                text: end.to_rfc3339(),
+            });
         }
-        let o = crate::oncall::Override { person: p.name.clone(), start, end };
-        Plan { reply: Some(Message::OverrideSet { schedule: name.clone(), person: p.name, start, end }), overrides: vec![(name, o)], ..Plan::default() }
+        let o = crate::oncall::Override {
+            person: p.name.clone(),
+            start,
+            end,
+        };
+        Plan {
+            reply: Some(Message::OverrideSet {
+                schedule: name.clone(),
+                person: p.name,
+                start,
+                end,
+            }),
+            overrides: vec![(name, o)],
+            ..Plan::default()
+        }
     }
 
     /// The trading calendar's answer for a market at `now`.
     pub(super) fn calendar_answer(&self, market: Option<&str>, now: DateTime<Utc>) -> Message {
         let code = market.unwrap_or(&self.cfg.market);
         let Some(cal) = self.cfg.calendars.get(code) else {
-            return Message::Refused { problem: Refusal::UnknownMarket { market: code.chars().take(32).collect(), known: self.cfg.calendars.markets().iter().map(|m| m.to_string()).collect() } };
+            return Message::Refused {
+                problem: Refusal::UnknownMarket {
+                    market: code.chars().take(32).collect(),
+                    known: self
+                        .cfg
+                        .calendars
+                        .markets()
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect(),
+                },
+            };
         };
         let session = cal.session_at(now).ok().flatten();
         Message::Calendar {
@@ -210,8 +338,16 @@ impl Engine {
     /// Adds or replaces catalog services (from the API); the merged catalog must validate.
     pub(super) fn upsert_services(&self, services: Vec<Service>) -> Plan {
         match self.catalog.get().merged(services.clone()) {
-            Ok(_) => Plan { reply: Some(Message::ServicesUpdated { count: services.len() }), services, ..Plan::default() },
-            Err(errors) => Plan::refuse(Refusal::CatalogInvalid { problems: errors.iter().map(ToString::to_string).collect() }),
+            Ok(_) => Plan {
+                reply: Some(Message::ServicesUpdated {
+                    count: services.len(),
+                }),
+                services,
+                ..Plan::default()
+            },
+            Err(errors) => Plan::refuse(Refusal::CatalogInvalid {
+                problems: errors.iter().map(ToString::to_string).collect(),
+            }),
         }
     }
 }

@@ -7,7 +7,9 @@ use super::{person_from, Engine, Plan};
 use crate::event::{Action, Destination, Message, PlanProgress, Refusal, TaskLine, TeamProgress};
 use crate::incident::{ChannelRef, Entry, Incident, IncidentId, Person, Source, TimelineEntry};
 use crate::ports::StoreError;
-use crate::tasks::{self, natural_cmp, Owner, PlanKind, Task, TaskAction, TaskDraft, TaskEvent, TaskId};
+use crate::tasks::{
+    self, natural_cmp, Owner, PlanKind, Task, TaskAction, TaskDraft, TaskEvent, TaskId,
+};
 
 /// How long after resolve the follow-up falls due.
 const FOLLOW_UP: Duration = Duration::hours(48);
@@ -38,60 +40,106 @@ impl Engine {
     /// items, else the configured default.
     fn plan_destination(&self, plan: &tasks::Plan) -> Destination {
         if let Some(ch) = plan.channel.as_deref().and_then(|c| c.split_once(':')) {
-            return Destination::Channel { channel: ChannelRef::new(ch.0, ch.1) };
+            return Destination::Channel {
+                channel: ChannelRef::new(ch.0, ch.1),
+            };
         }
         if let PlanKind::ActionItems { incident } = &plan.kind {
             if let Ok(id) = IncidentId::parse(incident) {
                 return Destination::WarRoom { incident: id };
             }
         }
-        Destination::Channel { channel: self.cfg.task_channel.clone() }
+        Destination::Channel {
+            channel: self.cfg.task_channel.clone(),
+        }
     }
 
     fn plan_channel(&self, plan: &tasks::Plan) -> Result<ChannelRef, StoreError> {
         Ok(match self.plan_destination(plan) {
             Destination::Channel { channel } => channel,
-            Destination::WarRoom { incident } => self.store.incident_channels(&incident)?.into_iter().next().unwrap_or_else(|| self.cfg.task_channel.clone()),
+            Destination::WarRoom { incident } => self
+                .store
+                .incident_channels(&incident)?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| self.cfg.task_channel.clone()),
         })
     }
 
     /// Finds `typed` (`AC3`, or `PLAN:AC3`) among the plans.
     fn find_task(&self, typed: &str) -> Result<(usize, TaskId), Refusal> {
-        let unknown = || Refusal::UnknownTask { task: typed.chars().take(64).collect() };
+        let unknown = || Refusal::UnknownTask {
+            task: typed.chars().take(64).collect(),
+        };
         if let Some((plan, task)) = typed.rsplit_once(':') {
-            let i = self.plan_index(plan).ok_or_else(|| Refusal::UnknownPlan { plan: plan.chars().take(64).collect() })?;
-            return self.plans[i].resolve_id(task).map(|t| (i, t)).ok_or_else(unknown);
+            let i = self.plan_index(plan).ok_or_else(|| Refusal::UnknownPlan {
+                plan: plan.chars().take(64).collect(),
+            })?;
+            return self.plans[i]
+                .resolve_id(task)
+                .map(|t| (i, t))
+                .ok_or_else(unknown);
         }
-        let hits: Vec<(usize, TaskId)> = self.plans.iter().enumerate().filter_map(|(i, p)| p.resolve_id(typed).map(|t| (i, t))).collect();
+        let hits: Vec<(usize, TaskId)> = self
+            .plans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.resolve_id(typed).map(|t| (i, t)))
+            .collect();
         match hits.len() {
             0 => Err(unknown()),
             1 => Ok(hits[0].clone()),
-            _ => Err(Refusal::AmbiguousTask { task: typed.chars().take(64).collect(), plans: hits.iter().map(|(i, _)| self.plans[*i].id.clone()).collect() }),
+            _ => Err(Refusal::AmbiguousTask {
+                task: typed.chars().take(64).collect(),
+                plans: hits
+                    .iter()
+                    .map(|(i, _)| self.plans[*i].id.clone())
+                    .collect(),
+            }),
         }
     }
 
     /// `/task <action> <id>`.
-    pub(super) fn task_action(&self, typed: &str, action: TaskAction, who: &Person, now: DateTime<Utc>) -> Plan {
+    pub(super) fn task_action(
+        &self,
+        typed: &str,
+        action: TaskAction,
+        who: &Person,
+        now: DateTime<Utc>,
+    ) -> Plan {
         let (i, id) = match self.find_task(typed) {
             Ok(x) => x,
             Err(r) => return Plan::refuse(r),
         };
         let mut updated = self.plans[i].clone();
         match updated.apply(&id, action, now) {
-            Err(e) => Plan::refuse(Refusal::TaskRefused { reason: e.to_string() }),
+            Err(e) => Plan::refuse(Refusal::TaskRefused {
+                reason: e.to_string(),
+            }),
             Ok(events) => {
                 let mut plan = Plan::default();
                 let dest = self.plan_destination(&updated);
                 for e in &events {
                     if let TaskEvent::Unblocked { task } = e {
                         if let Some(t) = updated.task(task) {
-                            plan.outbox.push(Action::Send { to: dest.clone(), message: Message::Unblocked { plan: updated.id.clone(), task: self.line(&updated, t, now) } });
+                            plan.outbox.push(Action::Send {
+                                to: dest.clone(),
+                                message: Message::Unblocked {
+                                    plan: updated.id.clone(),
+                                    task: self.line(&updated, t, now),
+                                },
+                            });
                         }
                     }
                 }
                 let task = updated.task(&id).cloned();
                 if let Some(task) = task {
-                    plan.reply = Some(Message::TaskUpdate { plan: updated.id.clone(), task, events, who: who.clone() });
+                    plan.reply = Some(Message::TaskUpdate {
+                        plan: updated.id.clone(),
+                        task,
+                        events,
+                        who: who.clone(),
+                    });
                 }
                 plan.plans.push(updated);
                 plan
@@ -105,12 +153,23 @@ impl Engine {
             .plans
             .iter()
             .flat_map(|p| p.tasks.iter().map(move |t| (p, t)))
-            .filter(|(_, t)| team.is_none_or(|want| t.team.eq_ignore_ascii_case(want) || t.owner.name().eq_ignore_ascii_case(want)))
+            .filter(|(_, t)| {
+                team.is_none_or(|want| {
+                    t.team.eq_ignore_ascii_case(want) || t.owner.name().eq_ignore_ascii_case(want)
+                })
+            })
             .map(|(p, t)| self.line(p, t, now))
             .collect();
-        lines.sort_by(|a, b| (b.overdue, a.plan.as_str()).cmp(&(a.overdue, b.plan.as_str())).then_with(|| natural_cmp(&a.id, &b.id)));
+        lines.sort_by(|a, b| {
+            (b.overdue, a.plan.as_str())
+                .cmp(&(a.overdue, b.plan.as_str()))
+                .then_with(|| natural_cmp(&a.id, &b.id))
+        });
         lines.truncate(LIST_CAP);
-        Message::TaskList { team: team.map(str::to_string), tasks: lines }
+        Message::TaskList {
+            team: team.map(str::to_string),
+            tasks: lines,
+        }
     }
 
     /// `/plan status [plan]`.
@@ -118,16 +177,33 @@ impl Engine {
         let chosen: Vec<&tasks::Plan> = match id {
             Some(id) => match self.plan_index(id) {
                 Some(i) => vec![&self.plans[i]],
-                None => return Message::Refused { problem: Refusal::UnknownPlan { plan: id.chars().take(64).collect() } },
+                None => {
+                    return Message::Refused {
+                        problem: Refusal::UnknownPlan {
+                            plan: id.chars().take(64).collect(),
+                        },
+                    }
+                }
             },
-            None => self.plans.iter().filter(|p| p.tasks.iter().any(|t| !t.status.is_finished())).collect(),
+            None => self
+                .plans
+                .iter()
+                .filter(|p| p.tasks.iter().any(|t| !t.status.is_finished()))
+                .collect(),
         };
         let plans = chosen
             .into_iter()
             .map(|p| {
-                let mut teams: std::collections::BTreeMap<String, TeamProgress> = std::collections::BTreeMap::new();
+                let mut teams: std::collections::BTreeMap<String, TeamProgress> =
+                    std::collections::BTreeMap::new();
                 for t in &p.tasks {
-                    let e = teams.entry(t.team.clone()).or_insert_with(|| TeamProgress { team: t.team.clone(), done: 0, in_progress: 0, waiting: 0, overdue: vec![] });
+                    let e = teams.entry(t.team.clone()).or_insert_with(|| TeamProgress {
+                        team: t.team.clone(),
+                        done: 0,
+                        in_progress: 0,
+                        waiting: 0,
+                        overdue: vec![],
+                    });
                     match t.status {
                         s if s.is_finished() => e.done += 1,
                         tasks::TaskStatus::InProgress => e.in_progress += 1,
@@ -166,33 +242,83 @@ impl Engine {
     }
 
     /// `/action add`: a new action item, due `due` (default 48h) from now.
-    pub(super) fn action_add(&self, inc: &Incident, owner: &str, text: &str, due: Option<&str>, who: &Person, now: DateTime<Utc>) -> Plan {
-        let owner = match owner.strip_prefix("team:").or_else(|| owner.strip_prefix('#')) {
+    pub(super) fn action_add(
+        &self,
+        inc: &Incident,
+        owner: &str,
+        text: &str,
+        due: Option<&str>,
+        who: &Person,
+        now: DateTime<Utc>,
+    ) -> Plan {
+        let owner = match owner
+            .strip_prefix("team:")
+            .or_else(|| owner.strip_prefix('#'))
+        {
             Some(team) if !team.is_empty() => Owner::Team(team.to_string()),
             _ => match person_from(owner) {
                 Some(p) => Owner::Person(p.name),
-                None => return Plan::refuse(Refusal::BadUser { user: owner.chars().take(64).collect() }),
+                None => {
+                    return Plan::refuse(Refusal::BadUser {
+                        user: owner.chars().take(64).collect(),
+                    })
+                }
             },
         };
         let end = match due {
             None => now + FOLLOW_UP,
             Some(d) => match crate::time::resolve_future(d, now, self.cfg.tz) {
                 Some(t) => t,
-                None => return Plan::refuse(Refusal::BadDue { text: d.chars().take(64).collect() }),
+                None => {
+                    return Plan::refuse(Refusal::BadDue {
+                        text: d.chars().take(64).collect(),
+                    })
+                }
             },
         };
         let mut items = self.action_plan(inc, now);
-        let Ok(id) = items.next_task_id("A") else { return Plan::refuse(Refusal::TaskRefused { reason: "no free action item id".into() }) };
+        let Ok(id) = items.next_task_id("A") else {
+            return Plan::refuse(Refusal::TaskRefused {
+                reason: "no free action item id".into(),
+            });
+        };
         let team = owner.name().to_string();
-        let draft = TaskDraft::new(0, id.as_str(), text, owner).team(&team).window(now, end);
+        let draft = TaskDraft::new(0, id.as_str(), text, owner)
+            .team(&team)
+            .window(now, end);
         match items.add_task(draft) {
-            Err(issues) => Plan::refuse(Refusal::TaskRefused { reason: issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ") }),
+            Err(issues) => Plan::refuse(Refusal::TaskRefused {
+                reason: issues
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }),
             Ok(id) => {
                 let mut plan = Plan::default();
                 if let Some(task) = items.task(&id).cloned() {
-                    let note = format!("action item {}: {} ({}, due {})", id, task.title, task.owner.name(), end.with_timezone(&self.cfg.tz).format("%Y-%m-%d %H:%M"));
-                    plan.timeline.push((inc.id.clone(), TimelineEntry { at: now, who: who.clone(), source: Source::Command, entry: Entry::Note { text: note } }));
-                    plan.reply = Some(Message::TaskUpdate { plan: items.id.clone(), task, events: vec![], who: who.clone() });
+                    let note = format!(
+                        "action item {}: {} ({}, due {})",
+                        id,
+                        task.title,
+                        task.owner.name(),
+                        end.with_timezone(&self.cfg.tz).format("%Y-%m-%d %H:%M")
+                    );
+                    plan.timeline.push((
+                        inc.id.clone(),
+                        TimelineEntry {
+                            at: now,
+                            who: who.clone(),
+                            source: Source::Command,
+                            entry: Entry::Note { text: note },
+                        },
+                    ));
+                    plan.reply = Some(Message::TaskUpdate {
+                        plan: items.id.clone(),
+                        task,
+                        events: vec![],
+                        who: who.clone(),
+                    });
                 }
                 plan.plans.push(items);
                 plan
@@ -204,7 +330,11 @@ impl Engine {
     pub(super) fn action_list(&self, inc: &Incident, now: DateTime<Utc>) -> Message {
         let id = format!("{}/actions", inc.id);
         let tasks = match self.plan_index(&id) {
-            Some(i) => self.plans[i].tasks.iter().map(|t| self.line(&self.plans[i], t, now)).collect(),
+            Some(i) => self.plans[i]
+                .tasks
+                .iter()
+                .map(|t| self.line(&self.plans[i], t, now))
+                .collect(),
             None => vec![],
         };
         Message::TaskList { team: None, tasks }
@@ -213,7 +343,11 @@ impl Engine {
     /// The action items of an incident, for the postmortem.
     pub(super) fn action_lines(&self, id: &IncidentId, now: DateTime<Utc>) -> Vec<TaskLine> {
         match self.plan_index(&format!("{id}/actions")) {
-            Some(i) => self.plans[i].tasks.iter().map(|t| self.line(&self.plans[i], t, now)).collect(),
+            Some(i) => self.plans[i]
+                .tasks
+                .iter()
+                .map(|t| self.line(&self.plans[i], t, now))
+                .collect(),
             None => vec![],
         }
     }
@@ -225,8 +359,17 @@ impl Engine {
             return;
         }
         let owner = inc.commander().unwrap_or(&inc.declared_by).name.clone();
-        let Ok(id) = items.next_task_id("F") else { return };
-        let draft = TaskDraft::new(0, id.as_str(), "Follow up: postmortem and action items", Owner::Person(owner.clone())).team(&owner).window(now, now + FOLLOW_UP);
+        let Ok(id) = items.next_task_id("F") else {
+            return;
+        };
+        let draft = TaskDraft::new(
+            0,
+            id.as_str(),
+            "Follow up: postmortem and action items",
+            Owner::Person(owner.clone()),
+        )
+        .team(&owner)
+        .window(now, now + FOLLOW_UP);
         if items.add_task(draft).is_ok() {
             plan.plans.push(items);
         }
@@ -236,24 +379,43 @@ impl Engine {
     pub(super) fn import_plan(&self, mut p: tasks::Plan) -> Plan {
         p.mark_critical_path();
         let tasks = p.tasks.len();
-        Plan { reply: Some(Message::PlanImported { plan: p.id.clone(), tasks }), plans: vec![p], ..Plan::default() }
+        Plan {
+            reply: Some(Message::PlanImported {
+                plan: p.id.clone(),
+                tasks,
+            }),
+            plans: vec![p],
+            ..Plan::default()
+        }
     }
 
     /// Removes a plan and what the scheduler remembers of it.
     pub(super) fn delete_plan(&self, id: &str) -> Plan {
         if self.plan_index(id).is_none() {
-            return Plan::refuse(Refusal::UnknownPlan { plan: id.chars().take(64).collect() });
+            return Plan::refuse(Refusal::UnknownPlan {
+                plan: id.chars().take(64).collect(),
+            });
         }
         let mut state = self.sched.clone();
         state.digests.drop_plan(id);
-        Plan { reply: Some(Message::PlanDeleted { plan: id.to_string() }), delete_plans: vec![id.to_string()], scheduler: Some(state), ..Plan::default() }
+        Plan {
+            reply: Some(Message::PlanDeleted {
+                plan: id.to_string(),
+            }),
+            delete_plans: vec![id.to_string()],
+            scheduler: Some(state),
+            ..Plan::default()
+        }
     }
 
     /// Records the chat id of a posted digest.
     pub(super) fn digest_posted(&self, plan: &str, team: &str, message: String) -> Plan {
         let mut state = self.sched.clone();
         if state.digests.set_message(plan, team, message) {
-            Plan { scheduler: Some(state), ..Plan::default() }
+            Plan {
+                scheduler: Some(state),
+                ..Plan::default()
+            }
         } else {
             Plan::default()
         }
@@ -272,7 +434,14 @@ impl Engine {
             let dest = self.plan_destination(p);
             for r in reminders {
                 if let Some(t) = p.task(&r.task) {
-                    plan.outbox.push(Action::Send { to: dest.clone(), message: Message::Reminder { plan: p.id.clone(), task: self.line(p, t, now), kind: r.kind } });
+                    plan.outbox.push(Action::Send {
+                        to: dest.clone(),
+                        message: Message::Reminder {
+                            plan: p.id.clone(),
+                            task: self.line(p, t, now),
+                            kind: r.kind,
+                        },
+                    });
                     changed = true;
                 }
             }
@@ -280,22 +449,36 @@ impl Engine {
         let digests = tasks::digests(&self.plans, now, &self.cfg.task_policy, &state.digests);
         if !digests.is_empty() {
             for u in &digests.updates {
-                let Some(i) = self.plan_index(&u.digest.plan) else { continue };
+                let Some(i) = self.plan_index(&u.digest.plan) else {
+                    continue;
+                };
                 let edit = match &u.action {
                     tasks::DigestAction::Post => None,
-                    tasks::DigestAction::Edit { message } | tasks::DigestAction::Clear { message } => message.clone(),
+                    tasks::DigestAction::Edit { message }
+                    | tasks::DigestAction::Clear { message } => message.clone(),
                 };
                 plan.outbox.push(Action::Digest {
                     channel: self.plan_channel(&self.plans[i])?,
                     plan: u.digest.plan.clone(),
                     team: u.digest.team.clone(),
                     edit,
-                    message: Message::Digest { plan: u.digest.plan.clone(), team: u.digest.team.clone(), tasks: u.digest.tasks.iter().map(ToString::to_string).collect() },
+                    message: Message::Digest {
+                        plan: u.digest.plan.clone(),
+                        team: u.digest.team.clone(),
+                        tasks: u.digest.tasks.iter().map(ToString::to_string).collect(),
+                    },
                 });
             }
             for e in &digests.escalations {
-                let Some(i) = self.plan_index(&e.plan) else { continue };
-                plan.outbox.push(Action::Send { to: self.plan_destination(&self.plans[i]), message: Message::CoordinatorEscalation { escalation: e.clone() } });
+                let Some(i) = self.plan_index(&e.plan) else {
+                    continue;
+                };
+                plan.outbox.push(Action::Send {
+                    to: self.plan_destination(&self.plans[i]),
+                    message: Message::CoordinatorEscalation {
+                        escalation: e.clone(),
+                    },
+                });
             }
             state.digests.record(&digests, now);
             changed = true;

@@ -121,7 +121,10 @@ impl Policy {
         }
         if let WaitClock::Trading { market } = &self.clock {
             if cal.get(market).is_none() {
-                return Err(PolicyError::UnknownMarket(self.name.clone(), market.clone()));
+                return Err(PolicyError::UnknownMarket(
+                    self.name.clone(),
+                    market.clone(),
+                ));
             }
         }
         Ok(())
@@ -132,7 +135,10 @@ impl Policy {
         match &self.clock {
             WaitClock::Wall => from + d,
             // Without calendar data, fall back to wall time rather than never escalating.
-            WaitClock::Trading { market } => cal.get(market).and_then(|c| c.add_trading_time(from, d).ok()).unwrap_or(from + d),
+            WaitClock::Trading { market } => cal
+                .get(market)
+                .and_then(|c| c.add_trading_time(from, d).ok())
+                .unwrap_or(from + d),
         }
     }
 
@@ -140,14 +146,28 @@ impl Policy {
         self.steps[step]
             .targets
             .iter()
-            .map(|t| Page { key: key.into(), policy: self.name.clone(), step, round, target: t.clone() })
+            .map(|t| Page {
+                key: key.into(),
+                policy: self.name.clone(),
+                step,
+                round,
+                target: t.clone(),
+            })
             .collect()
     }
 
     /// Starts an escalation for `key` at `now`: step 1 fires at once.
     pub fn start(&self, key: &str, now: DateTime<Utc>, cal: &Calendars) -> (Escalation, Vec<Page>) {
         let Some(first) = self.steps.first() else {
-            let done = Escalation { key: key.into(), policy: self.name.clone(), step: 0, round: 0, next_at: None, acked: None, started_at: now };
+            let done = Escalation {
+                key: key.into(),
+                policy: self.name.clone(),
+                step: 0,
+                round: 0,
+                next_at: None,
+                acked: None,
+                started_at: now,
+            };
             return (done, Vec::new());
         };
         let esc = Escalation {
@@ -187,7 +207,11 @@ impl Escalation {
         self.step = step;
         self.round = round;
         let last = round == policy.repeat && step + 1 == policy.steps.len();
-        self.next_at = if last { None } else { Some(policy.due_after(now, policy.steps[step].wait_minutes, cal)) };
+        self.next_at = if last {
+            None
+        } else {
+            Some(policy.due_after(now, policy.steps[step].wait_minutes, cal))
+        };
         policy.pages(&self.key, step, round)
     }
 
@@ -217,8 +241,14 @@ mod tests {
         Policy {
             name: "trading-critical".into(),
             steps: vec![
-                Step { targets: vec![Target::Schedule("trading-ops".into())], wait_minutes: 5 },
-                Step { targets: vec![Target::User("lead".into()), Target::Channel("ops".into())], wait_minutes: 10 },
+                Step {
+                    targets: vec![Target::Schedule("trading-ops".into())],
+                    wait_minutes: 5,
+                },
+                Step {
+                    targets: vec![Target::User("lead".into()), Target::Channel("ops".into())],
+                    wait_minutes: 10,
+                },
             ],
             repeat,
             clock,
@@ -231,9 +261,15 @@ mod tests {
         let p = policy(WaitClock::Wall, 1);
         let (mut e, first) = p.start("IMS-20261123-001", t("2026-11-23T02:00:00Z"), &cal);
         assert_eq!(first.len(), 1);
-        assert!(e.advance(&p, t("2026-11-23T02:04:59Z"), &cal).is_empty(), "not due yet");
+        assert!(
+            e.advance(&p, t("2026-11-23T02:04:59Z"), &cal).is_empty(),
+            "not due yet"
+        );
         let second = e.advance(&p, t("2026-11-23T02:05:00Z"), &cal);
-        assert_eq!(second.iter().map(|p| p.target.clone()).collect::<Vec<_>>(), vec![Target::User("lead".into()), Target::Channel("ops".into())]);
+        assert_eq!(
+            second.iter().map(|p| p.target.clone()).collect::<Vec<_>>(),
+            vec![Target::User("lead".into()), Target::Channel("ops".into())]
+        );
         assert_eq!(e.next_at, Some(t("2026-11-23T02:15:00Z")));
         let third = e.advance(&p, t("2026-11-23T02:15:00Z"), &cal);
         assert_eq!((third[0].step, third[0].round), (0, 1));
@@ -268,7 +304,12 @@ mod tests {
     #[test]
     fn trading_time_waits_pause_over_the_lunch_break() {
         let cal = Calendars::builtin();
-        let p = policy(WaitClock::Trading { market: "SSE".into() }, 0);
+        let p = policy(
+            WaitClock::Trading {
+                market: "SSE".into(),
+            },
+            0,
+        );
         // 11:28 Shanghai: 2 trading minutes before lunch, 3 after 13:00.
         let (e, _) = p.start("k", t("2026-11-23T03:28:00Z"), &cal);
         assert_eq!(e.next_at, Some(t("2026-11-23T05:03:00Z")));

@@ -5,4 +5,6 @@ pub mod escalation;
 pub mod schedule;
 
 pub use escalation::{Escalation, Page, Policy, PolicyError, Step, Target, WaitClock};
-pub use schedule::{Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift};
+pub use schedule::{
+    Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift,
+};

@@ -140,7 +140,10 @@ fn local(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     let ndt = date.and_time(time);
     tz.from_local_datetime(&ndt)
         .earliest()
-        .or_else(|| tz.from_local_datetime(&(ndt + Duration::hours(1))).earliest())
+        .or_else(|| {
+            tz.from_local_datetime(&(ndt + Duration::hours(1)))
+                .earliest()
+        })
         .map(|d| d.with_timezone(&Utc))
         .unwrap_or_else(|| Utc.from_utc_datetime(&ndt))
 }
@@ -161,7 +164,11 @@ impl Layer {
                 (k, start, start + period)
             }
             Rotation::Daily | Rotation::Weekly => {
-                let days = if self.rotation == Rotation::Daily { 1 } else { 7 };
+                let days = if self.rotation == Rotation::Daily {
+                    1
+                } else {
+                    7
+                };
                 let lt = t.with_timezone(&tz);
                 let mut d = (lt.date_naive() - self.anchor).num_days();
                 if lt.time() < self.handoff {
@@ -183,8 +190,14 @@ impl Layer {
     fn applies(&self, tz: Tz, t: DateTime<Utc>, cal: &Calendars) -> bool {
         match &self.restriction {
             Restriction::Always => true,
-            Restriction::Sessions { market } => cal.get(market).map(|c| c.is_trading(t).unwrap_or(true)).unwrap_or(true),
-            Restriction::OffHours { market } => cal.get(market).map(|c| !c.is_trading(t).unwrap_or(false)).unwrap_or(true),
+            Restriction::Sessions { market } => cal
+                .get(market)
+                .map(|c| c.is_trading(t).unwrap_or(true))
+                .unwrap_or(true),
+            Restriction::OffHours { market } => cal
+                .get(market)
+                .map(|c| !c.is_trading(t).unwrap_or(false))
+                .unwrap_or(true),
             Restriction::Daily { from, to } => {
                 let now = t.with_timezone(&tz).time();
                 if from <= to {
@@ -210,9 +223,14 @@ impl Schedule {
             if l.rotation == Rotation::Hours(0) {
                 return Err(ScheduleError::ZeroRotation(l.name.clone()));
             }
-            if let Restriction::Sessions { market } | Restriction::OffHours { market } = &l.restriction {
+            if let Restriction::Sessions { market } | Restriction::OffHours { market } =
+                &l.restriction
+            {
                 if cal.get(market).is_none() {
-                    return Err(ScheduleError::UnknownMarket { layer: l.name.clone(), market: market.clone() });
+                    return Err(ScheduleError::UnknownMarket {
+                        layer: l.name.clone(),
+                        market: market.clone(),
+                    });
                 }
             }
         }
@@ -226,18 +244,36 @@ impl Schedule {
 
     /// Who is on call at `t`.
     pub fn on_call(&self, t: DateTime<Utc>, cal: &Calendars) -> Option<OnCall> {
-        if let Some(o) = self.overrides.iter().rev().find(|o| o.start <= t && t < o.end) {
-            return Some(OnCall { person: o.person.clone(), layer: "override".into() });
+        if let Some(o) = self
+            .overrides
+            .iter()
+            .rev()
+            .find(|o| o.start <= t && t < o.end)
+        {
+            return Some(OnCall {
+                person: o.person.clone(),
+                layer: "override".into(),
+            });
         }
         self.layers
             .iter()
             .rev()
             .filter(|l| l.applies(self.tz, t, cal))
-            .find_map(|l| l.turn(self.tz, t).map(|(p, _, _)| OnCall { person: p, layer: l.name.clone() }))
+            .find_map(|l| {
+                l.turn(self.tz, t).map(|(p, _, _)| OnCall {
+                    person: p,
+                    layer: l.name.clone(),
+                })
+            })
     }
 
     /// Instants in `[from, to)` where the answer of [`Schedule::on_call`] may change.
-    fn boundaries(&self, from: DateTime<Utc>, to: DateTime<Utc>, cal: &Calendars) -> Vec<DateTime<Utc>> {
+    fn boundaries(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cal: &Calendars,
+    ) -> Vec<DateTime<Utc>> {
         let mut b = vec![from];
         for o in &self.overrides {
             b.extend([o.start, o.end]);
@@ -260,9 +296,13 @@ impl Schedule {
             while day <= last {
                 match &l.restriction {
                     Restriction::Always => {}
-                    Restriction::Daily { from: f, to: e } => b.extend([local(self.tz, day, *f), local(self.tz, day, *e)]),
+                    Restriction::Daily { from: f, to: e } => {
+                        b.extend([local(self.tz, day, *f), local(self.tz, day, *e)])
+                    }
                     Restriction::Sessions { market } | Restriction::OffHours { market } => {
-                        if let Some(sessions) = cal.get(market).and_then(|c| c.sessions_of(day).ok()) {
+                        if let Some(sessions) =
+                            cal.get(market).and_then(|c| c.sessions_of(day).ok())
+                        {
                             for s in sessions {
                                 b.extend([s.start, s.end]);
                             }
@@ -288,7 +328,12 @@ impl Schedule {
             let (person, layer) = (who.as_ref().map(|w| w.person.clone()), who.map(|w| w.layer));
             match out.last_mut() {
                 Some(last) if last.person == person && last.layer == layer => last.end = end,
-                _ => out.push(Shift { person, layer, start: *start, end }),
+                _ => out.push(Shift {
+                    person,
+                    layer,
+                    start: *start,
+                    end,
+                }),
             }
         }
         out
@@ -298,14 +343,29 @@ impl Schedule {
     pub fn ical(&self, from: DateTime<Utc>, to: DateTime<Utc>, cal: &Calendars) -> String {
         let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
         let mut s = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//warroom//oncall//EN\r\nCALSCALE:GREGORIAN\r\n");
-        s.push_str(&format!("X-WR-CALNAME:On call: {}\r\n", ical_text(&self.name)));
+        s.push_str(&format!(
+            "X-WR-CALNAME:On call: {}\r\n",
+            ical_text(&self.name)
+        ));
         for sh in self.shifts(from, to, cal) {
             let Some(person) = sh.person else { continue };
             s.push_str("BEGIN:VEVENT\r\n");
-            s.push_str(&format!("UID:{}-{}@warroom\r\n", ical_text(&self.name), fmt(sh.start)));
+            s.push_str(&format!(
+                "UID:{}-{}@warroom\r\n",
+                ical_text(&self.name),
+                fmt(sh.start)
+            ));
             s.push_str(&format!("DTSTAMP:{}\r\n", fmt(from)));
-            s.push_str(&format!("DTSTART:{}\r\nDTEND:{}\r\n", fmt(sh.start), fmt(sh.end)));
-            s.push_str(&format!("SUMMARY:On call: {} ({})\r\n", ical_text(&person), ical_text(sh.layer.as_deref().unwrap_or(""))));
+            s.push_str(&format!(
+                "DTSTART:{}\r\nDTEND:{}\r\n",
+                fmt(sh.start),
+                fmt(sh.end)
+            ));
+            s.push_str(&format!(
+                "SUMMARY:On call: {} ({})\r\n",
+                ical_text(&person),
+                ical_text(sh.layer.as_deref().unwrap_or(""))
+            ));
             s.push_str("END:VEVENT\r\n");
         }
         s.push_str("END:VCALENDAR\r\n");
@@ -315,7 +375,11 @@ impl Schedule {
 
 /// Escapes iCalendar TEXT values.
 fn ical_text(s: &str) -> String {
-    s.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n").replace('\r', "")
+    s.replace('\\', "\\\\")
+        .replace(';', "\\;")
+        .replace(',', "\\,")
+        .replace('\n', "\\n")
+        .replace('\r', "")
 }
 
 #[cfg(test)]
@@ -344,7 +408,13 @@ mod tests {
     }
 
     fn schedule(layers: Vec<Layer>) -> Schedule {
-        Schedule { name: "trading-ops".into(), team: Some("ops".into()), tz: SH, layers, overrides: vec![] }
+        Schedule {
+            name: "trading-ops".into(),
+            team: Some("ops".into()),
+            tz: SH,
+            layers,
+            overrides: vec![],
+        }
     }
 
     fn who(s: &Schedule, at: &str) -> Option<String> {
@@ -353,7 +423,12 @@ mod tests {
 
     #[test]
     fn a_weekly_rotation_hands_off_at_the_local_handoff_time() {
-        let s = schedule(vec![layer("primary", &["ann", "bob", "cai"], Rotation::Weekly, Restriction::Always)]);
+        let s = schedule(vec![layer(
+            "primary",
+            &["ann", "bob", "cai"],
+            Rotation::Weekly,
+            Restriction::Always,
+        )]);
         assert_eq!(who(&s, "2026-11-02T01:00:00Z").as_deref(), Some("ann")); // Mon 09:00 Shanghai
         assert_eq!(who(&s, "2026-11-09T00:59:00Z").as_deref(), Some("ann")); // Mon 08:59 next week
         assert_eq!(who(&s, "2026-11-09T01:00:00Z").as_deref(), Some("bob"));
@@ -363,10 +438,19 @@ mod tests {
 
     #[test]
     fn an_override_wins_over_every_layer_only_while_it_lasts() {
-        let mut s = schedule(vec![layer("primary", &["ann", "bob"], Rotation::Daily, Restriction::Always)]);
+        let mut s = schedule(vec![layer(
+            "primary",
+            &["ann", "bob"],
+            Rotation::Daily,
+            Restriction::Always,
+        )]);
         // 21 days after the anchor: bob's day is Mon 2026-11-23 09:00 → Tue 09:00 local;
         // dan covers across the handoff.
-        s.overrides.push(Override { person: "dan".into(), start: t("2026-11-23T22:00:00Z"), end: t("2026-11-24T03:00:00Z") });
+        s.overrides.push(Override {
+            person: "dan".into(),
+            start: t("2026-11-23T22:00:00Z"),
+            end: t("2026-11-24T03:00:00Z"),
+        });
         assert_eq!(who(&s, "2026-11-23T21:59:00Z").as_deref(), Some("bob"));
         assert_eq!(who(&s, "2026-11-24T01:30:00Z").as_deref(), Some("dan")); // past the 09:00 handoff, still dan
         assert_eq!(who(&s, "2026-11-24T03:00:00Z").as_deref(), Some("ann"));
@@ -375,17 +459,43 @@ mod tests {
     #[test]
     fn a_session_layer_covers_trading_hours_and_the_base_layer_the_rest() {
         let s = schedule(vec![
-            layer("off-hours", &["night-owl"], Rotation::Weekly, Restriction::Always),
-            layer("trading", &["desk-ops"], Rotation::Weekly, Restriction::Sessions { market: "SSE".into() }),
+            layer(
+                "off-hours",
+                &["night-owl"],
+                Rotation::Weekly,
+                Restriction::Always,
+            ),
+            layer(
+                "trading",
+                &["desk-ops"],
+                Rotation::Weekly,
+                Restriction::Sessions {
+                    market: "SSE".into(),
+                },
+            ),
         ]);
         assert_eq!(who(&s, "2026-11-23T02:00:00Z").as_deref(), Some("desk-ops")); // Mon 10:00 Shanghai
-        assert_eq!(who(&s, "2026-11-23T04:00:00Z").as_deref(), Some("night-owl")); // lunch break 12:00
-        assert_eq!(who(&s, "2026-11-21T02:00:00Z").as_deref(), Some("night-owl")); // Saturday
+        assert_eq!(
+            who(&s, "2026-11-23T04:00:00Z").as_deref(),
+            Some("night-owl")
+        ); // lunch break 12:00
+        assert_eq!(
+            who(&s, "2026-11-21T02:00:00Z").as_deref(),
+            Some("night-owl")
+        ); // Saturday
     }
 
     #[test]
     fn a_daily_window_can_cross_midnight() {
-        let s = schedule(vec![layer("night", &["owl"], Rotation::Weekly, Restriction::Daily { from: hm(21, 0), to: hm(2, 30) })]);
+        let s = schedule(vec![layer(
+            "night",
+            &["owl"],
+            Rotation::Weekly,
+            Restriction::Daily {
+                from: hm(21, 0),
+                to: hm(2, 30),
+            },
+        )]);
         assert_eq!(who(&s, "2026-11-23T14:00:00Z").as_deref(), Some("owl")); // 22:00
         assert_eq!(who(&s, "2026-11-23T18:00:00Z").as_deref(), Some("owl")); // 02:00 next day
         assert_eq!(who(&s, "2026-11-23T19:00:00Z"), None); // 03:00
@@ -393,8 +503,17 @@ mod tests {
 
     #[test]
     fn shifts_merge_into_one_event_per_person_and_render_as_ical() {
-        let mut s = schedule(vec![layer("primary", &["ann", "bob"], Rotation::Daily, Restriction::Always)]);
-        s.overrides.push(Override { person: "dan".into(), start: t("2026-11-23T04:00:00Z"), end: t("2026-11-23T06:00:00Z") });
+        let mut s = schedule(vec![layer(
+            "primary",
+            &["ann", "bob"],
+            Rotation::Daily,
+            Restriction::Always,
+        )]);
+        s.overrides.push(Override {
+            person: "dan".into(),
+            start: t("2026-11-23T04:00:00Z"),
+            end: t("2026-11-23T06:00:00Z"),
+        });
         let cal = Calendars::builtin();
         let sh = s.shifts(t("2026-11-23T01:00:00Z"), t("2026-11-25T01:00:00Z"), &cal);
         let people: Vec<_> = sh.iter().map(|x| x.person.clone().unwrap()).collect();
@@ -407,7 +526,12 @@ mod tests {
 
     #[test]
     fn custom_rotations_count_hours_from_the_anchor() {
-        let s = schedule(vec![layer("12h", &["a", "b"], Rotation::Hours(12), Restriction::Always)]);
+        let s = schedule(vec![layer(
+            "12h",
+            &["a", "b"],
+            Rotation::Hours(12),
+            Restriction::Always,
+        )]);
         assert_eq!(who(&s, "2026-11-02T01:00:00Z").as_deref(), Some("a"));
         assert_eq!(who(&s, "2026-11-02T13:00:00Z").as_deref(), Some("b"));
         assert_eq!(who(&s, "2026-11-03T01:00:00Z").as_deref(), Some("a"));
@@ -416,8 +540,21 @@ mod tests {
     #[test]
     fn invalid_schedules_are_refused() {
         let cal = Calendars::builtin();
-        assert!(matches!(schedule(vec![layer("x", &[], Rotation::Daily, Restriction::Always)]).validate(&cal), Err(ScheduleError::EmptyLayer(_))));
-        let bad_market = schedule(vec![layer("x", &["a"], Rotation::Daily, Restriction::Sessions { market: "MOON".into() })]);
-        assert!(matches!(bad_market.validate(&cal), Err(ScheduleError::UnknownMarket { .. })));
+        assert!(matches!(
+            schedule(vec![layer("x", &[], Rotation::Daily, Restriction::Always)]).validate(&cal),
+            Err(ScheduleError::EmptyLayer(_))
+        ));
+        let bad_market = schedule(vec![layer(
+            "x",
+            &["a"],
+            Rotation::Daily,
+            Restriction::Sessions {
+                market: "MOON".into(),
+            },
+        )]);
+        assert!(matches!(
+            bad_market.validate(&cal),
+            Err(ScheduleError::UnknownMarket { .. })
+        ));
     }
 }
