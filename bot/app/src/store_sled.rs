@@ -125,20 +125,14 @@ impl SledStore {
     /// # Errors
     /// When sled cannot open the directory or the layout is newer than this build.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        // A process that just stopped (or a store just dropped: sled's flusher thread
-        // lets go of the directory lock a moment later) may still hold the lock: wait
-        // for it briefly rather than fail a quick restart.
-        let mut attempt = 0;
-        let db = loop {
-            match sled::Config::new().path(dir).flush_every_ms(Some(1000)).open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock && attempt < 100 => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(io(e)),
-            }
-        };
+        // No background flusher: every commit (and every id allocation) flushes before it
+        // returns, and without that thread nothing keeps the directory locked after the
+        // store is dropped, so a reopen in the same process never races it.
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .map_err(io)?;
         Self::from_db(db)
     }
 
