@@ -13,6 +13,7 @@
 //! > restart                                       a new engine over the same store
 //! > import CHG-1 carol console:ops | AC3 ops 22:00 23:00 | AC21 ops 23:00 00:30 AC3
 //!                                                 a change plan (local times on 2026-11-23)
+//! > import-by guest: CHG-2 carol console:ops | …   the same, from chat by a person (RBAC applies)
 //! send console:console declared IMS-20261123-001 an expected action
 //! ```
 
@@ -290,6 +291,7 @@ fn import_event(rest: &str, now: DateTime<Utc>) -> Event {
         tasks,
     };
     Event::ImportPlan {
+        actor: None,
         plan: Plan::validate(draft).expect("valid plan"),
     }
 }
@@ -298,6 +300,18 @@ fn parse_event(line: &str, now: DateTime<Utc>) -> Event {
     let line = line.trim_start_matches('>').trim();
     if let Some(rest) = line.strip_prefix("import ") {
         return import_event(rest, now);
+    }
+    if let Some((who, rest)) = line
+        .strip_prefix("import-by ")
+        .and_then(|r| r.split_once(": "))
+    {
+        return match import_event(rest, now) {
+            Event::ImportPlan { plan, .. } => Event::ImportPlan {
+                plan,
+                actor: Some(Person::named(who)),
+            },
+            other => other,
+        };
     }
     if let Some(rest) = line.strip_prefix("opened ") {
         let (id, ch) = rest.split_once(' ').expect("opened ID CHANNEL");
@@ -375,11 +389,15 @@ fn run(path: &Path) -> String {
             continue;
         }
         if line.starts_with('>') {
-            let outcome = engine
-                .handle(parse_event(line, now), now)
-                .expect("store works");
+            let event = parse_event(line, now);
+            let from_api = !matches!(event, Event::Chat { .. });
+            let outcome = engine.handle(event, now).expect("store works");
             out.push_str(line);
             out.push('\n');
+            // Chat replies appear as `send` actions; API answers only here.
+            if let (true, Some(reply)) = (from_api, &outcome.reply) {
+                out.push_str(&format!("reply {}\n", message_summary(reply)));
+            }
             for a in &outcome.actions {
                 out.push_str(&action_summary(a));
                 out.push('\n');

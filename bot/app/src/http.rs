@@ -747,7 +747,10 @@ async fn import_plan(
             return Ok(r);
         }
     };
-    let outcome = s.engine.submit(Event::ImportPlan { plan }).await?;
+    let outcome = s
+        .engine
+        .submit(Event::ImportPlan { plan, actor: None })
+        .await?;
     Ok(match outcome.reply {
         Some(Message::PlanImported { plan, tasks }) => (
             StatusCode::CREATED,

@@ -64,6 +64,9 @@ pub enum Event {
     ImportPlan {
         /// The plan (already validated by `Plan::validate`).
         plan: crate::tasks::Plan,
+        /// Who imports it from chat (checked for the `update` permission); `None` for
+        /// the API, whose bearer token is the authority.
+        actor: Option<Person>,
     },
     /// Add an on-call override (API).
     AddOverride {

@@ -81,7 +81,12 @@ impl State {
         }
         if let (Some(words), Some(file)) = (import_words(&msg.content), msg.attachments.first()) {
             let reply = self
-                .import_plan(msg.channel_id, file, ImportArgs::from_words(words))
+                .import_plan(
+                    msg.channel_id,
+                    file,
+                    ImportArgs::from_words(words),
+                    person(&msg.author),
+                )
                 .await;
             if let Err(e) = self.post_text(msg.channel_id.get(), &reply).await {
                 warn!(error = ?e, "cannot post the import reply");
@@ -490,7 +495,9 @@ async fn plan_import(
         title,
         date,
     };
-    let reply = state.import_plan(ctx.channel_id(), &file, args).await;
+    let reply = state
+        .import_plan(ctx.channel_id(), &file, args, person(ctx.author()))
+        .await;
     let text: String = reply.chars().take(super::card::MAX_CONTENT).collect();
     ctx.send(poise::CreateReply::default().content(text))
         .await?;

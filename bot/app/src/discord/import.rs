@@ -72,8 +72,9 @@ impl State {
         channel: serenity::ChannelId,
         file: &serenity::Attachment,
         args: ImportArgs,
+        author: warroom_core::incident::Person,
     ) -> String {
-        match self.import_inner(channel, file, args).await {
+        match self.import_inner(channel, file, args, author).await {
             Ok(text) => text,
             Err(errors) => plan_import::render(&errors),
         }
@@ -84,6 +85,7 @@ impl State {
         channel: serenity::ChannelId,
         file: &serenity::Attachment,
         args: ImportArgs,
+        author: warroom_core::incident::Person,
     ) -> Result<String, Vec<ImportError>> {
         if file.size as usize > MAX_PLAN_BYTES {
             return Err(one(format!(
@@ -141,7 +143,15 @@ impl State {
         };
         // The plan runs where it was imported.
         plan.channel = Some(here);
-        let outcome = match self.shared.engine.submit(Event::ImportPlan { plan }).await {
+        let outcome = match self
+            .shared
+            .engine
+            .submit(Event::ImportPlan {
+                plan,
+                actor: Some(author),
+            })
+            .await
+        {
             Ok(o) => o,
             Err(e) => return Ok(e.chat_reply(&self.shared.renderer)),
         };

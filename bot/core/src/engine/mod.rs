@@ -261,7 +261,18 @@ impl Engine {
                 self.task_tick(now, &mut plan)?;
                 (Origin::Api, plan)
             }
-            Event::ImportPlan { plan } => (Origin::Api, self.import_plan(plan)),
+            Event::ImportPlan { plan, actor } => {
+                let plan = match actor {
+                    Some(a) if !self.cfg.rbac.permits(&a, Permission::Update, None) => {
+                        Plan::reply(Message::Denied {
+                            permission: Permission::Update,
+                            command: crate::command::Syntax::Plan,
+                        })
+                    }
+                    _ => self.import_plan(plan),
+                };
+                (Origin::Api, plan)
+            }
             Event::AddOverride {
                 schedule,
                 person,
