@@ -820,9 +820,22 @@ fn route(s: &mut State, method: &str, path: &str, body: &Value, inner: &Inner) -
             None => not_found(),
         },
         ("POST", ["channels", c, "messages"]) => {
+            // Discord's dedup: with `enforce_nonce`, a nonce seen recently in this channel
+            // returns the message already created instead of a new one.
+            if body["enforce_nonce"].as_bool() == Some(true) {
+                if let Some(n) = body.get("nonce").filter(|n| !n.is_null()) {
+                    let seen = s
+                        .messages
+                        .get(&num(c))
+                        .and_then(|ms| ms.iter().find(|m| m.get("nonce") == Some(n)).cloned());
+                    if let Some(m) = seen {
+                        return (200, m);
+                    }
+                }
+            }
             let (c, id) = (num(c), s.id());
             let mut m = message(id, c, bot_user(), body["content"].as_str().unwrap_or(""));
-            for k in ["embeds", "components"] {
+            for k in ["embeds", "components", "nonce"] {
                 if let Some(v) = body.get(k) {
                     m[k] = v.clone();
                 }

@@ -936,3 +936,47 @@ escalation_policy = "desk-first"
         assert_eq!(bits(&o["allow"]) & (VIEW | SEND), VIEW | SEND, "{room}");
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_whose_answer_was_lost_is_posted_once() {
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _bot = start_bot(&fake, dir.path());
+    fake.wait_ready(1).await;
+    fake.say(
+        GENERAL,
+        ALICE,
+        "/incident declare Fee calculation wrong P3 clearing",
+    );
+    let (room, _) = war_room_with_card(&fake, "-fee-calculation-wrong").await;
+    let room = id_of(&room);
+    // Discord creates the message but the answer never arrives; the bot times out and retries.
+    fake.fail_next(
+        "POST",
+        &format!("/channels/{room}/messages"),
+        1,
+        Failure::Stall,
+    );
+    fake.say(room, ALICE, "/status vendor confirmed the fix");
+    let path = format!("/channels/{room}/messages");
+    fake.wait_until("the retry", |s| {
+        let posts = s
+            .find("POST", &path)
+            .into_iter()
+            .filter(|r| r.body.to_string().contains("vendor confirmed the fix"))
+            .count();
+        (posts >= 2).then_some(())
+    })
+    .await;
+    fake.with(|s| {
+        // The bot's status post (the user's own `/status …` message is in the channel too).
+        let shown = texts_in(s, room)
+            .into_iter()
+            .filter(|t| t.starts_with("📣") && t.contains("vendor confirmed the fix"))
+            .count();
+        assert_eq!(
+            shown, 1,
+            "the retry carried the same nonce, so Discord kept one message"
+        );
+    });
+}

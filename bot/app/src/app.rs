@@ -121,8 +121,10 @@ pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> +
 pub trait ChatSink: Send + Sync {
     /// Adapter name, matched against `ChannelRef::adapter`.
     fn adapter(&self) -> &'static str;
-    /// Performs `action`. Must be idempotent: after a crash it may run again.
-    fn deliver<'a>(&'a self, action: &'a Action) -> Delivery<'a>;
+    /// Performs `action`. Must be idempotent: after a crash or a lost answer it may run
+    /// again, with the same `key` (the outbox position), which sinks can hand to a peer
+    /// that deduplicates (Discord's message nonce).
+    fn deliver<'a>(&'a self, key: u64, action: &'a Action) -> Delivery<'a>;
 }
 
 /// Everything the adapters share.
@@ -206,7 +208,7 @@ pub async fn dispatch(
                 let _ = shared.store.ack(item.seq);
                 continue;
             };
-            match sink.deliver(&item.action).await {
+            match sink.deliver(item.seq, &item.action).await {
                 Ok(()) => {
                     shared.metrics.delivered.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = shared.store.ack(item.seq) {

@@ -118,7 +118,7 @@ impl ChatSink for Console {
         ADAPTER
     }
 
-    fn deliver<'a>(&'a self, action: &'a Action) -> Delivery<'a> {
+    fn deliver<'a>(&'a self, _key: u64, action: &'a Action) -> Delivery<'a> {
         Box::pin(async move {
             match action {
                 Action::Send { message, .. } => self.render(message),

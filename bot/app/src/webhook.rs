@@ -67,7 +67,8 @@ impl ChatSink for Webhook {
         ADAPTER
     }
 
-    fn deliver<'a>(&'a self, action: &'a Action) -> Delivery<'a> {
+    // Gateways deduplicate by the body's `dedup_key`.
+    fn deliver<'a>(&'a self, _key: u64, action: &'a Action) -> Delivery<'a> {
         Box::pin(async move {
             let Action::Notify {
                 page,

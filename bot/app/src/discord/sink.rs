@@ -145,7 +145,7 @@ impl State {
 
     /// Posts text (split below 2000 characters); returns the last message's id.
     pub(super) async fn post_text(&self, channel: u64, text: &str) -> Result<(), DeliveryError> {
-        self.post_with(channel, text, None).await
+        self.post_with(channel, text, None, None).await
     }
 
     /// Posts text like [`State::post_text`]; `row` (buttons) goes on the last part.
@@ -154,11 +154,17 @@ impl State {
         channel: u64,
         text: &str,
         row: Option<serenity::all::CreateActionRow>,
+        nonce: Option<&str>,
     ) -> Result<(), DeliveryError> {
         let parts = card::split_message(text);
         let last = parts.len().saturating_sub(1);
         for (i, part) in parts.into_iter().enumerate() {
             let mut body = json!({ "content": part, "allowed_mentions": { "parse": ["users"] } });
+            if let Some(n) = nonce {
+                // One nonce per part (≤ 25 characters): a retry skips the parts already posted.
+                body["nonce"] = json!(format!("{n}.{i}"));
+                body["enforce_nonce"] = json!(true);
+            }
             if let (true, Some(row)) = (i == last, &row) {
                 body["components"] = json!([serde_json::to_value(row).map_err(permanent)?]);
             }
@@ -462,6 +468,7 @@ impl State {
         team: &str,
         edit: Option<&str>,
         message: &Message,
+        nonce: &str,
     ) -> Result<(), DeliveryError> {
         let ch = discord_channel(channel).ok_or_else(|| {
             permanent(format!(
@@ -488,6 +495,9 @@ impl State {
                 Err(e) => return Err(rest_err("edit digest", e)),
             }
         }
+        let mut body = body;
+        body["nonce"] = json!(nonce);
+        body["enforce_nonce"] = json!(true);
         let posted: Value = self
             .rest
             .call(
@@ -516,7 +526,12 @@ impl State {
             })
     }
 
-    async fn send(&self, to: &Destination, message: &Message) -> Result<(), DeliveryError> {
+    async fn send(
+        &self,
+        to: &Destination,
+        message: &Message,
+        nonce: Option<&str>,
+    ) -> Result<(), DeliveryError> {
         let channel = match to {
             Destination::Channel { channel } => discord_channel(channel).ok_or_else(|| {
                 permanent(format!(
@@ -539,12 +554,12 @@ impl State {
             }
             _ => None,
         };
-        self.post_with(channel, &text, row).await
+        self.post_with(channel, &text, row, nonce).await
     }
 
     /// A page: posted in the war room (mentioning the person when `[discord.users]`
     /// knows them), sent to them by DM, and, in a private war room, the person is let in.
-    async fn notify(&self, page: &PageNotice) -> Result<(), DeliveryError> {
+    async fn notify(&self, page: &PageNotice, nonce: &str) -> Result<(), DeliveryError> {
         let user = match &page.target {
             PageTarget::Person { name, .. } => self.cfg.users.get(name).copied(),
             _ => None,
@@ -578,7 +593,8 @@ impl State {
                 .get("id")
                 .and_then(snowflake)
                 .ok_or_else(|| permanent("the DM channel has no id"))?;
-            self.post_text(dm, &text).await?;
+            self.post_with(dm, &text, None, Some(&format!("{nonce}d")))
+                .await?;
         }
         match room {
             Some(room) => {
@@ -586,7 +602,8 @@ impl State {
                     Some(u) => format!("<@{u}> {text}"),
                     None => text,
                 };
-                self.post_text(room, &text).await
+                self.post_with(room, &text, None, Some(&format!("{nonce}r")))
+                    .await
             }
             None => {
                 info!(incident = %page.incident, "no Discord war room; page not posted there");
@@ -613,11 +630,15 @@ impl ChatSink for DiscordSink {
         ADAPTER
     }
 
-    fn deliver<'a>(&'a self, action: &'a Action) -> Delivery<'a> {
+    fn deliver<'a>(&'a self, key: u64, action: &'a Action) -> Delivery<'a> {
         Box::pin(async move {
             let s = &self.state;
+            // Every message this action posts carries a nonce derived from its outbox
+            // position, with `enforce_nonce`: a retry after a lost answer returns the
+            // message Discord already has instead of posting it again.
+            let nonce = key.to_string();
             match action {
-                Action::Send { to, message } => s.send(to, message).await,
+                Action::Send { to, message } => s.send(to, message, Some(&nonce)).await,
                 Action::OpenWarRoom { incident } => s.open_war_room(incident).await,
                 Action::PostCard { incident, channel } => s.post_card(incident, channel).await,
                 Action::RefreshCard { incident } => s.refresh_card(incident).await,
@@ -629,10 +650,10 @@ impl ChatSink for DiscordSink {
                     edit,
                     message,
                 } => {
-                    s.digest(channel, plan, team, edit.as_deref(), message)
+                    s.digest(channel, plan, team, edit.as_deref(), message, &nonce)
                         .await
                 }
-                Action::Notify { page, .. } => s.notify(page).await,
+                Action::Notify { page, .. } => s.notify(page, &nonce).await,
             }
         })
     }
