@@ -300,6 +300,19 @@ escalation_policy = "desk-first"
         calls[0].1, calls[1].1,
         "the retry sends the same page (same dedup_key)"
     );
+    // The API answers like /oncall: a service's schedules include those its policy pages.
+    let by_service: Value = get(&bot, "/api/oncall?service=gateway")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        by_service
+            .as_array()
+            .map(|a| a.iter().map(|e| e["schedule"].clone()).collect::<Vec<_>>()),
+        Some(vec![Value::from("desk")])
+    );
+    assert_eq!(get(&bot, "/api/oncall?team=nobody").await.status(), 404);
     bot.type_line("/incident ack");
     bot.expect("status Declared → Investigating");
     let m = bot

@@ -540,34 +540,25 @@ impl Config {
                 return Err(err("notify.webhook.timeout_ms", "must be above 0".into()));
             }
         }
-        let stakeholders = match &raw.general.stakeholders_channel {
-            None => None,
-            Some(c) => match c.split_once(':') {
-                Some((a, id)) if !a.is_empty() && !id.is_empty() => Some(ChannelRef::new(a, id)),
-                _ => {
-                    return Err(err(
-                        "general.stakeholders_channel",
-                        format!("`{c}` is not `adapter:channel-id` (e.g. discord:1234)"),
-                    ))
-                }
-            },
+        let channel = |key: &str, text: &str| {
+            ChannelRef::parse(text).ok_or_else(|| {
+                err(
+                    key,
+                    format!("`{text}` is not `adapter:channel-id` (e.g. discord:1234)"),
+                )
+            })
         };
+        let stakeholders = raw
+            .general
+            .stakeholders_channel
+            .as_deref()
+            .map(|c| channel("general.stakeholders_channel", c))
+            .transpose()?;
         if let Some(d) = &raw.discord {
             d.validate()
                 .map_err(|(k, m)| err(&format!("discord.{k}"), m))?;
         }
-        let task_channel = match raw.tasks.default_channel.split_once(':') {
-            Some((a, id)) if !a.is_empty() && !id.is_empty() => ChannelRef::new(a, id),
-            _ => {
-                return Err(err(
-                    "tasks.default_channel",
-                    format!(
-                        "`{}` is not `adapter:channel-id`",
-                        raw.tasks.default_channel
-                    ),
-                ))
-            }
-        };
+        let task_channel = channel("tasks.default_channel", &raw.tasks.default_channel)?;
         let minutes = |m: u32| chrono::Duration::minutes(i64::from(m));
         let task_policy = warroom_core::tasks::EscalationPolicy {
             grace: minutes(raw.tasks.grace_minutes),

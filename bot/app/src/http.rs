@@ -451,36 +451,24 @@ async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> R
     let cfg = &s.config.engine;
     let catalog = s.catalog.get();
     let schedules = s.schedules.get();
-    let names: Vec<String> = if let Some(name) = &q.schedule {
-        vec![name.clone()]
-    } else if let Some(team) = &q.team {
-        schedules
-            .values()
-            .filter(|x| x.team.as_deref() == Some(team.as_str()))
-            .map(|x| x.name.clone())
-            .collect()
-    } else if let Some(svc) = &q.service {
-        match catalog.get(svc) {
-            Some(svc) => svc.schedule.iter().cloned().collect(),
-            None => {
-                return json_error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    format!("no service `{svc}`"),
-                )
-            }
-        }
-    } else {
-        schedules.keys().cloned().collect()
+    use warroom_core::oncall::{schedules_for, Lookup};
+    let lookup = match (&q.schedule, &q.service, &q.team) {
+        (Some(n), _, _) => Lookup::Schedule(n),
+        (None, Some(n), _) => Lookup::Service(n),
+        (None, None, Some(n)) => Lookup::Team(n),
+        (None, None, None) => Lookup::All,
+    };
+    let Some(names) = schedules_for(lookup, &schedules, &catalog, &cfg.policies) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such schedule, service or team",
+        );
     };
     let mut out = Vec::new();
     for n in names {
         let Some(sch) = schedules.get(&n) else {
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no schedule `{n}`"),
-            );
+            continue;
         };
         let oc = sch.on_call(at, &cfg.calendars);
         out.push(serde_json::json!({ "schedule": n, "team": sch.team, "at": at, "person": oc.as_ref().map(|o| &o.person), "layer": oc.as_ref().map(|o| &o.layer) }));

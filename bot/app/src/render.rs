@@ -10,7 +10,7 @@ use handlebars::Handlebars;
 use rust_embed::RustEmbed;
 use serde::Serialize;
 use warroom_core::command::Syntax;
-use warroom_core::event::{Message, PageTarget, Refusal};
+use warroom_core::event::{Message, Refusal};
 use warroom_core::incident::{Entry, Incident, Milestone, Person, Roles, TimelineEntry};
 use warroom_core::Tz;
 
@@ -414,13 +414,7 @@ impl Renderer {
                 json!({ "entry": self.entry(after.updated_at, who, "command", entry), "incident": self.incident(after) }),
             ),
             Message::Page { page } => {
-                let (kind, name, schedule) = match &page.target {
-                    PageTarget::Person { name, schedule } => {
-                        ("person", Some(name.clone()), schedule.clone())
-                    }
-                    PageTarget::Channel { name } => ("channel", Some(name.clone()), None),
-                    PageTarget::Nobody { schedule } => ("nobody", None, Some(schedule.clone())),
-                };
+                let (kind, name, schedule) = page.target.parts();
                 (
                     "page",
                     json!({ "incident": page.incident.to_string(), "title": page.title, "severity": page.severity.code(),

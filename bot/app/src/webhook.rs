@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use warroom_core::event::{Action, PageTarget, Via};
+use warroom_core::event::{Action, Via};
 
 use crate::app::{ChatSink, Delivery, DeliveryError};
 use crate::oncall_config::WebhookConfig;
@@ -43,11 +43,7 @@ impl Webhook {
 
 /// The JSON body of one page (documented in README).
 pub fn body(page: &warroom_core::event::PageNotice) -> serde_json::Value {
-    let (kind, to, schedule) = match &page.target {
-        PageTarget::Person { name, schedule } => ("person", Some(name.clone()), schedule.clone()),
-        PageTarget::Channel { name } => ("channel", Some(name.clone()), None),
-        PageTarget::Nobody { schedule } => ("nobody", None, Some(schedule.clone())),
-    };
+    let (kind, to, schedule) = page.target.parts();
     json!({
         "event": "page",
         "incident": page.incident.to_string(),

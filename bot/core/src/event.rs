@@ -512,6 +512,16 @@ pub enum PageTarget {
 }
 
 impl PageTarget {
+    /// (kind, name, schedule) for templates and the paging webhook: `person`, `channel`
+    /// or `nobody`.
+    pub fn parts(&self) -> (&'static str, Option<String>, Option<String>) {
+        match self {
+            Self::Person { name, schedule } => ("person", Some(name.clone()), schedule.clone()),
+            Self::Channel { name } => ("channel", Some(name.clone()), None),
+            Self::Nobody { schedule } => ("nobody", None, Some(schedule.clone())),
+        }
+    }
+
     /// A short label for the timeline.
     pub fn label(&self) -> String {
         match self {

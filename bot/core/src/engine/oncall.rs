@@ -9,7 +9,7 @@ use crate::event::{
     Action, CalendarView, Message, OnCallEntry, PageNotice, PageTarget, Refusal, Via,
 };
 use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
-use crate::oncall::{Page, Policy, Target};
+use crate::oncall::{schedules_for, Lookup, Page, Policy, Target};
 use crate::ports::StoreError;
 
 /// Most escalation steps fired in one tick (the rest fire on the next one).
@@ -169,43 +169,13 @@ impl Engine {
     pub(super) fn oncall_answer(&self, query: Option<&str>, now: DateTime<Utc>) -> Message {
         let catalog = self.catalog.get();
         let schedules = self.schedules.get();
-        let names: Vec<String> = match query.map(|q| q.trim().to_lowercase()) {
-            None => schedules.keys().cloned().collect(),
-            Some(q) => {
-                if schedules.contains_key(&q) {
-                    vec![q]
-                } else if let Some(svc) = catalog.get(&q) {
-                    let mut n: Vec<String> = svc.schedule.iter().cloned().collect();
-                    if let Some(p) = svc
-                        .escalation_policy
-                        .as_ref()
-                        .and_then(|p| self.cfg.policies.get(p))
-                    {
-                        for t in p.steps.iter().flat_map(|s| s.targets.iter()) {
-                            if let Target::Schedule(s) = t {
-                                if !n.contains(s) {
-                                    n.push(s.clone());
-                                }
-                            }
-                        }
-                    }
-                    n
-                } else {
-                    let by_team: Vec<String> = schedules
-                        .values()
-                        .filter(|s| s.team.as_deref().map(str::to_lowercase) == Some(q.clone()))
-                        .map(|s| s.name.clone())
-                        .collect();
-                    if by_team.is_empty() {
-                        return Message::Refused {
-                            problem: Refusal::UnknownOnCall {
-                                query: q.chars().take(64).collect(),
-                            },
-                        };
-                    }
-                    by_team
-                }
-            }
+        let lookup = query.map_or(Lookup::All, Lookup::Any);
+        let Some(names) = schedules_for(lookup, &schedules, &catalog, &self.cfg.policies) else {
+            return Message::Refused {
+                problem: Refusal::UnknownOnCall {
+                    query: query.unwrap_or_default().chars().take(64).collect(),
+                },
+            };
         };
         let entries = names
             .iter()

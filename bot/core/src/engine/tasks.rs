@@ -39,10 +39,8 @@ impl Engine {
     /// Where a plan's messages go: its channel, the incident's war room for action
     /// items, else the configured default.
     fn plan_destination(&self, plan: &tasks::Plan) -> Destination {
-        if let Some(ch) = plan.channel.as_deref().and_then(|c| c.split_once(':')) {
-            return Destination::Channel {
-                channel: ChannelRef::new(ch.0, ch.1),
-            };
+        if let Some(channel) = plan.channel.as_deref().and_then(ChannelRef::parse) {
+            return Destination::Channel { channel };
         }
         if let PlanKind::ActionItems { incident } = &plan.kind {
             if let Ok(id) = IncidentId::parse(incident) {

@@ -54,6 +54,12 @@ impl ChannelRef {
             id: id.into(),
         }
     }
+
+    /// Reads `adapter:channel-id` (as written in config and plans); `None` otherwise.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, id) = s.trim().split_once(':')?;
+        (!a.is_empty() && !id.is_empty()).then(|| Self::new(a, id))
+    }
 }
 
 /// Where a timeline entry came from.

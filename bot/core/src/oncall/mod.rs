@@ -2,9 +2,11 @@
 //! next when nobody acknowledges).
 
 pub mod escalation;
+pub mod lookup;
 pub mod schedule;
 
 pub use escalation::{Escalation, Page, Policy, PolicyError, Step, Target, WaitClock};
+pub use lookup::{schedules_for, Lookup};
 pub use schedule::{
     Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift,
 };

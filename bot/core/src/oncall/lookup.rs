@@ -1,0 +1,71 @@
+//! Which schedules an on-call question is about: the one place that resolves a
+//! schedule, service or team name (used by `/oncall` and `GET /api/oncall`).
+
+use std::collections::BTreeMap;
+
+use super::{Policy, Schedule, Target};
+use crate::catalog::Catalog;
+
+/// What an on-call question names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// Every schedule.
+    All,
+    /// A schedule by name.
+    Schedule(&'a str),
+    /// A service: its own schedule and those its escalation policy pages.
+    Service(&'a str),
+    /// A team: the schedules it owns.
+    Team(&'a str),
+    /// Whatever the name is, tried as a schedule, then a service, then a team (chat).
+    Any(&'a str),
+}
+
+/// The schedule names a lookup resolves to, in order; `None` when the name matches
+/// nothing (an unknown schedule or service, a team owning no schedule).
+pub fn schedules_for(
+    lookup: Lookup<'_>,
+    schedules: &BTreeMap<String, Schedule>,
+    catalog: &Catalog,
+    policies: &BTreeMap<String, Policy>,
+) -> Option<Vec<String>> {
+    let norm = |s: &str| s.trim().to_lowercase();
+    match lookup {
+        Lookup::All => Some(schedules.keys().cloned().collect()),
+        Lookup::Schedule(name) => schedules
+            .contains_key(&norm(name))
+            .then(|| vec![norm(name)]),
+        Lookup::Service(name) => {
+            let svc = catalog.get(name)?;
+            let mut names: Vec<String> = svc.schedule.iter().cloned().collect();
+            let policy = svc.escalation_policy.as_ref().and_then(|p| policies.get(p));
+            for t in policy
+                .into_iter()
+                .flat_map(|p| p.steps.iter())
+                .flat_map(|s| s.targets.iter())
+            {
+                if let Target::Schedule(s) = t {
+                    if !names.contains(s) {
+                        names.push(s.clone());
+                    }
+                }
+            }
+            Some(names)
+        }
+        Lookup::Team(team) => {
+            let names: Vec<String> = schedules
+                .values()
+                .filter(|s| {
+                    s.team
+                        .as_deref()
+                        .is_some_and(|t| t.eq_ignore_ascii_case(team.trim()))
+                })
+                .map(|s| s.name.clone())
+                .collect();
+            (!names.is_empty()).then_some(names)
+        }
+        Lookup::Any(name) => schedules_for(Lookup::Schedule(name), schedules, catalog, policies)
+            .or_else(|| schedules_for(Lookup::Service(name), schedules, catalog, policies))
+            .or_else(|| schedules_for(Lookup::Team(name), schedules, catalog, policies)),
+    }
+}
