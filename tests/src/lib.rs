@@ -184,6 +184,19 @@ impl Bot {
         }
     }
 
+    /// `GET {path}` with the API token; asserts a 2xx and returns the JSON body.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self
+            .http()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
     /// An HTTP client with the API token.
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::builder()

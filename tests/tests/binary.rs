@@ -3,20 +3,7 @@
 
 use std::process::Command;
 
-use serde_json::Value;
-use warroom_tests::{binary, config, Bot, TOKEN};
-
-async fn get_json(bot: &Bot, path: &str) -> Value {
-    let r = bot
-        .http()
-        .get(format!("{}{path}", bot.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("request");
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.expect("json")
-}
+use warroom_tests::{binary, config, Bot};
 
 #[tokio::test]
 async fn a_console_incident_runs_from_declare_to_postmortem_and_the_api_shows_it() {
@@ -42,7 +29,7 @@ async fn a_console_incident_runs_from_declare_to_postmortem_and_the_api_shows_it
     bot.expect("# Postmortem draft");
     bot.expect("Time to recover (occurred → recovered): 30m");
 
-    let inc = get_json(&bot, &format!("/api/incidents/{id}")).await;
+    let inc = bot.get_json(&format!("/api/incidents/{id}")).await;
     assert_eq!(inc["status"], "resolved");
     assert_eq!(inc["severity"], "P1");
     assert_eq!(inc["roles"]["commander"]["name"], "alice");
@@ -66,13 +53,13 @@ async fn state_acknowledged_before_a_sigkill_is_there_after_restart_and_ids_cont
     bot.kill9();
 
     let mut bot = Bot::start(&cfg);
-    let list = get_json(&bot, "/api/incidents").await;
+    let list = bot.get_json("/api/incidents").await;
     let list = list.as_array().expect("array");
     assert_eq!(list.len(), 1);
     let id = list[0]["id"].as_str().expect("id").to_string();
     assert!(id.ends_with("-001"), "{id}");
     assert_eq!(list[0]["severity"], "P1");
-    let inc = get_json(&bot, &format!("/api/incidents/{id}")).await;
+    let inc = bot.get_json(&format!("/api/incidents/{id}")).await;
     assert!(inc["timeline"]
         .to_string()
         .contains("failover to DC2 started"));

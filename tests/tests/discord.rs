@@ -74,24 +74,12 @@ async fn war_room_with_card(fake: &FakeDiscord, suffix: &str) -> (Value, Value) 
     .await
 }
 
-async fn api(bot: &Bot, path: &str) -> Value {
-    let r = bot
-        .http()
-        .get(format!("{}{path}", bot.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("request");
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.expect("json")
-}
-
 /// Re-reads the incident through the HTTP API until `done` holds (bounded by PATIENCE):
 /// for effects that show nowhere but the store.
 async fn incident_when(bot: &Bot, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let inc = api(bot, &format!("/api/incidents/{id}")).await;
+        let inc = bot.get_json(&format!("/api/incidents/{id}")).await;
         if done(&inc) {
             return inc;
         }
@@ -279,7 +267,7 @@ async fn card_clicks_are_answered_and_edit_the_pinned_card_in_place() {
     })
     .await;
 
-    let inc_json = api(&bot, &format!("/api/incidents/{inc}")).await;
+    let inc_json = bot.get_json(&format!("/api/incidents/{inc}")).await;
     assert_eq!(inc_json["status"], "resolved");
     assert_eq!(inc_json["severity"], "P1");
     assert!(
@@ -548,7 +536,7 @@ async fn a_new_channel_gets_the_introduction_and_text_and_slash_link_reach_the_p
             .then_some(())
     })
     .await;
-    let inc_json = api(&bot, &format!("/api/incidents/{inc}")).await;
+    let inc_json = bot.get_json(&format!("/api/incidents/{inc}")).await;
     let tl = inc_json["timeline"].to_string();
     assert!(
         tl.contains(&team.to_string()) && tl.contains(&ops.to_string()),
