@@ -140,7 +140,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let result = rt.block_on(app::run(cfg, RunOptions { exit_on_eof }, shutdown_signal()));
+            let result = rt.block_on(async {
+                let shutdown = shutdown_signal();
+                app::run(cfg, RunOptions { exit_on_eof }, shutdown).await
+            });
             // The console's stdin reader is a blocking read that never returns on its own;
             // everything else has stopped by now, so do not wait for it.
             rt.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -156,23 +159,39 @@ fn main() -> ExitCode {
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    // Register the handlers now, not when the future is first polled: `run` polls it only
+    // once start-up is done, and a SIGTERM before that would kill the process outright.
+    // Must be called inside the runtime.
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                // Ctrl-C.
+                _ = wait(int.take()) => {}
+                // systemd, docker stop, kill.
+                _ = wait(term.take()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
