@@ -14,6 +14,9 @@
 //! > import CHG-1 carol console:ops | AC3 ops 22:00 23:00 | AC21 ops 23:00 00:30 AC3
 //!                                                 a change plan (local times on 2026-11-23)
 //! > import-by guest: CHG-2 carol console:ops | …   the same, from chat by a person (RBAC applies)
+//! > alerts {"version": "4", "alerts": […]}       an Alertmanager webhook, logged by the intake
+//! > record {"id": "CHG-1", "start": …}            a change event through the API
+//! > check {"id": "CHG-2", "start": …}             the change gate asked by a pipeline
 //! send console:console declared IMS-20261123-001 an expected action
 //! ```
 
@@ -177,6 +180,72 @@ fn message_summary(m: &Message) -> String {
         Message::Help => "help".into(),
         Message::Usage { error } => format!("usage {} {:?}", error.syntax.key(), error.problem),
         Message::Denied { permission, .. } => format!("denied {}", permission.key()),
+        Message::ChangesRecorded { ids } => format!("changes_recorded {}", ids.join(" ")),
+        Message::AlertStorm {
+            key,
+            started,
+            count,
+            ..
+        } => {
+            format!("alert_storm {key} started={started} {count}")
+        }
+        Message::SilenceSet { silence } => format!("silence_set {}", silence.id),
+        Message::SilenceEnded { silence } => format!("silence_ended {silence}"),
+        Message::SilenceList { silences } => format!(
+            "silence_list {}",
+            silences
+                .iter()
+                .map(|x| x.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Message::ChangeList {
+            changes,
+            total,
+            query,
+        } => format!(
+            "change_list since={} [{}] {total}: {}",
+            query.since.format("%Y-%m-%dT%H:%MZ"),
+            query.services.join(","),
+            changes
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Message::GateVerdict {
+            change,
+            verdict,
+            approval,
+        } => format!(
+            "gate {} {} [{}]{}",
+            change.id,
+            verdict.decision,
+            verdict
+                .reasons
+                .iter()
+                .map(|r| format!("{}:{}", r.rule, r.effect))
+                .collect::<Vec<_>>()
+                .join(" "),
+            approval
+                .as_ref()
+                .map(|a| format!(" approval={}", a.key()))
+                .unwrap_or_default()
+        ),
+        Message::ChangeDecided {
+            change,
+            action,
+            who,
+            ..
+        } => format!("change_decided {change} {} by {}", action.key(), who.id),
+        Message::SnapshotDiff { target, hosts } => format!(
+            "snapshot_diff {target} {}",
+            hosts
+                .iter()
+                .map(|h| format!("{}:{}", h.host, h.lines.len()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Message::Refused { problem } => match problem {
             Refusal::Transition { error } => format!(
                 "refused transition {}->{} {:?}",
@@ -323,6 +392,25 @@ fn parse_event(line: &str, now: DateTime<Utc>) -> Event {
     if line == "tick" {
         return Event::Tick;
     }
+    if let Some(rest) = line.strip_prefix("alerts ") {
+        let alerts = warroom_core::alerts::parse_alertmanager(rest.as_bytes()).expect("webhook");
+        return Event::Alerts {
+            alerts,
+            received_at: now,
+        };
+    }
+    if let Some(rest) = line.strip_prefix("record ") {
+        let raw: serde_json::Value = serde_json::from_str(rest).expect("record JSON");
+        let change = warroom_core::changes::validate(&raw).expect("valid change");
+        return Event::RecordChanges {
+            changes: vec![change],
+        };
+    }
+    if let Some(rest) = line.strip_prefix("check ") {
+        let raw: serde_json::Value = serde_json::from_str(rest).expect("check JSON");
+        let change = warroom_core::changes::validate(&raw).expect("valid change");
+        return Event::CheckChange { change };
+    }
     if let Some(rest) = line.strip_prefix("pin ") {
         // pin CHANNEL AUTHOR: TEXT
         let (head, text) = rest.split_once(": ").expect("pin CHANNEL AUTHOR: TEXT");
@@ -386,6 +474,11 @@ fn run(path: &Path) -> String {
             engine = Engine::new(store.clone(), cfg.clone()).expect("engine after restart");
             out.push_str(line);
             out.push('\n');
+            let replayed = engine.replay_alerts(now).expect("replay");
+            for a in &replayed.actions {
+                out.push_str(&action_summary(a));
+                out.push('\n');
+            }
             continue;
         }
         if line.starts_with('>') {

@@ -81,6 +81,8 @@
 //! severity_map = { disaster = "P1" }    # extra words
 //! ```
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use warroom_core::alerts::{
@@ -92,6 +94,16 @@ use warroom_core::alerts::{
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsConfig {
+    /// False: no alert intake and no pipeline.
+    pub enabled: bool,
+    /// `adapter:channel-id` for storm notices (default: the tasks channel).
+    pub channel: Option<String>,
+    /// Per-source authentication of the webhooks (`[alerts.auth.alertmanager]`, …).
+    pub auth: BTreeMap<String, SourceAuth>,
+    /// Largest webhook body, in bytes.
+    pub body_limit_bytes: usize,
+    /// `[alerts.email]`: the SMTP listener (see `crate::smtp`).
+    pub email: Option<toml::Value>,
     /// Zone of recurring silence windows; `[general].timezone` when unset.
     pub timezone: Option<String>,
     /// Routing tree.
@@ -118,6 +130,11 @@ impl Default for AlertsConfig {
     fn default() -> Self {
         let p = PipelineConfig::default();
         Self {
+            enabled: true,
+            channel: None,
+            auth: BTreeMap::new(),
+            body_limit_bytes: 4 * 1024 * 1024,
+            email: None,
             timezone: None,
             route: p.route,
             inhibit_rules: p.inhibit_rules,
@@ -130,6 +147,21 @@ impl Default for AlertsConfig {
             retention: p.retention,
         }
     }
+}
+
+/// How one webhook source proves who it is. Without an entry a source uses the
+/// API bearer token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceAuth {
+    /// Environment variable with this source's own bearer token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Environment variable with an HMAC-SHA256 secret: the body's signature is
+    /// expected as `X-Warroom-Signature: sha256=<hex>` (Grafana's and most senders'
+    /// format).
+    #[serde(default)]
+    pub hmac_secret_env: Option<String>,
 }
 
 /// A configured silence.
@@ -201,6 +233,23 @@ impl AlertsConfig {
         }
         if [c.w_relation, c.w_time, c.w_text].iter().any(|w| *w < 0.0) {
             return err("correlation", "weights must not be negative".into());
+        }
+        for (name, a) in &self.auth {
+            if !matches!(name.as_str(), "alertmanager" | "grafana" | "events") {
+                return err(
+                    &format!("auth.{name}"),
+                    "sources are alertmanager, grafana and events".into(),
+                );
+            }
+            if a.token_env.is_none() == a.hmac_secret_env.is_none() {
+                return err(
+                    &format!("auth.{name}"),
+                    "give exactly one of token_env and hmac_secret_env".into(),
+                );
+            }
+        }
+        if self.body_limit_bytes < 1024 {
+            return err("body_limit_bytes", "must be at least 1024".into());
         }
         if self.declare.signals == 0 {
             return err("declare.signals", "must be at least 1".into());

@@ -151,6 +151,10 @@ pub struct Shared {
     pub schedules: warroom_core::shared::Shared<
         std::collections::BTreeMap<String, warroom_core::oncall::Schedule>,
     >,
+    /// The durable alert log's front door, when the alert pipeline is on.
+    pub intake: Option<Arc<crate::alert_intake::Intake>>,
+    /// Per-source webhook secrets.
+    pub alert_secrets: crate::alert_intake::SourceSecrets,
 }
 
 impl Shared {
@@ -327,9 +331,22 @@ pub async fn run(
     let engine = {
         let store = store.clone() as Arc<dyn Store>;
         let cfg = config.engine.clone();
-        tokio::task::spawn_blocking(move || Engine::new(store, cfg))
-            .await?
-            .context("loading engine state")?
+        tokio::task::spawn_blocking(move || {
+            let mut e = Engine::new(store, cfg)?;
+            // Rebuild the alert pipeline from the log; declare what a crash lost.
+            let replayed = e.replay_alerts(chrono::Utc::now())?;
+            Ok::<_, warroom_core::ports::StoreError>((e, replayed))
+        })
+        .await?
+        .context("loading engine state")?
+    };
+    let (engine, replayed) = engine;
+    if !replayed.actions.is_empty() {
+        info!(actions = replayed.actions.len(), "alert log replayed");
+    }
+    let alert_secrets = match &config.alerts {
+        Some(a) => crate::alert_intake::SourceSecrets::from_config(a)?,
+        None => Default::default(),
     };
     let catalog = engine.catalog();
     let schedules = engine.schedules();
@@ -343,7 +360,13 @@ pub async fn run(
         .await
         .with_context(|| format!("binding http.addr {}", config.http_addr))?;
     let addr = listener.local_addr()?;
+    let intake = config
+        .alerts
+        .is_some()
+        .then(|| crate::alert_intake::Intake::start(store.clone(), engine.clone()));
     let shared = Arc::new(Shared {
+        intake,
+        alert_secrets,
         config,
         store,
         engine,

@@ -98,6 +98,32 @@ pub struct RawConfig {
     pub notify: crate::oncall_config::RawNotify,
     /// `[tasks]`
     pub tasks: RawTasks,
+    /// `[changes]`
+    pub changes: RawChanges,
+    /// `[alerts]` (validated by [`crate::alerts_config::AlertsConfig`]).
+    pub alerts: Option<toml::Value>,
+}
+
+/// `[changes]`: change events, the change gate and host snapshots.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawChanges {
+    /// `adapter:channel-id` where gate decisions are asked for (default: the tasks channel).
+    pub channel: Option<String>,
+    /// Largest snapshot body accepted by `POST /api/snapshots`.
+    pub snapshot_limit_bytes: usize,
+    /// `[changes.gate]`: freeze windows, risk and blast-radius rules.
+    pub gate: warroom_core::changes::GateRules,
+}
+
+impl Default for RawChanges {
+    fn default() -> Self {
+        Self {
+            channel: None,
+            snapshot_limit_bytes: 16 * 1024 * 1024,
+            gate: warroom_core::changes::GateRules::default(),
+        }
+    }
 }
 
 /// `[tasks]`: reminders and overdue escalation of change plans and action items.
@@ -245,6 +271,10 @@ pub struct Config {
     pub webhook: Option<crate::oncall_config::WebhookConfig>,
     /// The Discord adapter, when configured.
     pub discord: Option<crate::discord::DiscordConfig>,
+    /// Largest snapshot body.
+    pub snapshot_limit_bytes: usize,
+    /// The alert intake, when on.
+    pub alerts: Option<crate::alerts_config::AlertsConfig>,
 }
 
 /// One step of a key path.
@@ -407,7 +437,7 @@ impl Config {
                     let mut set = std::collections::BTreeSet::new();
                     for p in perms {
                         set.insert(Permission::parse(p).ok_or_else(|| {
-                            err(&format!("rbac.roles.{name}"), format!("unknown permission `{p}` (known: view, declare, update, assign, resolve, close)"))
+                            err(&format!("rbac.roles.{name}"), format!("unknown permission `{p}` (known: view, declare, update, assign, resolve, close, approve, override)"))
                         })?);
                     }
                     roles_map.insert(name.clone(), set);
@@ -559,6 +589,36 @@ impl Config {
                 .map_err(|(k, m)| err(&format!("discord.{k}"), m))?;
         }
         let task_channel = channel("tasks.default_channel", &raw.tasks.default_channel)?;
+        let change_channel = raw
+            .changes
+            .channel
+            .as_deref()
+            .map(|c| channel("changes.channel", c))
+            .transpose()?;
+        if let Err(problems) = raw.changes.gate.validate(&calendars) {
+            let first = problems.first().map(String::as_str).unwrap_or_default();
+            let (key, message) = first.split_once(": ").unwrap_or(("changes.gate", first));
+            return Err(err(key, message.to_string()));
+        }
+        let alerts = match raw.alerts.clone() {
+            None => Some(crate::alerts_config::AlertsConfig::default()),
+            Some(t) => {
+                let a = crate::alerts_config::AlertsConfig::from_toml(t)
+                    .map_err(|e| err(&format!("alerts.{}", e.key), e.message.clone()))?;
+                a.enabled.then_some(a)
+            }
+        };
+        let alert_channel = alerts
+            .as_ref()
+            .and_then(|a| a.channel.as_deref())
+            .map(|c| channel("alerts.channel", c))
+            .transpose()?;
+        if raw.changes.snapshot_limit_bytes < 64 * 1024 {
+            return Err(err(
+                "changes.snapshot_limit_bytes",
+                "must be at least 65536".into(),
+            ));
+        }
         let minutes = |m: u32| chrono::Duration::minutes(i64::from(m));
         let task_policy = warroom_core::tasks::EscalationPolicy {
             grace: minutes(raw.tasks.grace_minutes),
@@ -598,9 +658,17 @@ impl Config {
                 task_policy,
                 reminder_lead: minutes(raw.tasks.reminder_lead_minutes),
                 task_channel,
+                gate: raw.changes.gate,
+                change_channel,
+                alerts: alerts
+                    .as_ref()
+                    .map(|a| a.pipeline_config(&raw.general.timezone)),
+                alert_channel,
             },
             webhook: raw.notify.webhook,
             discord: raw.discord,
+            snapshot_limit_bytes: raw.changes.snapshot_limit_bytes,
+            alerts,
         })
     }
 }

@@ -47,6 +47,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             axum::routing::post(task_action),
         )
         .route("/api/calendar/{market}", get(calendar))
+        .merge(crate::http_changes::routes(
+            shared.config.snapshot_limit_bytes,
+        ))
+        .merge(crate::alert_intake::silence_routes())
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
@@ -56,6 +60,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/schedules/{name}/ical", get(ical))
+        .merge(crate::alert_intake::routes(
+            shared
+                .config
+                .alerts
+                .as_ref()
+                .map_or(1024 * 1024, |a| a.body_limit_bytes),
+        ))
         .merge(api)
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(shared.config.body_limit_bytes))

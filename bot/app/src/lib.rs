@@ -15,6 +15,8 @@
 //! - [`sensor`]: host snapshots from `/proc` and allow-listed files (change perception factors).
 //! - [`plan_import`]: change plans from CSV (Excel) and YAML, with source lines.
 
+pub mod alert_intake;
+pub mod alert_sink;
 pub mod alerts_cli;
 pub mod alerts_config;
 pub mod app;
@@ -24,10 +26,14 @@ pub mod console;
 pub mod discord;
 pub mod errors;
 pub mod http;
+pub mod http_changes;
+pub mod knowledge_cli;
 pub mod metrics;
 pub mod oncall_config;
 pub mod plan_import;
 pub mod render;
 pub mod sensor;
+pub mod sensor_cli;
+pub mod smtp;
 pub mod store_sled;
 pub mod webhook;

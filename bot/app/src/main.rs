@@ -36,6 +36,10 @@ enum Cmd {
         #[command(subcommand)]
         command: AlertsCmd,
     },
+    /// Runbook and incident-history retrieval (ingest, search).
+    Knowledge(warroom::knowledge_cli::KnowledgeArgs),
+    /// Snapshot this host (processes, ports, mounts, sysctls, config files) and post it.
+    Sensor(warroom::sensor_cli::SensorArgs),
 }
 
 #[derive(Subcommand)]
@@ -100,6 +104,17 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("warroom: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Knowledge(args) => warroom::knowledge_cli::run(args),
+        Cmd::Sensor(args) => match warroom::sensor_cli::run(args) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("warroom sensor: {e:#}");
                 ExitCode::FAILURE
             }
         },

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub engine_errors: AtomicU64,
     /// Incidents declared.
     pub declared: AtomicU64,
+    /// Alerts accepted by the webhook and mail sources.
+    pub alerts_received: AtomicU64,
     /// Replies that were usage errors, refusals or denials.
     pub rejected_commands: AtomicU64,
     /// Outbox actions delivered.
@@ -59,6 +61,11 @@ impl Metrics {
             "warroom_incidents_declared_total",
             "Incidents declared.",
             g(&self.declared),
+        );
+        counter(
+            "warroom_alerts_received_total",
+            "Alerts accepted by the sources and durably logged.",
+            g(&self.alerts_received),
         );
         counter(
             "warroom_commands_rejected_total",

@@ -554,6 +554,76 @@ impl Renderer {
                 json!({ "permission": self.label("permission", permission.key()), "usage": command.usage() }),
             ),
             Message::Refused { problem } => ("refused", self.refusal(problem)),
+            Message::AlertStorm {
+                key,
+                started,
+                count,
+                window_secs,
+                since,
+            } => (
+                "alert_storm",
+                json!({ "key": key, "started": started, "count": count,
+                        "window": self.duration(*window_secs), "since": self.time(*since) }),
+            ),
+            Message::SilenceSet { silence } => ("silence_set", self.silence(silence)),
+            Message::SilenceEnded { silence } => ("silence_ended", json!({ "id": silence })),
+            Message::SilenceList { silences } => (
+                "silence_list",
+                json!({ "silences": silences.iter().map(|x| self.silence(x)).collect::<Vec<_>>() }),
+            ),
+            Message::ChangesRecorded { ids } => (
+                "changes_recorded",
+                json!({ "count": ids.len(), "ids": ids.join(" ") }),
+            ),
+            Message::ChangeList {
+                query,
+                changes,
+                total,
+            } => {
+                let lookback = match query.lookback {
+                    warroom_core::command::Lookback::TradingDays(n) => json!({ "trading_days": n }),
+                    warroom_core::command::Lookback::Hours(n) => json!({ "hours": n }),
+                };
+                (
+                    "change_list",
+                    json!({ "service": query.service, "services": query.services.join(", "),
+                            "since": self.time(query.since), "lookback": lookback,
+                            "environment": query.environment, "operator": query.operator,
+                            "total": total, "shown": changes.len(), "more": total > &changes.len(),
+                            "changes": changes.iter().map(|c| self.change(c)).collect::<Vec<_>>() }),
+                )
+            }
+            Message::GateVerdict {
+                change,
+                verdict,
+                approval,
+            } => (
+                "gate_verdict",
+                json!({ "change": self.change(change), "decision": verdict.decision.as_str(),
+                        "decision_label": self.label("decision", verdict.decision.as_str()),
+                        "reasons": verdict.reasons.iter().map(|r| json!({ "rule": r.rule, "effect": r.effect.as_str(), "message": r.message })).collect::<Vec<_>>(),
+                        "approval": approval.as_ref().map(|a| self.label("approval", a.key())),
+                        "pending": approval.as_ref().is_some_and(|a| a.key() == "pending") }),
+            ),
+            Message::ChangeDecided {
+                change,
+                action,
+                who,
+                note,
+            } => (
+                "change_decided",
+                json!({ "change": change, "action": action.key(), "who": who.name, "note": note }),
+            ),
+            Message::SnapshotDiff { target, hosts } => (
+                "snapshot_diff",
+                json!({ "target": target, "hosts": hosts.iter().map(|h| json!({
+                    "host": h.host, "before": h.before, "after": h.after,
+                    "from": self.time(h.taken.0), "to": self.time(h.taken.1),
+                    "empty": h.summary.is_empty(),
+                    "summary": h.summary.iter().map(|(c, a, m, x)| json!({ "category": self.label("category", c), "added": a, "missing": m, "modified": x })).collect::<Vec<_>>(),
+                    "lines": h.lines.join("\n"), "omitted": h.omitted,
+                })).collect::<Vec<_>>() }),
+            ),
         };
         let template = format!("{}/{name}", self.lang.code());
         self.hb
@@ -572,6 +642,24 @@ impl Renderer {
             .render(&template, &serde_json::json!({ "kind": kind }))
             .map(|s| s.trim_end().to_string())
             .unwrap_or_else(|_| kind.to_string())
+    }
+
+    fn silence(&self, x: &warroom_core::alerts::Silence) -> serde_json::Value {
+        serde_json::json!({
+            "id": x.id,
+            "matchers": x.matchers.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            "starts": self.time(x.starts_at), "ends": x.ends_at.map(|t| self.time(t)),
+            "recurring": x.recurrence.is_some(), "by": x.created_by, "comment": x.comment,
+        })
+    }
+
+    fn change(&self, c: &warroom_core::changes::ChangeEvent) -> serde_json::Value {
+        serde_json::json!({
+            "id": c.id, "start": self.time(c.start), "end": c.end.map(|e| self.time(e)),
+            "scenario": c.scenario.to_string(), "operator": c.operator, "service": c.service,
+            "environment": c.environment, "action": c.action, "object": c.object,
+            "ticket": c.ticket, "risk": c.risk.as_str(), "status": c.status.as_str(),
+        })
     }
 
     fn refusal(&self, r: &Refusal) -> serde_json::Value {
@@ -621,6 +709,34 @@ impl Renderer {
             }
             Refusal::Closed { incident } => {
                 json!({ "refusal": "closed", "incident": incident.to_string() })
+            }
+            Refusal::AlertsOff => json!({ "refusal": "alerts_off" }),
+            Refusal::BadSilence { reason } => json!({ "refusal": "bad_silence", "reason": reason }),
+            Refusal::UnknownSilence { silence } => {
+                json!({ "refusal": "unknown_silence", "silence": silence })
+            }
+            Refusal::UnknownChange { change } => {
+                json!({ "refusal": "unknown_change", "change": change })
+            }
+            Refusal::Approval { error } => {
+                let (why, state) = match error {
+                    warroom_core::changes::ApprovalError::NothingToDecide => {
+                        ("nothing_to_decide", String::new())
+                    }
+                    warroom_core::changes::ApprovalError::DeniedNeedsOverride => {
+                        ("needs_override", String::new())
+                    }
+                    warroom_core::changes::ApprovalError::AlreadyDecided { state } => {
+                        ("already_decided", self.label("approval", state))
+                    }
+                };
+                json!({ "refusal": "approval", "why": why, "state": state })
+            }
+            Refusal::NoSnapshots { target } => {
+                json!({ "refusal": "no_snapshots", "target": target })
+            }
+            Refusal::CalendarGap { market } => {
+                json!({ "refusal": "calendar_gap", "market": market })
             }
         }
     }

@@ -26,7 +26,7 @@ use warroom_core::catalog::Service;
 use warroom_core::event::Action;
 use warroom_core::incident::{ChannelRef, Incident, IncidentId, TimelineEntry};
 use warroom_core::oncall::Escalation;
-use warroom_core::ports::{Commit, OutboxItem, Store, StoreError};
+use warroom_core::ports::{Commit, OutboxItem, SnapshotMeta, Store, StoreError};
 
 /// Version of the layout and of every record written by this build.
 const FORMAT: u32 = 1;
@@ -45,6 +45,21 @@ pub struct SledStore {
     plans: Tree,
     overrides: Tree,
     meta: Tree,
+    changes: Tree,
+    gate: Tree,
+    audit: Tree,
+    snapshots: Tree,
+    snapshot_index: Tree,
+    alert_log: Tree,
+    alert_bindings: Tree,
+    silences: Tree,
+}
+
+/// One logged batch of alerts.
+#[derive(Serialize, Deserialize)]
+struct AlertBatch {
+    at: chrono::DateTime<chrono::Utc>,
+    alerts: Vec<warroom_core::alerts::Alert>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -165,6 +180,14 @@ impl SledStore {
             services: t("services")?,
             plans: t("plans")?,
             overrides: t("overrides")?,
+            changes: t("changes")?,
+            gate: t("gate")?,
+            audit: t("audit")?,
+            snapshots: t("snapshots")?,
+            snapshot_index: t("snapshot_index")?,
+            alert_log: t("alert_log")?,
+            alert_bindings: t("alert_bindings")?,
+            silences: t("silences")?,
             meta,
             db,
         })
@@ -330,6 +353,31 @@ impl Store for SledStore {
             .iter()
             .map(|o| Ok((self.db.generate_id().map_err(io)?.to_be_bytes(), encode(o)?)))
             .collect::<Result<_, StoreError>>()?;
+        let changes: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .changes
+            .iter()
+            .map(|c| Ok((c.id.as_bytes().to_vec(), encode(c)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let gate: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .gate
+            .iter()
+            .map(|g| Ok((g.change.as_bytes().to_vec(), encode(g)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let audit: Vec<([u8; 8], Vec<u8>)> = commit
+            .audit
+            .iter()
+            .map(|a| Ok((self.db.generate_id().map_err(io)?.to_be_bytes(), encode(a)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let bindings: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .alert_bindings
+            .iter()
+            .map(|(c, id)| Ok((c.as_bytes().to_vec(), encode(id)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let silences: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .silences
+            .iter()
+            .map(|x| Ok((x.id.as_bytes().to_vec(), encode(x)?)))
+            .collect::<Result<_, StoreError>>()?;
         let result = (
             &self.incidents,
             &self.timeline,
@@ -341,9 +389,40 @@ impl Store for SledStore {
             &self.plans,
             &self.meta,
             &self.overrides,
+            &self.changes,
+            &self.gate,
+            &self.audit,
+            &self.alert_bindings,
         )
             .transaction(
-                |(incidents, tl, channels, inc_channels, ob, esc, svc, pl, meta, ov)| {
+                |(
+                    incidents,
+                    tl,
+                    channels,
+                    inc_channels,
+                    ob,
+                    esc,
+                    svc,
+                    pl,
+                    meta,
+                    ov,
+                    ch,
+                    gt,
+                    au,
+                    ab,
+                )| {
+                    for (k, v) in &bindings {
+                        ab.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (k, v) in &changes {
+                        ch.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (k, v) in &gate {
+                        gt.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    for (k, v) in &audit {
+                        au.insert(k, v.as_slice())?;
+                    }
                     for (k, v) in &overrides {
                         ov.insert(k, v.as_slice())?;
                     }
@@ -388,6 +467,13 @@ impl Store for SledStore {
             Ok(()) => {}
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(io(e)),
+        }
+        // Silences are not part of the transaction (sled's tuple limit); they are
+        // written before the flush, so they are as durable as the rest.
+        for (k, v) in &silences {
+            self.silences
+                .insert(k.as_slice(), v.as_slice())
+                .map_err(io)?;
         }
         self.flush()?;
         Ok(commit
@@ -451,6 +537,126 @@ impl Store for SledStore {
     fn ack(&self, seq: u64) -> Result<(), StoreError> {
         self.outbox.remove(seq.to_be_bytes()).map_err(io)?;
         self.flush()
+    }
+
+    fn changes(&self) -> Result<Vec<warroom_core::changes::ChangeEvent>, StoreError> {
+        self.changes.iter().map(decode_entry).collect()
+    }
+
+    fn gate_records(&self) -> Result<Vec<warroom_core::changes::GateRecord>, StoreError> {
+        self.gate.iter().map(decode_entry).collect()
+    }
+
+    fn audit(&self) -> Result<Vec<warroom_core::audit::AuditRecord>, StoreError> {
+        self.audit
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                Ok(warroom_core::audit::AuditRecord {
+                    seq: u64_at(&k),
+                    entry: decode(&k, &v)?,
+                })
+            })
+            .collect()
+    }
+
+    fn put_snapshot(&self, snap: &warroom_core::changes::Snapshot) -> Result<u64, StoreError> {
+        let id = self.db.generate_id().map_err(io)?;
+        let meta = SnapshotMeta {
+            id,
+            host: snap.host.clone(),
+            service: snap.service.clone(),
+            change_id: snap.change_id.clone(),
+            phase: snap.phase,
+            taken_at: snap.taken_at,
+        };
+        let (body, meta) = (encode(snap)?, encode(&meta)?);
+        let key = id.to_be_bytes();
+        let result = (&self.snapshots, &self.snapshot_index).transaction(|(s, i)| {
+            s.insert(&key, body.as_slice())?;
+            i.insert(&key, meta.as_slice())?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(io(e)),
+        }
+        self.flush()?;
+        Ok(id)
+    }
+
+    fn snapshot(&self, id: u64) -> Result<Option<warroom_core::changes::Snapshot>, StoreError> {
+        let key = id.to_be_bytes();
+        match self.snapshots.get(key).map_err(io)? {
+            Some(v) => decode(&key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn snapshot_index(&self) -> Result<Vec<SnapshotMeta>, StoreError> {
+        self.snapshot_index.iter().map(decode_entry).collect()
+    }
+
+    fn append_alerts(
+        &self,
+        batches: &[(
+            chrono::DateTime<chrono::Utc>,
+            Vec<warroom_core::alerts::Alert>,
+        )],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (at, alerts) in batches {
+            let id = self.db.generate_id().map_err(io)?;
+            let rec = AlertBatch {
+                at: *at,
+                alerts: alerts.clone(),
+            };
+            batch.insert(&id.to_be_bytes(), encode(&rec)?);
+        }
+        self.alert_log.apply_batch(batch).map_err(io)?;
+        self.flush()
+    }
+
+    fn alert_log(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<
+        Vec<(
+            chrono::DateTime<chrono::Utc>,
+            Vec<warroom_core::alerts::Alert>,
+        )>,
+        StoreError,
+    > {
+        let mut out = Vec::new();
+        let mut old = Vec::new();
+        for kv in self.alert_log.iter() {
+            let (k, v) = kv.map_err(io)?;
+            let b: AlertBatch = decode(&k, &v)?;
+            if b.at < since {
+                old.push(k);
+            } else {
+                out.push((b.at, b.alerts));
+            }
+        }
+        for k in old {
+            self.alert_log.remove(k).map_err(io)?;
+        }
+        Ok(out)
+    }
+
+    fn alert_bindings(&self) -> Result<Vec<(String, IncidentId)>, StoreError> {
+        self.alert_bindings
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn silences(&self) -> Result<Vec<warroom_core::alerts::Silence>, StoreError> {
+        self.silences.iter().map(decode_entry).collect()
     }
 
     fn record_attempt(&self, seq: u64) -> Result<(), StoreError> {

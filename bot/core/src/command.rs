@@ -27,6 +27,10 @@ use crate::incident::{IncidentId, Milestone, Severity, Status};
 
 /// Longest accepted chat command, in characters.
 pub const MAX_COMMAND_CHARS: usize = 4000;
+mod changes;
+mod silence;
+pub use changes::{parse_lookback, ChangesArgs, Lookback};
+
 /// Longest accepted incident title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
@@ -36,6 +40,41 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub enum Command {
     /// `/help`
     Help,
+    /// `/changes [service] [last 3 trading days | 24h] [env=…] [by=…] [hops=N] [up|down|both]`
+    Changes {
+        /// What to list.
+        args: ChangesArgs,
+    },
+    /// `/change approve|reject|override <change-id> [note…]`
+    ChangeDecision {
+        /// The change.
+        change: String,
+        /// What to decide.
+        action: crate::changes::approval::ApprovalAction,
+        /// Why (required for an override).
+        note: Option<String>,
+    },
+    /// `/diff <change-id|host>`
+    Diff {
+        /// A change id or a host name.
+        target: String,
+    },
+    /// `/silence <matcher…> for <span> [comment…]`
+    Silence {
+        /// Alertmanager matchers (`service="db"`, `alertname=~"Disk.*"`).
+        matchers: Vec<String>,
+        /// How long (`2h`, `30m`).
+        span: String,
+        /// Why.
+        comment: Option<String>,
+    },
+    /// `/silence list`
+    SilenceList,
+    /// `/silence expire <id>`
+    SilenceExpire {
+        /// The silence.
+        id: String,
+    },
     /// `/incident declare`
     Declare {
         /// Title.
@@ -193,7 +232,13 @@ impl Command {
             | Self::OnCallOverride { .. }
             | Self::Task { .. }
             | Self::TaskList { .. }
-            | Self::PlanStatus { .. } => None,
+            | Self::PlanStatus { .. }
+            | Self::Changes { .. }
+            | Self::ChangeDecision { .. }
+            | Self::Diff { .. }
+            | Self::Silence { .. }
+            | Self::SilenceList
+            | Self::SilenceExpire { .. } => None,
         }
     }
 
@@ -217,6 +262,12 @@ impl Command {
             Self::Task { .. } | Self::TaskList { .. } => Syntax::Task,
             Self::PlanStatus { .. } => Syntax::Plan,
             Self::ActionAdd { .. } | Self::ActionList { .. } => Syntax::Action,
+            Self::Changes { .. } => Syntax::Changes,
+            Self::ChangeDecision { .. } => Syntax::Change,
+            Self::Diff { .. } => Syntax::Diff,
+            Self::Silence { .. } | Self::SilenceList | Self::SilenceExpire { .. } => {
+                Syntax::Silence
+            }
         }
     }
 }
@@ -259,11 +310,19 @@ pub enum Syntax {
     Plan,
     /// `/action`
     Action,
+    /// `/changes`
+    Changes,
+    /// `/change`
+    Change,
+    /// `/diff`
+    Diff,
+    /// `/silence`
+    Silence,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 17] = [
+    pub const ALL: [Syntax; 21] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -280,6 +339,10 @@ impl Syntax {
         Self::Action,
         Self::Task,
         Self::Plan,
+        Self::Changes,
+        Self::Change,
+        Self::Diff,
+        Self::Silence,
         Self::Help,
     ];
 
@@ -303,6 +366,10 @@ impl Syntax {
             Self::Task => "/task start|done|skip|block|reopen <task-id> [reason…]  ·  /task list [team]",
             Self::Plan => "/plan status [plan-id]",
             Self::Action => "/action add [incident-id] <owner> <text…> [due 48h | due <YYYY-MM-DD HH:MM>]  ·  /action list [incident-id]",
+            Self::Changes => "/changes [service] [last 3 trading days | 24h | 2d] [env=prod] [by=operator] [hops=1] [up|down|both]",
+            Self::Change => "/change approve|reject <change-id> [note…]  ·  /change override <change-id> <reason…>",
+            Self::Diff => "/diff <change-id | host>",
+            Self::Silence => "/silence <matcher…> for <2h> [comment…]  ·  /silence list  ·  /silence expire <id>",
         }
     }
 
@@ -326,6 +393,10 @@ impl Syntax {
             Self::Task => "task",
             Self::Plan => "plan",
             Self::Action => "action",
+            Self::Changes => "changes",
+            Self::Change => "change",
+            Self::Diff => "diff",
+            Self::Silence => "silence",
         }
     }
 }
@@ -470,6 +541,10 @@ pub fn parse(text: &str) -> Parsed {
         "task" => Syntax::Task,
         "plan" => Syntax::Plan,
         "action" => Syntax::Action,
+        "changes" | "变更" => Syntax::Changes,
+        "change" => Syntax::Change,
+        "diff" | "对比" => Syntax::Diff,
+        "silence" | "静默" => Syntax::Silence,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
@@ -571,6 +646,10 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             }),
         },
         "action" | "改进项" => parse_action(rest),
+        "changes" | "变更" => changes::parse_changes(rest),
+        "change" => changes::parse_change(rest),
+        "diff" | "对比" => changes::parse_diff(rest),
+        "silence" | "静默" => silence::parse_silence(rest),
         "status" | "update" => {
             let mut args = rest;
             let incident = take_id(&mut args, Syntax::StatusUpdate)?;

@@ -104,6 +104,34 @@ pub enum Event {
         /// Chat message id.
         message: String,
     },
+    /// Alerts durably logged by the intake at `received_at`, for the pipeline.
+    Alerts {
+        /// Normalized alerts.
+        alerts: Vec<crate::alerts::Alert>,
+        /// When the intake stored them.
+        received_at: DateTime<Utc>,
+    },
+    /// Add a silence (API).
+    AddSilence {
+        /// The silence.
+        silence: crate::alerts::Silence,
+    },
+    /// End a silence now (API).
+    ExpireSilence {
+        /// Its id.
+        id: String,
+    },
+    /// Store change events (API, bulk import), replacing those with the same id.
+    RecordChanges {
+        /// Validated changes.
+        changes: Vec<crate::changes::ChangeEvent>,
+    },
+    /// A deployment pipeline asks the change gate whether `change` may go ahead (API).
+    /// The change is recorded; a verdict that needs a decision asks for one in chat.
+    CheckChange {
+        /// The validated change.
+        change: crate::changes::ChangeEvent,
+    },
     /// Add or replace catalog services (API, CSV import).
     UpsertServices {
         /// Services.
@@ -315,6 +343,75 @@ pub enum Message {
         /// Tasks.
         tasks: usize,
     },
+    /// An alert storm started or ended: one notice instead of a post per alert.
+    AlertStorm {
+        /// `service <name>` or `source <kind>`.
+        key: String,
+        /// Started (else ended).
+        started: bool,
+        /// Alerts in the window (started) or during the storm (ended).
+        count: usize,
+        /// The window, in seconds.
+        window_secs: i64,
+        /// Storm start.
+        since: DateTime<Utc>,
+    },
+    /// A silence was added.
+    SilenceSet {
+        /// It.
+        silence: crate::alerts::Silence,
+    },
+    /// A silence was ended.
+    SilenceEnded {
+        /// Its id.
+        silence: String,
+    },
+    /// `/silence list`.
+    SilenceList {
+        /// In force or to come.
+        silences: Vec<crate::alerts::Silence>,
+    },
+    /// Changes were stored.
+    ChangesRecorded {
+        /// Their ids, in input order.
+        ids: Vec<String>,
+    },
+    /// `/changes`: changes of a service and its neighbours, newest first.
+    ChangeList {
+        /// What was asked.
+        query: ChangeListQuery,
+        /// At most 20 changes, newest first.
+        changes: Vec<crate::changes::ChangeEvent>,
+        /// How many matched in all.
+        total: usize,
+    },
+    /// The change gate's answer (the API's reply; also posted when someone must decide).
+    GateVerdict {
+        /// The change.
+        change: Box<crate::changes::ChangeEvent>,
+        /// The final verdict (approvals applied).
+        verdict: crate::changes::Verdict,
+        /// What people decided so far, if anyone must.
+        approval: Option<crate::changes::ApprovalState>,
+    },
+    /// Someone approved, overrode or rejected a gated change.
+    ChangeDecided {
+        /// The change.
+        change: String,
+        /// What they did.
+        action: crate::changes::ApprovalAction,
+        /// Who.
+        who: Person,
+        /// Why.
+        note: Option<String>,
+    },
+    /// `/diff`: what changed on each host.
+    SnapshotDiff {
+        /// The change id or host asked for.
+        target: String,
+        /// One entry per host with a before and an after snapshot.
+        hosts: Vec<HostDiff>,
+    },
     /// Catalog services were stored.
     ServicesUpdated {
         /// How many.
@@ -455,6 +552,74 @@ pub enum Refusal {
         /// Incident.
         incident: IncidentId,
     },
+    /// The alert pipeline is switched off.
+    AlertsOff,
+    /// The silence cannot be used.
+    BadSilence {
+        /// Why.
+        reason: String,
+    },
+    /// No silence has that id.
+    UnknownSilence {
+        /// As typed.
+        silence: String,
+    },
+    /// No change has that id.
+    UnknownChange {
+        /// As typed.
+        change: String,
+    },
+    /// The decision does not fit the change's verdict.
+    Approval {
+        /// Why.
+        error: crate::changes::ApprovalError,
+    },
+    /// No before/after pair of snapshots for that change or host.
+    NoSnapshots {
+        /// As typed.
+        target: String,
+    },
+    /// The look-back reaches dates the trading calendar does not cover.
+    CalendarGap {
+        /// The market.
+        market: String,
+    },
+}
+
+/// The question behind a [`Message::ChangeList`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeListQuery {
+    /// The service, if one was named.
+    pub service: Option<String>,
+    /// The services included (the service and its neighbours).
+    pub services: Vec<String>,
+    /// From.
+    pub since: DateTime<Utc>,
+    /// The look-back as asked.
+    pub lookback: crate::command::Lookback,
+    /// Environment filter.
+    pub environment: Option<String>,
+    /// Operator filter.
+    pub operator: Option<String>,
+}
+
+/// One host's before/after diff, for a card.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostDiff {
+    /// Host.
+    pub host: String,
+    /// Snapshot ids compared.
+    pub before: u64,
+    /// After.
+    pub after: u64,
+    /// When they were taken.
+    pub taken: (DateTime<Utc>, DateTime<Utc>),
+    /// `(category, added, missing, modified)` for non-empty categories.
+    pub summary: Vec<(String, usize, usize, usize)>,
+    /// Lines (see [`crate::changes::diff_lines`]).
+    pub lines: Vec<String>,
+    /// Lines left out.
+    pub omitted: usize,
 }
 
 /// Serializable view of [`InvalidTransition`].

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod changes;

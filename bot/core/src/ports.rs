@@ -59,6 +59,16 @@ pub struct Commit {
     pub overrides: Vec<(String, crate::oncall::Override)>,
     /// The task scheduler's state, when it changed.
     pub scheduler: Option<SchedulerState>,
+    /// Change events to add or replace (by id).
+    pub changes: Vec<crate::changes::ChangeEvent>,
+    /// Gate records to add or replace (by change id).
+    pub gate: Vec<crate::changes::GateRecord>,
+    /// Audit entries to append.
+    pub audit: Vec<crate::audit::AuditEntry>,
+    /// Alert clusters bound to the incidents declared for them.
+    pub alert_bindings: Vec<(String, IncidentId)>,
+    /// Silences to add or replace (by id).
+    pub silences: Vec<crate::alerts::Silence>,
 }
 
 /// What the task scheduler has told so far; persisted so a restart fires each
@@ -160,6 +170,79 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`StoreError::Io`].
     fn record_attempt(&self, seq: u64) -> Result<(), StoreError>;
+    /// Every change event.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn changes(&self) -> Result<Vec<crate::changes::ChangeEvent>, StoreError>;
+    /// Every gate record.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn gate_records(&self) -> Result<Vec<crate::changes::GateRecord>, StoreError>;
+    /// The audit trail, oldest first.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn audit(&self) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// Stores a snapshot durably and returns its id (ids grow).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    fn put_snapshot(&self, snapshot: &crate::changes::Snapshot) -> Result<u64, StoreError>;
+    /// One snapshot.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn snapshot(&self, id: u64) -> Result<Option<crate::changes::Snapshot>, StoreError>;
+    /// What every stored snapshot is, oldest first (without content).
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn snapshot_index(&self) -> Result<Vec<SnapshotMeta>, StoreError>;
+    /// Appends alert batches (each with the instant it was received) durably, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    fn append_alerts(
+        &self,
+        batches: &[(DateTime<Utc>, Vec<crate::alerts::Alert>)],
+    ) -> Result<(), StoreError>;
+    /// Alert batches received at or after `since`, oldest first; older ones are dropped.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn alert_log(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Vec<crate::alerts::Alert>)>, StoreError>;
+    /// Alert clusters and their incidents.
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn alert_bindings(&self) -> Result<Vec<(String, IncidentId)>, StoreError>;
+    /// Stored silences (from chat and the API).
+    ///
+    /// # Errors
+    /// As [`Store::incident`].
+    fn silences(&self) -> Result<Vec<crate::alerts::Silence>, StoreError>;
+}
+
+/// What a stored snapshot is, without its content.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotMeta {
+    /// Id.
+    pub id: u64,
+    /// Host.
+    pub host: String,
+    /// Service, if given.
+    pub service: Option<String>,
+    /// Change id, if given.
+    pub change_id: Option<String>,
+    /// Before or after.
+    pub phase: crate::changes::Phase,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
 }
 
 /// The time source. Domain code takes `now` from here (or as an argument), never from the OS.

@@ -24,17 +24,23 @@ pub enum Permission {
     Resolve,
     /// Close.
     Close,
+    /// Approve changes the change gate holds for approval, or reject them.
+    Approve,
+    /// Override the change gate's denial (break-glass).
+    Override,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Self::View,
         Self::Declare,
         Self::Update,
         Self::Assign,
         Self::Resolve,
         Self::Close,
+        Self::Approve,
+        Self::Override,
     ];
 
     /// Config name (`resolve`).
@@ -46,6 +52,8 @@ impl Permission {
             Self::Assign => "assign",
             Self::Resolve => "resolve",
             Self::Close => "close",
+            Self::Approve => "approve",
+            Self::Override => "override",
         }
     }
 
@@ -78,6 +86,7 @@ impl Default for Rbac {
                     BTreeSet::from([View, Declare, Update, Assign, Resolve]),
                 ),
                 ("commander".into(), BTreeSet::from(Permission::ALL)),
+                ("approver".into(), BTreeSet::from([View, Approve])),
             ]),
             users: BTreeMap::new(),
             default_roles: vec!["responder".into()],

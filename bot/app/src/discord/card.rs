@@ -210,8 +210,44 @@ pub fn task_buttons(plan: &str, task: &str, labels: &Labels) -> Option<CreateAct
     ]))
 }
 
-/// The command a reminder button stands for (`/task start PLAN:TASK`), if it is one.
-pub fn task_command(custom_id: &str) -> Option<String> {
+/// Custom id prefixes of the change gate's buttons (then the change id), with the
+/// command each stands for.
+const GATE: [(&str, &str); 3] = [
+    ("wr:gate-approve:", "/change approve {} (Discord button)"),
+    ("wr:gate-reject:", "/change reject {} (Discord button)"),
+    ("wr:gate-override:", "/change override {} Discord button"),
+];
+
+/// Buttons for a gate verdict that waits for a person: Approve and Reject for
+/// `needs_approval`, Override and Reject for `deny`. `None` when the id does not fit.
+pub fn gate_buttons(change: &str, deny: bool, labels: &Labels) -> Option<CreateActionRow> {
+    if change.chars().count() > 80 || change.contains(char::is_whitespace) {
+        return None;
+    }
+    let (first, label, style) = if deny {
+        (GATE[2].0, "gate_override", ButtonStyle::Danger)
+    } else {
+        (GATE[0].0, "gate_approve", ButtonStyle::Success)
+    };
+    Some(CreateActionRow::Buttons(vec![
+        CreateButton::new(format!("{first}{change}"))
+            .label(labels.get("discord", label))
+            .style(style),
+        CreateButton::new(format!("{}{change}", GATE[1].0))
+            .label(labels.get("discord", "gate_reject"))
+            .style(ButtonStyle::Secondary),
+    ]))
+}
+
+/// The command a reminder or gate button stands for (`/task start PLAN:TASK`,
+/// `/change approve CHG-1 …`), if it is one.
+pub fn button_command(custom_id: &str) -> Option<String> {
+    for (prefix, command) in GATE {
+        if let Some(id) = custom_id.strip_prefix(prefix) {
+            let ok = !id.is_empty() && !id.contains(char::is_whitespace);
+            return ok.then(|| command.replace("{}", id));
+        }
+    }
     let (verb, target) = if let Some(t) = custom_id.strip_prefix(TASK_START) {
         ("start", t)
     } else {
@@ -231,7 +267,10 @@ const EN_LABELS: &str = include_str!("../../../../prompts/en/labels.toml");
 const ZH_LABELS: &str = include_str!("../../../../prompts/zh/labels.toml");
 
 /// The `[discord]` keys the adapter uses.
-pub const DISCORD_KEYS: [&str; 9] = [
+pub const DISCORD_KEYS: [&str; 12] = [
+    "gate_approve",
+    "gate_reject",
+    "gate_override",
     "ack",
     "take_ic",
     "severity",
@@ -592,11 +631,19 @@ mod tests {
             .collect();
         assert_eq!(ids, ["wr:task-start:CHG-1:T3", "wr:task-done:CHG-1:T3"]);
         assert_eq!(
-            task_command(ids[0]).as_deref(),
+            button_command(ids[0]).as_deref(),
             Some("/task start CHG-1:T3")
         );
-        assert_eq!(task_command(ids[1]).as_deref(), Some("/task done CHG-1:T3"));
-        assert_eq!(task_command("wr:ack:IMS-20261123-001"), None);
+        assert_eq!(
+            button_command(ids[1]).as_deref(),
+            Some("/task done CHG-1:T3")
+        );
+        assert_eq!(button_command("wr:ack:IMS-20261123-001"), None);
+        assert_eq!(
+            button_command("wr:gate-override:CHG-9").as_deref(),
+            Some("/change override CHG-9 Discord button")
+        );
+        assert_eq!(button_command("wr:gate-approve:"), None);
         assert!(task_buttons(&"x".repeat(90), "T1", &l).is_none());
     }
 

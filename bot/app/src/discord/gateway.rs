@@ -149,7 +149,7 @@ impl State {
     }
 
     async fn on_click(&self, ctx: &Context, ci: &ComponentInteraction) {
-        if let Some(text) = super::card::task_command(&ci.data.custom_id) {
+        if let Some(text) = super::card::button_command(&ci.data.custom_id) {
             if let Err(e) = ci
                 .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
                 .await

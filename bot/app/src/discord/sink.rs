@@ -552,6 +552,15 @@ impl State {
             Message::Reminder { plan, task, .. } | Message::Unblocked { plan, task } => {
                 card::task_buttons(plan, &task.id, &self.labels)
             }
+            Message::GateVerdict {
+                change,
+                verdict,
+                approval: Some(warroom_core::changes::ApprovalState::Pending),
+            } => card::gate_buttons(
+                &change.id,
+                verdict.decision == warroom_core::changes::Decision::Deny,
+                &self.labels,
+            ),
             _ => None,
         };
         self.post_with(channel, &text, row, nonce).await

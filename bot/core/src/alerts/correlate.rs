@@ -87,6 +87,9 @@ pub struct CorrelationConfig {
     /// Let dependents join through any member, not only through the root-cause side
     /// (chains through symptoms merge concurrent incidents more often).
     pub via_symptoms: bool,
+    /// How much later than its effect a cause may start and still be taken for it
+    /// (detection lag): a node alert and a pod on it, a late root.
+    pub onset_tolerance: Dur,
     /// Learn dependencies from services that start alerting together.
     pub learn: bool,
     /// A learned dependency needs this many co-starts.
@@ -210,6 +213,7 @@ impl Default for CorrelationConfig {
             .collect(),
             temporal_window: Dur::secs(0),
             via_symptoms: false,
+            onset_tolerance: Dur::secs(60),
             learn: true,
             learn_min_count: 4,
             learn_min_lift: 3.0,
@@ -371,6 +375,8 @@ pub enum RelKind {
     Learned,
     /// Only close in time (a symptom right after a root the catalog cannot place).
     Temporal,
+    /// A pod and the node it runs on.
+    OnNode,
 }
 
 impl Topology {
@@ -834,9 +840,25 @@ impl Cluster {
             let Some(rel) = relation(cand, m, topo, learned, cfg, now) else {
                 continue;
             };
+            // A member that had already cleared when the candidate started explains
+            // nothing about it (only the same signal recurring links them).
+            if rel.kind != RelKind::SameSignal && m.resolved_at.is_some_and(|r| r < start) {
+                continue;
+            }
+            // A cause-like alert next to a symptom is a new root cause, not more of the
+            // symptom: it joins through a symptom member only as the same signal
+            // starting with it (the same failure seen on several instances).
+            if !cand.symptom
+                && !m.cause
+                && !(rel.kind == RelKind::SameSignal && gap <= cfg.onset_tolerance.get())
+            {
+                continue;
+            }
             let (limit, span) = match rel.kind {
                 RelKind::SameSignal => (cfg.signal_window.get(), cfg.max_span.get()),
-                RelKind::SameService | RelKind::SameHost => (window, cfg.max_span.get()),
+                RelKind::SameService | RelKind::SameHost | RelKind::OnNode => {
+                    (window, cfg.max_span.get())
+                }
                 RelKind::DependedOnBy => (window, cfg.late_root.get()),
                 RelKind::Temporal => (cfg.temporal_window.get(), cfg.temporal_window.get()),
                 _ => (window, cfg.dep_span.get()),
@@ -855,6 +877,9 @@ impl Cluster {
                 let cause = match rel.kind {
                     RelKind::DependedOnBy => true,
                     RelKind::SameSignal | RelKind::SameService | RelKind::SameHost => m.cause,
+                    RelKind::OnNode => {
+                        m.cause && cand.hosts.iter().any(|h| m.node.as_ref() == Some(h))
+                    }
                     _ => false,
                 };
                 best = Some((conf, reason, cause));
@@ -893,23 +918,40 @@ fn relation(
     };
     let same_service = matches!((&cand.service, &m.service), (Some(a), Some(b)) if a == b);
     if let (true, Some(a)) = (same_service, &cand.service) {
+        // A sibling symptom is weaker evidence than the root-cause side: concurrent
+        // incidents upstream give a shared dependent the same symptoms.
+        let side = if m.cause { 0.0 } else { 0.2 };
         if cand.alertname == m.alertname {
-            return rel(RelKind::SameSignal, 0.95, format!("same alert on {a}"));
+            return rel(
+                RelKind::SameSignal,
+                0.95 - side,
+                format!("same alert on {a}"),
+            );
         }
         if cand.symptom {
-            return rel(RelKind::SameService, 0.8, format!("same service {a}"));
+            return rel(
+                RelKind::SameService,
+                0.8 - side,
+                format!("same service {a}"),
+            );
         }
     }
     if let Some(h) = cand.hosts.iter().find(|h| m.hosts.contains(h)) {
         return rel(RelKind::SameHost, 0.85, format!("same host {h}"));
     }
-    if let Some(n) = cand
-        .node
-        .as_ref()
-        .filter(|n| m.hosts.contains(n))
-        .or(m.node.as_ref().filter(|n| cand.hosts.contains(n)))
-    {
-        return rel(RelKind::SameHost, 0.85, format!("runs on {n}"));
+    // A pod and its node: the node is the cause, so it comes first. A pod alert joins
+    // a node alert that started before it; a node alert joins a pod's cluster only as
+    // the late root of its root-cause side, having started before that pod's alert.
+    let tolerance = cfg.onset_tolerance.get();
+    if let Some(n) = cand.node.as_ref().filter(|n| m.hosts.contains(n)) {
+        if cand.key.starts_at + tolerance >= m.key.starts_at {
+            return rel(RelKind::OnNode, 0.7, format!("runs on {n}"));
+        }
+    }
+    if let Some(n) = m.node.as_ref().filter(|n| cand.hosts.contains(n)) {
+        if m.cause && cand.key.starts_at <= m.key.starts_at + tolerance {
+            return rel(RelKind::OnNode, 0.7, format!("{n} under {}", m.alertname));
+        }
     }
     let (Some(a), Some(b)) = (&cand.service, &m.service) else {
         return None;
@@ -921,7 +963,9 @@ fn relation(
             format!("{h} hops")
         }
     };
-    if let Some(h) = topo.depends(b, a) {
+    // A root cause reported late explains the cluster's root-cause side, not its
+    // symptoms (which would chain unrelated incidents through shared dependents).
+    if let Some(h) = topo.depends(b, a).filter(|_| m.cause) {
         return rel(
             RelKind::DependedOnBy,
             0.75 - 0.15 * f64::from(h - 1),

@@ -31,6 +31,9 @@ pub enum AlertSource {
     /// Such events carry no start time of their own, so an episode lasts from the
     /// first trigger to the resolve.
     Event,
+    /// A mail to the built-in SMTP listener, mapped to labels by rules; episodes
+    /// work as for [`AlertSource::Event`].
+    Email,
 }
 
 /// One alert, normalized.

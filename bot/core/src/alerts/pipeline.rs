@@ -487,7 +487,7 @@ impl Pipeline {
         };
         st.last_seen = now;
         // Which episode does this message belong to?
-        let event_source = a.source == AlertSource::Event;
+        let event_source = matches!(a.source, AlertSource::Event | AlertSource::Email);
         let idx = if event_source {
             match st.episodes.last() {
                 Some(e) if e.status == AlertStatus::Firing => Some(st.episodes.len() - 1),
@@ -1451,6 +1451,7 @@ fn source_name(s: AlertSource) -> &'static str {
         AlertSource::Alertmanager => "alertmanager",
         AlertSource::Grafana => "grafana",
         AlertSource::Event => "event",
+        AlertSource::Email => "email",
     }
 }
 

@@ -14,13 +14,16 @@
 //! - [`redact()`]: masks secrets in command lines before they are stored.
 //! - [`textdiff`]: a Myers line diff rendered as unified diff lines.
 
+pub mod approval;
 pub mod diff;
 pub mod gate;
 pub mod model;
+pub mod present;
 pub mod redact;
 pub mod snapshot;
 pub mod textdiff;
 
+pub use approval::{settle, ApprovalAction, ApprovalError, ApprovalState, GateRecord};
 pub use diff::{
     diff, diff_with, Changes, ConnChange, DiffOptions, FileChange, FileEntry, K8sChange,
     K8sFieldChange, K8sRef, ListenerChange, MountChange, ProcessChange, ProcessEntry, SnapshotDiff,
@@ -32,6 +35,7 @@ pub use gate::{
 pub use model::{
     query, validate, ChangeEvent, ChangeQuery, ChangeStatus, FieldError, Risk, Scenario,
 };
+pub use present::diff_lines;
 pub use redact::redact;
 pub use snapshot::{
     ConfigFile, ConnSummary, Listener, Mount, Phase, Process, Snapshot, SnapshotError,

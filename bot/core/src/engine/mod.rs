@@ -3,8 +3,13 @@
 //! and returns what it enqueued. Handle one event at a time (the app runs it on a
 //! single task), so read-modify-write needs no locks.
 
+mod alerts;
+mod changes;
 mod oncall;
 mod tasks;
+
+pub use alerts::{alerts_actor, silence_from};
+pub use changes::snapshot_pairs;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -58,6 +63,14 @@ pub struct EngineConfig {
     pub reminder_lead: chrono::Duration,
     /// Where messages of plans without a channel go.
     pub task_channel: ChannelRef,
+    /// The change gate's rules.
+    pub gate: crate::changes::GateRules,
+    /// Where gate decisions are asked for (the task channel when `None`).
+    pub change_channel: Option<ChannelRef>,
+    /// The alert pipeline; `None` switches it off.
+    pub alerts: Option<crate::alerts::PipelineConfig>,
+    /// Where storm notices go (the task channel when `None`).
+    pub alert_channel: Option<ChannelRef>,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +91,10 @@ impl Default for EngineConfig {
             task_policy: crate::tasks::EscalationPolicy::default(),
             reminder_lead: chrono::Duration::minutes(10),
             task_channel: ChannelRef::new("console", "console"),
+            gate: crate::changes::GateRules::default(),
+            change_channel: None,
+            alerts: None,
+            alert_channel: None,
         }
     }
 }
@@ -109,6 +126,14 @@ pub struct Engine {
     sched: SchedulerState,
     /// Schedules with the overrides added at run time; shared read-only with HTTP.
     schedules: crate::shared::Shared<BTreeMap<String, Schedule>>,
+    /// Every change event.
+    changes: Vec<crate::changes::ChangeEvent>,
+    /// The gate's records by change id.
+    gate: BTreeMap<String, crate::changes::GateRecord>,
+    /// The alert pipeline, when on.
+    pipeline: Option<crate::alerts::Pipeline>,
+    /// Alert clusters → their incidents.
+    bindings: BTreeMap<String, IncidentId>,
 }
 
 /// Work in progress for one event; becomes a [`Commit`].
@@ -128,6 +153,11 @@ struct Plan {
     scheduler: Option<SchedulerState>,
     /// Move the reminder mark in memory only (nothing was sent).
     mark: Option<DateTime<Utc>>,
+    changes: Vec<crate::changes::ChangeEvent>,
+    gate: Vec<crate::changes::GateRecord>,
+    audit: Vec<crate::audit::AuditEntry>,
+    alert_bindings: Vec<(String, IncidentId)>,
+    silences: Vec<crate::alerts::Silence>,
 }
 
 impl Plan {
@@ -149,7 +179,15 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
-    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Result<Self, StoreError> {
+    pub fn new(store: Arc<dyn Store>, mut cfg: EngineConfig) -> Result<Self, StoreError> {
+        // Alert-driven changes are the bot's own; they need every permission.
+        cfg.rbac
+            .users
+            .insert(alerts::alerts_actor().id, vec!["commander".into()]);
+        cfg.rbac
+            .roles
+            .entry("commander".into())
+            .or_insert_with(|| Permission::ALL.into_iter().collect());
         let stored = store.services()?;
         let catalog = cfg
             .catalog
@@ -174,7 +212,30 @@ impl Engine {
             plans,
             sched,
             schedules,
+            changes: Vec::new(),
+            gate: BTreeMap::new(),
+            pipeline: None,
+            bindings: BTreeMap::new(),
         };
+        if let Some(pc) = engine.cfg.alerts.clone() {
+            // The configuration was validated when it was loaded.
+            if let Ok(mut p) =
+                crate::alerts::Pipeline::new(pc, engine.catalog.get().as_ref().clone())
+            {
+                for s in engine.store.silences()? {
+                    let _ = p.add_silence(s);
+                }
+                engine.pipeline = Some(p);
+            }
+        }
+        engine.bindings = engine.store.alert_bindings()?.into_iter().collect();
+        engine.changes = engine.store.changes()?;
+        engine.gate = engine
+            .store
+            .gate_records()?
+            .into_iter()
+            .map(|r| (r.change.clone(), r))
+            .collect();
         for esc in engine.store.escalations()? {
             engine.remember(esc);
         }
@@ -235,7 +296,7 @@ impl Engine {
                 let plan = match command::parse(&text) {
                     Parsed::NotACommand => return Ok(Outcome::default()),
                     Parsed::Invalid(error) => Plan::reply(Message::Usage { error }),
-                    Parsed::Command(c) => self.command(&origin, actor, c, now)?,
+                    Parsed::Command(c) => self.command_mut(&origin, actor, c, now)?,
                 };
                 (origin, plan)
             }
@@ -244,7 +305,7 @@ impl Engine {
                 actor,
                 command,
             } => {
-                let plan = self.command(&origin, actor, command, now)?;
+                let plan = self.command_mut(&origin, actor, command, now)?;
                 (origin, plan)
             }
             Event::WarRoomOpened { incident, channel } => {
@@ -259,8 +320,17 @@ impl Engine {
             Event::Tick => {
                 let mut plan = self.tick(now)?;
                 self.task_tick(now, &mut plan)?;
-                (Origin::Api, plan)
+                let mut out = self.alerts_tick(now)?;
+                let rest = self.commit(Origin::Api, plan)?;
+                alerts::merge(&mut out, rest);
+                return Ok(out);
             }
+            Event::Alerts {
+                alerts,
+                received_at,
+            } => return self.alerts_in(alerts, received_at, false),
+            Event::AddSilence { silence } => (Origin::Api, self.add_silence(silence)),
+            Event::ExpireSilence { id } => (Origin::Api, self.expire_silence(&id, now)),
             Event::ImportPlan { plan, actor } => {
                 let plan = match actor {
                     Some(a) if !self.cfg.rbac.permits(&a, Permission::Update, None) => {
@@ -298,6 +368,8 @@ impl Engine {
                 message,
             } => (Origin::Api, self.digest_posted(&plan, &team, message)),
             Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
+            Event::RecordChanges { changes } => (Origin::Api, self.record_changes(changes)),
+            Event::CheckChange { change } => (Origin::Api, self.check_change(change, now)),
         };
         self.commit(origin, plan)
     }
@@ -321,7 +393,17 @@ impl Engine {
         let deleted = plan.delete_plans.clone();
         let overrides = plan.overrides.clone();
         let scheduler = plan.scheduler.clone();
-        if plan.incident.is_some()
+        let changes = std::mem::take(&mut plan.changes);
+        let gate = std::mem::take(&mut plan.gate);
+        let audit = std::mem::take(&mut plan.audit);
+        let alert_bindings = std::mem::take(&mut plan.alert_bindings);
+        let silences = std::mem::take(&mut plan.silences);
+        if !changes.is_empty()
+            || !gate.is_empty()
+            || !audit.is_empty()
+            || !alert_bindings.is_empty()
+            || !silences.is_empty()
+            || plan.incident.is_some()
             || !plan.timeline.is_empty()
             || plan.bind.is_some()
             || !plan.outbox.is_empty()
@@ -343,7 +425,22 @@ impl Engine {
                 delete_plans: plan.delete_plans,
                 overrides: plan.overrides,
                 scheduler: plan.scheduler,
+                changes: changes.clone(),
+                gate: gate.clone(),
+                audit,
+                alert_bindings: alert_bindings.clone(),
+                silences,
             })?;
+        }
+        self.bindings.extend(alert_bindings);
+        for c in changes {
+            match self.changes.iter_mut().find(|x| x.id == c.id) {
+                Some(x) => *x = c,
+                None => self.changes.push(c),
+            }
+        }
+        for r in gate {
+            self.gate.insert(r.change.clone(), r);
         }
         // Memory follows the store, never leads it.
         for esc in escalations {
@@ -443,6 +540,70 @@ impl Engine {
         })
     }
 
+    /// Commands that change the alert pipeline need `&mut self`; the rest go to [`Self::command`].
+    fn command_mut(
+        &mut self,
+        origin: &Origin,
+        actor: Person,
+        cmd: Command,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, StoreError> {
+        match &cmd {
+            Command::Silence {
+                matchers,
+                span,
+                comment,
+            } => {
+                if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
+                    return Ok(Plan::reply(Message::Denied {
+                        permission: Permission::Update,
+                        command: cmd.syntax(),
+                    }));
+                }
+                let mut parsed = Vec::new();
+                for m in matchers {
+                    match crate::alerts::Matcher::parse(m) {
+                        Ok(x) => parsed.push(x),
+                        Err(e) => {
+                            return Ok(Plan::refuse(Refusal::BadSilence {
+                                reason: format!("`{m}`: {e}"),
+                            }))
+                        }
+                    }
+                }
+                let Ok(d) = crate::alerts::Dur::parse(span) else {
+                    return Ok(Plan::refuse(Refusal::BadSilence {
+                        reason: format!("`{span}` is not a duration such as 30m or 2h"),
+                    }));
+                };
+                let n = self.silences(now).len() + 1;
+                let id = format!(
+                    "S-{}-{n}",
+                    now.with_timezone(&self.cfg.tz).format("%Y%m%d%H%M")
+                );
+                let s = alerts::silence_from(
+                    id,
+                    parsed,
+                    now,
+                    d.get(),
+                    &actor,
+                    comment.clone().unwrap_or_default(),
+                );
+                Ok(self.add_silence(s))
+            }
+            Command::SilenceExpire { id } => {
+                if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
+                    return Ok(Plan::reply(Message::Denied {
+                        permission: Permission::Update,
+                        command: cmd.syntax(),
+                    }));
+                }
+                Ok(self.expire_silence(id, now))
+            }
+            _ => self.command(origin, actor, cmd, now),
+        }
+    }
+
     fn command(
         &self,
         origin: &Origin,
@@ -501,6 +662,29 @@ impl Engine {
             Command::PlanStatus { plan: id } => {
                 let plan = Plan::reply(self.plan_status(id.as_deref(), now));
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Changes { args } => {
+                let plan = Plan::reply(self.changes_answer(args, now));
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Diff { target } => {
+                let plan = Plan::reply(self.diff_answer(target)?);
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::ChangeDecision {
+                change,
+                action,
+                note,
+            } => return Ok(self.decide_change(&actor, change, *action, note.clone(), now)),
+            Command::SilenceList => {
+                let plan = Plan::reply(Message::SilenceList {
+                    silences: self.silences(now),
+                });
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Silence { .. } | Command::SilenceExpire { .. } => {
+                // Handled by `command_mut` (they change the pipeline).
+                return Ok(Plan::default());
             }
             Command::Task { task, action } => {
                 if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
@@ -776,7 +960,13 @@ impl Engine {
             | Command::Calendar { .. }
             | Command::Task { .. }
             | Command::TaskList { .. }
-            | Command::PlanStatus { .. } => Plan::default(),
+            | Command::PlanStatus { .. }
+            | Command::Changes { .. }
+            | Command::ChangeDecision { .. }
+            | Command::Diff { .. }
+            | Command::Silence { .. }
+            | Command::SilenceList
+            | Command::SilenceExpire { .. } => Plan::default(),
         };
         plan.target = Some(id);
         Ok(plan)
@@ -904,6 +1094,11 @@ impl Change {
             overrides: Vec::new(),
             scheduler: None,
             mark: None,
+            changes: Vec::new(),
+            gate: Vec::new(),
+            audit: Vec::new(),
+            alert_bindings: Vec::new(),
+            silences: Vec::new(),
         }
     }
 }
@@ -924,7 +1119,16 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::ActionList { .. }
         | Command::Show { .. }
         | Command::Timeline { .. }
+        | Command::Changes { .. }
+        | Command::Diff { .. }
+        | Command::SilenceList
         | Command::Postmortem { .. } => Permission::View,
+        Command::ChangeDecision {
+            action: crate::changes::ApprovalAction::Override,
+            ..
+        } => Permission::Override,
+        Command::ChangeDecision { .. } => Permission::Approve,
+        Command::Silence { .. } | Command::SilenceExpire { .. } => Permission::Update,
         Command::Declare { .. } => Permission::Declare,
         Command::AssignRole { .. } => Permission::Assign,
         Command::Transition {

@@ -1,0 +1,427 @@
+//! Alert intake: the webhook sources (Alertmanager v4, Grafana, generic events),
+//! per-source authentication, and the durable alert log with group commit.
+//!
+//! A request is answered 202 only after its alerts are in the log and the log is
+//! flushed. Concurrent requests share one write and one flush (group commit): the
+//! writer takes everything queued, appends it as one batch, flushes once, answers
+//! every waiter, then hands the alerts to the engine in log order.
+//!
+//! | | |
+//! |---|---|
+//! | `POST /api/alerts/alertmanager` | Alertmanager webhook v4 body |
+//! | `POST /api/alerts/grafana` | Grafana unified alerting webhook body |
+//! | `POST /api/events` | `{"dedup_key", "event_action": trigger\|acknowledge\|resolve, "payload": {...}}` |
+//! | `GET/POST /api/silences`, `DELETE /api/silences/{id}` | silences |
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+use warroom_core::alerts::{self, Alert, Matcher, Silence};
+use warroom_core::event::{Event, Message};
+use warroom_core::ports::Store;
+
+use crate::alert_sink::{AlertSink, IngestError};
+use crate::app::{EngineHandle, Shared};
+use crate::errors::{json_error, AppError};
+use crate::store_sled::SledStore;
+
+/// Most batches written by one group commit.
+const GROUP: usize = 4096;
+
+type Waiter = (Vec<Alert>, oneshot::Sender<Result<(), IngestError>>);
+
+/// The durable alert log's front door ([`AlertSink`]).
+pub struct Intake {
+    tx: mpsc::Sender<Waiter>,
+}
+
+impl Intake {
+    /// Starts the writer and the forwarder to the engine.
+    pub fn start(store: Arc<SledStore>, engine: EngineHandle) -> Arc<Self> {
+        let (tx, mut rx) = mpsc::channel::<Waiter>(GROUP);
+        let (fwd_tx, mut fwd_rx) = mpsc::unbounded_channel::<(DateTime<Utc>, Vec<Alert>)>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut waiters = vec![first];
+                while waiters.len() < GROUP {
+                    match rx.try_recv() {
+                        Ok(w) => waiters.push(w),
+                        Err(_) => break,
+                    }
+                }
+                let at = Utc::now();
+                let alerts: Vec<Alert> = waiters.iter().flat_map(|(a, _)| a.clone()).collect();
+                let s = store.clone();
+                let batch = vec![(at, alerts)];
+                let (result, batch) = match tokio::task::spawn_blocking(move || {
+                    let r = s.append_alerts(&batch);
+                    (r, batch)
+                })
+                .await
+                {
+                    Ok((r, b)) => (r.map_err(|e| IngestError::Store(e.to_string())), b),
+                    Err(_) => (Err(IngestError::Stopped), Vec::new()),
+                };
+                let ok = result.is_ok();
+                for (_, reply) in waiters {
+                    let _ = reply.send(result.clone());
+                }
+                if ok {
+                    for b in batch {
+                        let _ = fwd_tx.send(b);
+                    }
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Some((at, alerts)) = fwd_rx.recv().await {
+                let event = Event::Alerts {
+                    alerts,
+                    received_at: at,
+                };
+                if let Err(e) = engine.submit(event).await {
+                    // Logged alerts are replayed at the next start-up.
+                    warn!(error = %e, "the engine did not take logged alerts");
+                }
+            }
+        });
+        Arc::new(Self { tx })
+    }
+}
+
+impl AlertSink for Intake {
+    fn accept(
+        &self,
+        alerts: Vec<Alert>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send + '_>> {
+        Box::pin(async move {
+            if alerts.is_empty() {
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            self.tx
+                .send((alerts, tx))
+                .await
+                .map_err(|_| IngestError::Stopped)?;
+            rx.await.map_err(|_| IngestError::Stopped)?
+        })
+    }
+}
+
+/// How each source is authenticated, with secrets read once at start-up.
+#[derive(Clone, Default)]
+pub struct SourceSecrets {
+    by_source: BTreeMap<String, Secret>,
+}
+
+#[derive(Clone)]
+enum Secret {
+    Bearer(String),
+    Hmac(Vec<u8>),
+}
+
+impl SourceSecrets {
+    /// Reads the environment variables named in `[alerts.auth]`.
+    ///
+    /// # Errors
+    /// The first variable that is unset or empty (named, never its value).
+    pub fn from_config(cfg: &crate::alerts_config::AlertsConfig) -> anyhow::Result<Self> {
+        let mut by_source = BTreeMap::new();
+        for (name, a) in &cfg.auth {
+            let (var, hmac) = match (&a.token_env, &a.hmac_secret_env) {
+                (Some(t), _) => (t, false),
+                (None, Some(h)) => (h, true),
+                (None, None) => continue,
+            };
+            let v = std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("alerts.auth.{name}: set the environment variable {var}")
+                })?;
+            let v = v.trim().to_string();
+            by_source.insert(
+                name.clone(),
+                if hmac {
+                    Secret::Hmac(v.into_bytes())
+                } else {
+                    Secret::Bearer(v)
+                },
+            );
+        }
+        Ok(Self { by_source })
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(data);
+    let inner = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&outer.finalize());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time comparison.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized(reason: &str) -> Response {
+    json_error(StatusCode::UNAUTHORIZED, "unauthorized", reason)
+}
+
+/// Checks the request against the source's secret (the API token by default).
+fn authorize(s: &Shared, source: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match s.alert_secrets.by_source.get(source) {
+        Some(Secret::Hmac(key)) => {
+            let given = headers
+                .get("x-warroom-signature")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().trim_start_matches("sha256="))
+                .ok_or_else(|| {
+                    unauthorized("missing `X-Warroom-Signature: sha256=<hex>` header")
+                })?;
+            let want = hex(&hmac_sha256(key, body));
+            if same(given.to_ascii_lowercase().as_bytes(), want.as_bytes()) {
+                Ok(())
+            } else {
+                Err(unauthorized(
+                    "the body's HMAC-SHA256 signature does not match",
+                ))
+            }
+        }
+        Some(Secret::Bearer(t)) => match bearer {
+            Some(b) if same(b.as_bytes(), t.as_bytes()) => Ok(()),
+            Some(_) => Err(unauthorized(
+                "the bearer token is not valid for this source",
+            )),
+            None => Err(unauthorized(
+                "missing `Authorization: Bearer <token>` header",
+            )),
+        },
+        None => match bearer {
+            Some(b) if same(b.as_bytes(), s.api_token.as_bytes()) => Ok(()),
+            Some(_) => Err(unauthorized("the bearer token is not valid")),
+            None => Err(unauthorized(
+                "missing `Authorization: Bearer <token>` header",
+            )),
+        },
+    }
+}
+
+/// The alert routes (their own authentication, so mounted outside the API token layer).
+pub fn routes(body_limit: usize) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/alerts/alertmanager", post(alertmanager))
+        .route("/api/alerts/grafana", post(grafana))
+        .route("/api/events", post(events))
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+/// Silence routes (behind the API token).
+pub fn silence_routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/silences", get(list_silences).post(add_silence))
+        .route("/api/silences/{id}", delete(expire_silence))
+}
+
+async fn take(
+    s: Arc<Shared>,
+    source: &str,
+    headers: HeaderMap,
+    body: Bytes,
+    parse: impl FnOnce(&[u8]) -> Result<Vec<Alert>, alerts::AlertParseError>,
+) -> Response {
+    if let Err(r) = authorize(&s, source, &headers, &body) {
+        return r;
+    }
+    let Some(intake) = s.intake.as_ref() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alerts_off",
+            "the alert pipeline is switched off ([alerts] enabled = false)",
+        );
+    };
+    let parsed = match parse(&body) {
+        Ok(a) => a,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_alerts", e.to_string()),
+    };
+    let n = parsed.len();
+    s.metrics
+        .alerts_received
+        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    match intake.accept(parsed).await {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": n }))).into_response(),
+        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, "not_stored", e.to_string()),
+    }
+}
+
+async fn alertmanager(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    take(s, "alertmanager", headers, body, alerts::parse_alertmanager).await
+}
+
+async fn grafana(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    take(s, "grafana", headers, body, alerts::parse_grafana).await
+}
+
+async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = Utc::now();
+    take(s, "events", headers, body, |b| alerts::parse_event(b, now)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSilence {
+    matchers: Vec<String>,
+    #[serde(default)]
+    starts_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    ends_at: Option<DateTime<Utc>>,
+    /// `2h`, `30m`; instead of `ends_at`.
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    recurrence: Option<alerts::Recurrence>,
+    #[serde(default)]
+    created_by: Option<String>,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+async fn add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Response, AppError> {
+    let bad =
+        |reason: String| json_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_silence", reason);
+    let n: NewSilence = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return Ok(bad(e.to_string())),
+    };
+    let mut matchers = Vec::new();
+    for m in &n.matchers {
+        match Matcher::parse(m) {
+            Ok(x) => matchers.push(x),
+            Err(e) => return Ok(bad(format!("matcher `{m}`: {e}"))),
+        }
+    }
+    let now = Utc::now();
+    let starts_at = n.starts_at.unwrap_or(now);
+    let ends_at = match (&n.ends_at, &n.duration) {
+        (Some(_), Some(_)) => return Ok(bad("give ends_at or duration, not both".into())),
+        (Some(e), None) => Some(*e),
+        (None, Some(d)) => match alerts::Dur::parse(d) {
+            Ok(d) => Some(starts_at + d.get()),
+            Err(_) => return Ok(bad(format!("duration `{d}` is not like 30m or 2h"))),
+        },
+        (None, None) if n.recurrence.is_some() => None,
+        (None, None) => return Ok(bad("give ends_at or duration (or a recurrence)".into())),
+    };
+    let silence = Silence {
+        id: n
+            .id
+            .unwrap_or_else(|| format!("S-API-{}", now.timestamp_nanos_opt().unwrap_or_default())),
+        matchers,
+        starts_at,
+        ends_at,
+        recurrence: n.recurrence,
+        created_by: n.created_by.unwrap_or_else(|| "api".into()),
+        comment: n.comment,
+    };
+    let outcome = s.engine.submit(Event::AddSilence { silence }).await?;
+    Ok(match outcome.reply {
+        Some(Message::SilenceSet { silence }) => {
+            (StatusCode::CREATED, Json(silence)).into_response()
+        }
+        Some(Message::Refused { problem }) => bad(format!("{problem:?}")),
+        _ => bad("the silence was not stored".into()),
+    })
+}
+
+async fn expire_silence(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let outcome = s
+        .engine
+        .submit(Event::ExpireSilence { id: id.clone() })
+        .await?;
+    Ok(match outcome.reply {
+        Some(Message::SilenceEnded { .. }) => StatusCode::NO_CONTENT.into_response(),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no silence `{id}`"),
+        ),
+    })
+}
+
+async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
+    let outcome = s
+        .engine
+        .submit(Event::Command {
+            origin: warroom_core::event::Origin::Api,
+            actor: warroom_core::engine::alerts_actor(),
+            command: warroom_core::command::Command::SilenceList,
+        })
+        .await?;
+    Ok(match outcome.reply {
+        Some(Message::SilenceList { silences }) => {
+            Json(json!({ "silences": silences })).into_response()
+        }
+        _ => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alerts_off",
+            "no alert pipeline",
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_test_vector() {
+        // RFC 4231 test case 2.
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! `/silence <matcher…> for <2h> [comment…]`, `/silence list`, `/silence expire <id>`.
+
+use super::{clip, Command, ParseError, Problem, Syntax};
+
+fn is_matcher(w: &str) -> bool {
+    w.contains('=') || w.contains("!~")
+}
+
+pub(super) fn parse_silence(rest: &[String]) -> Result<Command, ParseError> {
+    let fail = |problem| ParseError {
+        syntax: Syntax::Silence,
+        problem,
+    };
+    match rest {
+        [] => Err(fail(Problem::Missing("matcher".into()))),
+        [sub] if sub.eq_ignore_ascii_case("list") || sub == "列表" => Ok(Command::SilenceList),
+        [sub, id] if sub.eq_ignore_ascii_case("expire") || sub == "解除" => {
+            Ok(Command::SilenceExpire { id: id.clone() })
+        }
+        [sub, ..] if sub.eq_ignore_ascii_case("expire") || sub.eq_ignore_ascii_case("list") => {
+            Err(fail(Problem::Unexpected(clip(
+                rest.last().map_or("", String::as_str),
+            ))))
+        }
+        _ => {
+            let n = rest.iter().take_while(|w| is_matcher(w)).count();
+            if n == 0 {
+                return Err(fail(Problem::Unexpected(clip(&rest[0]))));
+            }
+            let tail = &rest[n..];
+            let Some((kw, tail)) = tail.split_first() else {
+                return Err(fail(Problem::Missing("for <duration>".into())));
+            };
+            if !(kw.eq_ignore_ascii_case("for") || kw == "持续") {
+                return Err(fail(Problem::Unexpected(clip(kw))));
+            }
+            let Some((span, comment)) = tail.split_first() else {
+                return Err(fail(Problem::Missing("duration".into())));
+            };
+            let comment = comment
+                .join(" ")
+                .trim()
+                .trim_start_matches("--")
+                .trim()
+                .to_string();
+            Ok(Command::Silence {
+                matchers: rest[..n].to_vec(),
+                span: span.clone(),
+                comment: (!comment.is_empty()).then_some(comment),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::{parse, Command, Parsed};
+
+    #[test]
+    fn a_silence_takes_matchers_a_span_and_a_comment() {
+        assert_eq!(
+            parse("/silence service=\"trading-db\" alertname=~\"Disk.*\" for 2h -- backup window"),
+            Parsed::Command(Command::Silence {
+                matchers: vec!["service=trading-db".into(), "alertname=~Disk.*".into()],
+                span: "2h".into(),
+                comment: Some("backup window".into()),
+            })
+        );
+        assert_eq!(
+            parse("/silence list"),
+            Parsed::Command(Command::SilenceList)
+        );
+        assert!(matches!(parse("/silence for 2h"), Parsed::Invalid(_)));
+        assert!(matches!(parse("/silence service=db"), Parsed::Invalid(_)));
+        assert!(matches!(
+            parse("/silence service=db 2h"),
+            Parsed::Invalid(_)
+        ));
+    }
+}

@@ -1,0 +1,435 @@
+//! Alerts: the pipeline's decisions become incidents. A declared cluster becomes an
+//! incident (war room, paging, milestones *occurred* = earliest onset and
+//! *discovered* = first alert received); alerts that join, resolve or re-fire are
+//! noted in its timeline; a more severe alert raises its severity; storms are one
+//! notice. Silences come from the config, `/silence` and the API.
+//!
+//! The pipeline lives in memory; the alert log (written by the intake before the
+//! sender got its 202) and the cluster → incident bindings are in the store. After a
+//! restart [`Engine::replay_alerts`] rebuilds the pipeline from the log: clusters
+//! already bound get their incident back, and a cluster whose declaration was lost
+//! in a crash is declared then, so no acknowledged alert is lost.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Engine, Outcome, Plan};
+use crate::alerts::{Alert, AlertRef, AlertStatus, Output, Silence, StormPhase};
+use crate::command::Command;
+use crate::event::{Action, Destination, Message, Origin};
+use crate::incident::{Entry, IncidentId, Milestone, Person, Source, TimelineEntry};
+use crate::ports::StoreError;
+
+/// The person alert-driven changes are recorded as.
+pub fn alerts_actor() -> Person {
+    Person {
+        id: "bot:alerts".into(),
+        name: "alerts".into(),
+    }
+}
+
+/// Alerts listed in one timeline note.
+const NOTE_ALERTS: usize = 8;
+
+fn alert_line(a: &AlertRef) -> String {
+    match &a.service {
+        Some(s) => format!(
+            "{} [{}] {} — {}",
+            a.severity.code(),
+            s,
+            a.alertname,
+            a.title
+        ),
+        None => format!("{} {} — {}", a.severity.code(), a.alertname, a.title),
+    }
+}
+
+fn alert_lines(alerts: &[AlertRef]) -> String {
+    let mut out: Vec<String> = alerts.iter().take(NOTE_ALERTS).map(alert_line).collect();
+    if alerts.len() > NOTE_ALERTS {
+        out.push(format!("… +{}", alerts.len() - NOTE_ALERTS));
+    }
+    out.join("; ")
+}
+
+impl Engine {
+    /// Whether the alert pipeline is on.
+    pub fn alerts_enabled(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
+    /// Rebuilds the pipeline from the stored alert log (after a restart) and returns
+    /// what must still be done (declarations lost in a crash).
+    ///
+    /// # Errors
+    /// [`StoreError`] from the store.
+    pub fn replay_alerts(&mut self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        let Some(p) = self.pipeline.as_ref() else {
+            return Ok(Outcome::default());
+        };
+        let horizon = now - p.config().retention.get();
+        let log = self.store.alert_log(horizon)?;
+        let mut total = Outcome::default();
+        for (at, alerts) in log {
+            self.tick_until(at, &mut total)?;
+            let out = self.alerts_in(alerts, at, true)?;
+            merge(&mut total, out);
+        }
+        self.tick_until(now, &mut total)?;
+        Ok(total)
+    }
+
+    /// Runs the pipeline's timers due before `t` (replay: simulated time).
+    fn tick_until(&mut self, t: DateTime<Utc>, total: &mut Outcome) -> Result<(), StoreError> {
+        loop {
+            let Some(p) = self.pipeline.as_mut() else {
+                return Ok(());
+            };
+            match p.next_deadline() {
+                Some(d) if d <= t => {
+                    let outputs = p.tick(d);
+                    let out = self.apply_alert_outputs(outputs, d, true)?;
+                    merge(total, out);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// New alerts, received at `at`.
+    pub(super) fn alerts_in(
+        &mut self,
+        alerts: Vec<Alert>,
+        at: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<Outcome, StoreError> {
+        let Some(p) = self.pipeline.as_mut() else {
+            return Ok(Outcome::default());
+        };
+        let outputs = p.ingest(alerts, at);
+        self.apply_alert_outputs(outputs, at, replay)
+    }
+
+    /// The pipeline's timers (group waits, flapping holds, silences ending).
+    pub(super) fn alerts_tick(&mut self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        let Some(p) = self.pipeline.as_mut() else {
+            return Ok(Outcome::default());
+        };
+        if p.next_deadline().is_none_or(|d| d > now) {
+            return Ok(Outcome::default());
+        }
+        let outputs = p.tick(now);
+        self.apply_alert_outputs(outputs, now, false)
+    }
+
+    fn apply_alert_outputs(
+        &mut self,
+        outputs: Vec<Output>,
+        now: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<Outcome, StoreError> {
+        let mut total = Outcome::default();
+        for o in outputs {
+            let plan = self.alert_output(o, now, replay)?;
+            if let Some(plan) = plan {
+                let out = self.commit(Origin::Api, plan)?;
+                merge(&mut total, out);
+            }
+        }
+        Ok(total)
+    }
+
+    fn bound(&self, cluster: &str) -> Option<IncidentId> {
+        self.bindings.get(cluster).cloned()
+    }
+
+    fn note(
+        &self,
+        incident: &IncidentId,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Plan>, StoreError> {
+        let mut plan = self.command(
+            &Origin::Api,
+            alerts_actor(),
+            Command::TimelineAdd {
+                incident: Some(incident.clone()),
+                text,
+            },
+            now,
+        )?;
+        for (_, e) in &mut plan.timeline {
+            e.source = Source::Alert;
+        }
+        plan.reply = None;
+        Ok(Some(plan))
+    }
+
+    fn alert_output(
+        &mut self,
+        o: Output,
+        now: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<Option<Plan>, StoreError> {
+        match o {
+            Output::Declare {
+                cluster,
+                severity,
+                title,
+                services,
+                alerts,
+                reason,
+                ..
+            } => {
+                if let Some(id) = self.bound(&cluster) {
+                    if let Some(p) = self.pipeline.as_mut() {
+                        p.bind(&cluster, id.to_string());
+                    }
+                    return Ok(None);
+                }
+                let (onset, seen) = self
+                    .pipeline
+                    .as_ref()
+                    .and_then(|p| p.cluster(&cluster))
+                    .map_or((now, now), |c| (c.first_onset, c.created_at));
+                let title: String = title
+                    .chars()
+                    .take(crate::command::MAX_TITLE_CHARS)
+                    .collect();
+                let mut plan = self.command(
+                    &Origin::Api,
+                    alerts_actor(),
+                    Command::Declare {
+                        title,
+                        severity: Some(severity),
+                        services,
+                    },
+                    now,
+                )?;
+                let Some(inc) = plan.incident.as_mut() else {
+                    return Ok(Some(plan));
+                };
+                let id = inc.id.clone();
+                for (m, t) in [
+                    (Milestone::Occurred, onset),
+                    (Milestone::Discovered, seen.min(now)),
+                ] {
+                    inc.milestones.insert(m, t);
+                    plan.timeline.push((
+                        id.clone(),
+                        TimelineEntry {
+                            at: now,
+                            who: alerts_actor(),
+                            source: Source::Alert,
+                            entry: Entry::MilestoneSet {
+                                milestone: m,
+                                time: t,
+                                previous: None,
+                            },
+                        },
+                    ));
+                }
+                plan.timeline.push((
+                    id.clone(),
+                    TimelineEntry {
+                        at: now,
+                        who: alerts_actor(),
+                        source: Source::Alert,
+                        entry: Entry::Note {
+                            text: format!(
+                                "🔔 {} alert(s): {} ({reason})",
+                                alerts.len(),
+                                alert_lines(&alerts)
+                            ),
+                        },
+                    },
+                ));
+                for (_, e) in &mut plan.timeline {
+                    e.source = Source::Alert;
+                }
+                plan.reply = None;
+                plan.alert_bindings.push((cluster.clone(), id.clone()));
+                if let Some(p) = self.pipeline.as_mut() {
+                    p.bind(&cluster, id.to_string());
+                }
+                Ok(Some(plan))
+            }
+            Output::Attach {
+                cluster,
+                alerts,
+                confidence,
+                reason,
+                notify,
+                ..
+            } => match self.bound(&cluster) {
+                Some(id) if notify && !replay => self.note(
+                    &id,
+                    format!(
+                        "🔔 +{}: {} (confidence {confidence:.2}: {reason})",
+                        alerts.len(),
+                        alert_lines(&alerts)
+                    ),
+                    now,
+                ),
+                _ => Ok(None),
+            },
+            Output::Update {
+                cluster,
+                alert,
+                status,
+                notify,
+                ..
+            } => match self.bound(&cluster) {
+                Some(id) if notify && !replay => {
+                    let mark = match status {
+                        AlertStatus::Resolved => "✅",
+                        AlertStatus::Firing => "🔥",
+                    };
+                    let word = match status {
+                        AlertStatus::Resolved => "resolved",
+                        AlertStatus::Firing => "firing again",
+                    };
+                    self.note(&id, format!("{mark} {word}: {}", alert_line(&alert)), now)
+                }
+                _ => Ok(None),
+            },
+            Output::Resolved { cluster, .. } => match self.bound(&cluster) {
+                Some(id) if !replay => self.note(
+                    &id,
+                    "✅ every alert of this incident has resolved".into(),
+                    now,
+                ),
+                _ => Ok(None),
+            },
+            Output::Escalate {
+                cluster, severity, ..
+            } => match self.bound(&cluster) {
+                Some(id) if !replay => {
+                    let inc = self.store.incident(&id)?;
+                    if inc.is_none_or(|i| i.severity <= severity || i.status.is_over()) {
+                        return Ok(None);
+                    }
+                    let mut plan = self.command(
+                        &Origin::Api,
+                        alerts_actor(),
+                        Command::SetSeverity {
+                            incident: Some(id),
+                            severity,
+                        },
+                        now,
+                    )?;
+                    plan.reply = None;
+                    Ok(Some(plan))
+                }
+                _ => Ok(None),
+            },
+            Output::StormNotice {
+                key,
+                phase,
+                count,
+                window,
+                since,
+            } if !replay => Ok(Some(Plan {
+                outbox: vec![Action::Send {
+                    to: Destination::Channel {
+                        channel: self.alert_channel(),
+                    },
+                    message: Message::AlertStorm {
+                        key,
+                        started: phase == StormPhase::Started,
+                        count,
+                        window_secs: window.as_secs(),
+                        since,
+                    },
+                }],
+                ..Plan::default()
+            })),
+            Output::StormNotice { .. }
+            | Output::Reminder { .. }
+            | Output::Suppressed { .. }
+            | Output::SilenceExpired { .. } => Ok(None),
+        }
+    }
+
+    fn alert_channel(&self) -> crate::incident::ChannelRef {
+        self.cfg
+            .alert_channel
+            .clone()
+            .unwrap_or_else(|| self.cfg.task_channel.clone())
+    }
+
+    /// `/silence <matcher…> for <2h> [-- comment]` and the API.
+    pub(super) fn add_silence(&mut self, silence: Silence) -> Plan {
+        let Some(p) = self.pipeline.as_mut() else {
+            return Plan::refuse(crate::event::Refusal::AlertsOff);
+        };
+        if let Err(e) = p.add_silence(silence.clone()) {
+            return Plan::refuse(crate::event::Refusal::BadSilence {
+                reason: e.to_string(),
+            });
+        }
+        Plan {
+            silences: vec![silence.clone()],
+            ..Plan::reply(Message::SilenceSet { silence })
+        }
+    }
+
+    /// Ends a silence now.
+    pub(super) fn expire_silence(&mut self, id: &str, now: DateTime<Utc>) -> Plan {
+        let Some(p) = self.pipeline.as_mut() else {
+            return Plan::refuse(crate::event::Refusal::AlertsOff);
+        };
+        let Some(mut s) = p.silences().find(|s| s.id == id).cloned() else {
+            return Plan::refuse(crate::event::Refusal::UnknownSilence { silence: id.into() });
+        };
+        p.expire_silence(id, now);
+        s.ends_at = Some(now);
+        Plan {
+            silences: vec![s],
+            ..Plan::reply(Message::SilenceEnded { silence: id.into() })
+        }
+    }
+
+    /// The silences in force or to come.
+    pub fn silences(&self, now: DateTime<Utc>) -> Vec<Silence> {
+        self.pipeline
+            .as_ref()
+            .map(|p| {
+                p.silences()
+                    .filter(|s| s.ends_at.is_none_or(|e| e > now))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Adds `b`'s actions to `a`.
+pub(super) fn merge(a: &mut Outcome, b: Outcome) {
+    a.actions.extend(b.actions);
+    if a.incident.is_none() {
+        a.incident = b.incident;
+    }
+    if a.reply.is_none() {
+        a.reply = b.reply;
+    }
+}
+
+/// A silence from chat: matchers, a span, an author and a comment.
+pub fn silence_from(
+    id: String,
+    matchers: Vec<crate::alerts::Matcher>,
+    now: DateTime<Utc>,
+    span: Duration,
+    by: &Person,
+    comment: String,
+) -> Silence {
+    Silence {
+        id,
+        matchers,
+        starts_at: now,
+        ends_at: Some(now + span),
+        recurrence: None,
+        created_by: by.name.clone(),
+        comment,
+    }
+}
