@@ -46,19 +46,43 @@ async fn webhooks_refuse_bad_bodies_and_bad_credentials_with_a_reason() {
     std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
     let dir = tempfile::tempdir().expect("tempdir");
     let bot = Bot::start(&config(dir.path(), FAST));
-    let (s, b) = post(&bot, "/api/alerts/alertmanager", b"{\"alerts\": 5}", &[bearer()]).await;
+    let (s, b) = post(
+        &bot,
+        "/api/alerts/alertmanager",
+        b"{\"alerts\": 5}",
+        &[bearer()],
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
     assert_eq!(b["error"], "invalid_alerts");
     let (s, _) = post(&bot, "/api/alerts/alertmanager", b"{}", &[]).await;
     assert_eq!(s, 401);
-    let (s, b) = post(&bot, "/api/events", b"{\"event_action\": \"explode\"}", &[bearer()]).await;
+    let (s, b) = post(
+        &bot,
+        "/api/events",
+        b"{\"event_action\": \"explode\"}",
+        &[bearer()],
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
     // Grafana is configured for HMAC: a bearer token is not enough, a wrong signature fails.
     let body = br#"{"receiver":"warroom","status":"firing","alerts":[]}"#;
     let (s, b) = post(&bot, "/api/alerts/grafana", body, &[bearer()]).await;
     assert_eq!(s, 401, "{b}");
-    assert!(b["reason"].as_str().unwrap().contains("X-Warroom-Signature"), "{b}");
-    let (s, _) = post(&bot, "/api/alerts/grafana", body, &[("x-warroom-signature", "sha256=00".into())]).await;
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap()
+            .contains("X-Warroom-Signature"),
+        "{b}"
+    );
+    let (s, _) = post(
+        &bot,
+        "/api/alerts/grafana",
+        body,
+        &[("x-warroom-signature", "sha256=00".into())],
+    )
+    .await;
     assert_eq!(s, 401);
     let metrics = bot
         .http()
@@ -69,7 +93,10 @@ async fn webhooks_refuse_bad_bodies_and_bad_credentials_with_a_reason() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("warroom_alerts_received_total 0"), "{metrics}");
+    assert!(
+        metrics.contains("warroom_alerts_received_total 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -90,14 +117,27 @@ async fn alerts_acknowledged_with_202_survive_a_sigkill_and_become_an_incident_a
         let incidents = list.as_array().cloned().unwrap_or_default();
         if let Some(inc) = incidents.first() {
             assert_eq!(incidents.len(), 1, "{list}");
-            assert!(inc["title"].as_str().unwrap().contains("DBConnectionsExhausted") || inc["title"].as_str().unwrap().contains("trading-db"), "{inc}");
+            assert!(
+                inc["title"]
+                    .as_str()
+                    .unwrap()
+                    .contains("DBConnectionsExhausted")
+                    || inc["title"].as_str().unwrap().contains("trading-db"),
+                "{inc}"
+            );
             let id = inc["id"].as_str().unwrap().to_string();
             let one = bot.get_json(&format!("/api/incidents/{id}")).await;
-            assert_eq!(one["milestones"]["occurred"], "2026-11-23T01:58:00Z", "{one}");
+            assert_eq!(
+                one["milestones"]["occurred"], "2026-11-23T01:58:00Z",
+                "{one}"
+            );
             assert!(one["milestones"]["discovered"].is_string(), "{one}");
             break;
         }
-        assert!(Instant::now() < deadline, "no incident from the logged alerts");
+        assert!(
+            Instant::now() < deadline,
+            "no incident from the logged alerts"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -16,8 +16,11 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use super::{check_dims, BoxFut, EmbedRole, Embedder};
 use crate::error::{KnowledgeError, Result};
 
-/// Longest input in word pieces (what MiniLM was trained with).
-const MAX_TOKENS: usize = 256;
+/// Longest query in word pieces (the model's limit).
+const QUERY_TOKENS: usize = 256;
+/// Longest passage in word pieces. all-MiniLM-L6-v2 was fine-tuned on 128-piece inputs, and a
+/// chunk's title, headings and first lines carry its topic; this halves the ingest cost.
+const PASSAGE_TOKENS: usize = 128;
 
 /// A local BERT sentence-embedding model.
 #[derive(Clone)]
@@ -29,7 +32,8 @@ pub struct LocalEmbedder {
 
 struct Inner {
     model: BertModel,
-    tokenizer: Tokenizer,
+    passage_tokenizer: Tokenizer,
+    query_tokenizer: Tokenizer,
     device: Device,
 }
 
@@ -81,18 +85,22 @@ impl LocalEmbedder {
                 cfg_path.display()
             )));
         }
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| KnowledgeError::Config(format!("{}: {e}", tok_path.display())))?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
+        let tokenizer = |max_length: usize| -> Result<Tokenizer> {
+            let mut t = Tokenizer::from_file(&tok_path)
+                .map_err(|e| KnowledgeError::Config(format!("{}: {e}", tok_path.display())))?;
+            t.with_truncation(Some(TruncationParams {
+                max_length,
                 ..Default::default()
             }))
             .map_err(|e| KnowledgeError::Config(format!("tokenizer: {e}")))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
+            t.with_padding(Some(PaddingParams {
+                strategy: PaddingStrategy::BatchLongest,
+                ..Default::default()
+            }));
+            Ok(t)
+        };
+        let passage_tokenizer = tokenizer(PASSAGE_TOKENS)?;
+        let query_tokenizer = tokenizer(QUERY_TOKENS)?;
         let device = Device::Cpu;
         let bytes = std::fs::read(&weights).map_err(|e| KnowledgeError::io(&weights, e))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
@@ -106,7 +114,8 @@ impl LocalEmbedder {
         Ok(Self {
             inner: Arc::new(Inner {
                 model,
-                tokenizer,
+                passage_tokenizer,
+                query_tokenizer,
                 device,
             }),
             id: format!("local:{name}"),
@@ -118,7 +127,7 @@ impl LocalEmbedder {
     ///
     /// # Errors
     /// Tokenizer or tensor failures.
-    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    pub fn embed_blocking(&self, texts: &[String], role: EmbedRole) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
         // Small batches of similar length waste little on padding.
         let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -128,7 +137,7 @@ impl LocalEmbedder {
             let batch: Vec<&str> = group.iter().map(|i| texts[*i].as_str()).collect();
             let vs = self
                 .inner
-                .forward(&batch)
+                .forward(&batch, role)
                 .map_err(|e| KnowledgeError::Embed(e.to_string()))?;
             for (i, v) in group.iter().zip(vs) {
                 result[*i] = Some(v);
@@ -146,8 +155,13 @@ impl Inner {
     fn forward(
         &self,
         batch: &[&str],
+        role: EmbedRole,
     ) -> std::result::Result<Vec<Vec<f32>>, Box<dyn std::error::Error + Send + Sync>> {
-        let enc = self.tokenizer.encode_batch(batch.to_vec(), true)?;
+        let tokenizer = match role {
+            EmbedRole::Passage => &self.passage_tokenizer,
+            EmbedRole::Query => &self.query_tokenizer,
+        };
+        let enc = tokenizer.encode_batch(batch.to_vec(), true)?;
         let n = enc.len();
         let len = enc.first().map(|e| e.get_ids().len()).unwrap_or(0);
         let mut ids = Vec::with_capacity(n * len);
@@ -185,12 +199,12 @@ impl Embedder for LocalEmbedder {
     fn embed<'a>(
         &'a self,
         texts: &'a [String],
-        _role: EmbedRole,
+        role: EmbedRole,
     ) -> BoxFut<'a, Result<Vec<Vec<f32>>>> {
         let me = self.clone();
         let owned = texts.to_vec();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || me.embed_blocking(&owned))
+            tokio::task::spawn_blocking(move || me.embed_blocking(&owned, role))
                 .await
                 .map_err(|e| KnowledgeError::Embed(format!("embedding task failed: {e}")))?
         })

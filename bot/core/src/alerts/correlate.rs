@@ -977,7 +977,10 @@ fn relation(
     if !cand.symptom || !(m.cause || cfg.via_symptoms) {
         return None;
     }
-    if let Some(h) = topo.depends(a, b) {
+    // Effects follow their cause: a downstream symptom starting well before the
+    // member is not its effect.
+    let after = cand.key.starts_at + cfg.onset_tolerance.get() >= m.key.starts_at;
+    if let Some(h) = topo.depends(a, b).filter(|_| after) {
         return rel(
             RelKind::DependsOn,
             0.85 - 0.15 * f64::from(h - 1),

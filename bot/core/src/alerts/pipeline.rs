@@ -1228,10 +1228,10 @@ impl Pipeline {
                     }
                 }
             }
+            let mut member = member;
             match best {
                 Some((conf, reason, cid, cause)) => {
                     let before = self.state.clusters.get(&cid).map(|c| c.severity);
-                    let mut member = member;
                     member.cause = cause;
                     self.join(&fp, idx, &cid, member, Some(reason.clone()));
                     if let (Some(b), Some(c)) = (before, self.state.clusters.get(&cid)) {
@@ -1328,7 +1328,7 @@ impl Pipeline {
     ) {
         if let Some(c) = self.state.clusters.get_mut(cid) {
             // A re-fire does not move the cluster's time anchors.
-            member.anchor = !c.fingerprints.contains(fp);
+            member.anchor = member.anchor && !c.fingerprints.contains(fp);
             c.add(member, reason);
         }
         if let Some(e) = self
