@@ -191,10 +191,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Constant-time comparison.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+use crate::http::same;
 
 fn unauthorized(reason: &str) -> Response {
     json_error(StatusCode::UNAUTHORIZED, "unauthorized", reason)
