@@ -49,19 +49,19 @@
 //!
 //! [alerts.correlation]
 //! window = "5m"             # onset gap to a related member (host, service, dependency)
-//! signal_window = "10m"     # onset gap for the same alert name on the same service
+//! signal_window = "5m"      # onset gap for the same alert name on the same service
 //! max_span = "15m"          # same service/host/alert name joins this long after a cluster starts
 //! dep_span = "10m"          # dependents (catalog, named in text, learned) join this long after
-//! late_root = "3m"          # what members depend on (a late root cause) joins this long after
+//! late_root = "0s"          # what members depend on (a late root cause) joins this long after
 //! reopen = "5m"             # the same alert re-firing this soon after it resolved
 //! close_after = "30m"       # quiet clusters close
-//! hops = 2                  # catalog dependency hops
+//! hops = 1                  # catalog dependency hops
 //! min_confidence = 0.5
 //! w_relation = 0.5
 //! w_time = 0.3
 //! w_text = 0.2
 //! temporal_window = "0s"    # > 0: symptoms the catalog cannot place join on time alone
-//! via_symptoms = false      # true: dependents may join through symptom members too
+//! via_symptoms = true       # true: dependents may join through symptom members too
 //! learn = true              # learn dependencies from services alerting together
 //! learn_min_count = 4
 //! learn_min_lift = 3.0

@@ -18,9 +18,16 @@
 //! Only **symptom** alerts (latency, errors, timeouts, …; see
 //! [`CorrelationConfig::symptom_words`]) join through dependencies or the same service:
 //! a cause-like alert (a crash, a full disk) on a dependent service is a new root cause
-//! and starts its own cluster, which is what keeps concurrent incidents apart. Every join
-//! carries a reason such as `same window (2m), payments depends on db (1 hop), titles
-//! 0.7 similar`.
+//! and starts its own cluster, which is what keeps concurrent incidents apart. For the
+//! same reason a cause-like alert joins through a symptom member only as the same
+//! signal starting with it, never through the symptom's host, node or service.
+//!
+//! Causes come before their effects: a downstream symptom joins a member that started
+//! before it (within `onset_tolerance`), a pod alert joins the alert of its node only
+//! after it, and a node alert joins a pod's cluster only as the earlier cause of its
+//! root-cause side. A member that had cleared before the candidate started explains
+//! nothing about it. Every join carries a reason such as `same window (2m), payments
+//! depends on db (1 hop), titles 0.7 similar`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -46,15 +53,19 @@ pub struct CorrelationConfig {
     /// A dependent service (or one named in the text, or a learned partner) joins only
     /// this long after the cluster's first onset.
     pub dep_span: Dur,
-    /// A service that cluster members depend on (a root cause reported late) joins only
-    /// this long after the cluster's first onset.
+    /// A service that the cluster's root-cause side depends on (a root cause reported
+    /// late) joins only this long after the cluster's first onset. 0s (the default):
+    /// never; with several incidents open at once, an upstream alert joining a younger
+    /// cluster as its "late root" was more often a concurrent incident than a late one.
     pub late_root: Dur,
     /// After the last alert of a cluster resolved, the same alert re-firing still joins
     /// it for this long.
     pub reopen: Dur,
     /// A cluster with nothing firing closes after this long.
     pub close_after: Dur,
-    /// Dependency hops followed in the catalog.
+    /// Dependency hops followed in the catalog. One hop (the default) follows the
+    /// blast radius one alerting service at a time (see `via_symptoms`) instead of
+    /// jumping over services that do not alert, which chains concurrent incidents.
     pub hops: u32,
     /// Joins need at least this confidence (0..1).
     pub min_confidence: f64,
@@ -84,11 +95,13 @@ pub struct CorrelationConfig {
     /// joins it on time alone when it starts within this long after a root-cause
     /// member (0s: never).
     pub temporal_window: Dur,
-    /// Let dependents join through any member, not only through the root-cause side
-    /// (chains through symptoms merge concurrent incidents more often).
+    /// Let dependents join through any member they depend on, not only through the
+    /// root-cause side: with `hops = 1` a symptom two hops down joins through the
+    /// alerting service between it and the root.
     pub via_symptoms: bool,
-    /// How much later than its effect a cause may start and still be taken for it
-    /// (detection lag): a node alert and a pod on it, a late root.
+    /// Detection lag allowed when telling cause from effect by onset: a downstream
+    /// symptom may start this much before the upstream member it joins, a pod alert
+    /// this much before its node's alert, and a node alert this much after a pod's.
     pub onset_tolerance: Dur,
     /// Learn dependencies from services that start alerting together.
     pub learn: bool,
@@ -102,13 +115,13 @@ impl Default for CorrelationConfig {
     fn default() -> Self {
         Self {
             window: Dur::mins(5),
-            signal_window: Dur::mins(10),
+            signal_window: Dur::mins(5),
             max_span: Dur::mins(15),
             dep_span: Dur::mins(10),
-            late_root: Dur::mins(3),
+            late_root: Dur::secs(0),
             reopen: Dur::mins(5),
             close_after: Dur::mins(30),
-            hops: 2,
+            hops: 1,
             min_confidence: 0.5,
             w_relation: 0.5,
             w_time: 0.3,
@@ -212,7 +225,7 @@ impl Default for CorrelationConfig {
             .map(|s| (*s).to_string())
             .collect(),
             temporal_window: Dur::secs(0),
-            via_symptoms: false,
+            via_symptoms: true,
             onset_tolerance: Dur::secs(60),
             learn: true,
             learn_min_count: 4,
@@ -832,11 +845,27 @@ impl Cluster {
             });
         }
         let since_start = start - self.first_onset;
+        // The widest limits of any relation: cheap checks before the relations.
+        let max_gap = window
+            .max(cfg.signal_window.get())
+            .max(cfg.temporal_window.get());
+        let max_span = cfg
+            .max_span
+            .get()
+            .max(cfg.dep_span.get())
+            .max(cfg.late_root.get())
+            .max(cfg.temporal_window.get());
+        if since_start > max_span {
+            return None;
+        }
         let mut best: Option<(f64, String, bool)> = None;
         // Recent members are the relevant ones; big storms are capped.
         let skip = self.members.len().saturating_sub(256);
         for m in self.members[skip..].iter().filter(|m| m.anchor) {
             let gap = (start - m.key.starts_at).abs();
+            if gap > max_gap {
+                continue;
+            }
             let Some(rel) = relation(cand, m, topo, learned, cfg, now) else {
                 continue;
             };
@@ -848,10 +877,8 @@ impl Cluster {
             // A cause-like alert next to a symptom is a new root cause, not more of the
             // symptom: it joins through a symptom member only as the same signal
             // starting with it (the same failure seen on several instances).
-            if !cand.symptom
-                && !m.cause
-                && !(rel.kind == RelKind::SameSignal && gap <= cfg.onset_tolerance.get())
-            {
+            let sibling = rel.kind == RelKind::SameSignal && gap <= cfg.onset_tolerance.get();
+            if !(cand.symptom || m.cause || sibling) {
                 continue;
             }
             let (limit, span) = match rel.kind {

@@ -792,3 +792,188 @@ fn the_state_survives_serialization_and_continues_identically() {
     assert_eq!(oa, ob);
     assert!(!declares(&oa).is_empty());
 }
+
+fn node_alert(start: DateTime<Utc>) -> Alert {
+    alert(
+        &[
+            ("alertname", "NodeMemoryPressure"),
+            ("instance", "k8s-node-02:9100"),
+            ("node", "k8s-node-02"),
+            ("job", "node"),
+            ("severity", "critical"),
+        ],
+        start,
+        AlertStatus::Firing,
+    )
+}
+
+fn pod_alert(start: DateTime<Utc>) -> Alert {
+    alert(
+        &[
+            ("alertname", "KubePodCrashLooping"),
+            ("service", "payments"),
+            ("pod", "payments-7f9c8d5b6-x2k4p"),
+            ("node", "k8s-node-02"),
+            ("severity", "critical"),
+        ],
+        start,
+        AlertStatus::Firing,
+    )
+}
+
+#[test]
+fn a_pod_alert_after_its_nodes_alert_joins_the_node_incident() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let (node, pod) = (node_alert(at(0)), pod_alert(at(60)));
+    let mut out = p.ingest(vec![node.clone()], at(5));
+    out.extend(p.ingest(vec![pod.clone()], at(65)));
+    out.extend(run_until(&mut p, at(900)));
+    assert!(p.cluster_of(&node.key()).is_some(), "{out:#?}");
+    assert_eq!(p.cluster_of(&pod.key()), p.cluster_of(&node.key()));
+}
+
+#[test]
+fn a_node_alert_starting_well_after_a_pods_alert_is_a_separate_incident() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let (pod, node) = (pod_alert(at(0)), node_alert(at(180)));
+    let mut out = p.ingest(vec![pod.clone()], at(5));
+    out.extend(run_until(&mut p, at(120)));
+    out.extend(p.ingest(vec![node.clone()], at(185)));
+    out.extend(run_until(&mut p, at(900)));
+    assert!(p.cluster_of(&pod.key()).is_some(), "{out:#?}");
+    assert!(p.cluster_of(&node.key()).is_some(), "{out:#?}");
+    assert_ne!(p.cluster_of(&node.key()), p.cluster_of(&pod.key()));
+}
+
+#[test]
+fn a_cause_like_alert_on_the_pod_of_a_symptom_starts_its_own_incident() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let root = alert(
+        &[
+            ("alertname", "DBDown"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let symptom = alert(
+        &[
+            ("alertname", "HighErrorRate"),
+            ("service", "payments"),
+            ("pod", "payments-7f9c8d5b6-x2k4p"),
+            ("severity", "critical"),
+        ],
+        at(60),
+        AlertStatus::Firing,
+    );
+    let crash = alert(
+        &[
+            ("alertname", "PaymentsOOMKilled"),
+            ("service", "payments"),
+            ("pod", "payments-7f9c8d5b6-x2k4p"),
+            ("severity", "critical"),
+        ],
+        at(150),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![root.clone()], at(5));
+    out.extend(p.ingest(vec![symptom.clone()], at(65)));
+    out.extend(run_until(&mut p, at(140)));
+    out.extend(p.ingest(vec![crash.clone()], at(155)));
+    out.extend(run_until(&mut p, at(900)));
+    assert_eq!(
+        p.cluster_of(&symptom.key()),
+        p.cluster_of(&root.key()),
+        "{out:#?}"
+    );
+    assert!(p.cluster_of(&crash.key()).is_some(), "{out:#?}");
+    assert_ne!(
+        p.cluster_of(&crash.key()),
+        p.cluster_of(&root.key()),
+        "sharing a pod with a symptom does not make an OOM kill part of its incident"
+    );
+}
+
+#[test]
+fn an_upstream_alert_that_cleared_before_a_symptom_started_does_not_explain_it() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let root = alert(
+        &[
+            ("alertname", "DBDown"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let early = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "payments"),
+            ("severity", "warning"),
+        ],
+        at(30),
+        AlertStatus::Firing,
+    );
+    let late = alert(
+        &[
+            ("alertname", "HighErrorRate"),
+            ("service", "risk"),
+            ("severity", "critical"),
+        ],
+        at(240),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![root.clone()], at(5));
+    out.extend(p.ingest(vec![early.clone()], at(35)));
+    out.extend(run_until(&mut p, at(120)));
+    out.extend(p.ingest(vec![resolved(&root, at(150))], at(150)));
+    out.extend(p.ingest(vec![late.clone()], at(245)));
+    out.extend(run_until(&mut p, at(1200)));
+    assert_eq!(
+        p.cluster_of(&early.key()),
+        p.cluster_of(&root.key()),
+        "{out:#?}"
+    );
+    assert!(p.cluster_of(&root.key()).is_some(), "{out:#?}");
+    assert_ne!(
+        p.cluster_of(&late.key()),
+        p.cluster_of(&root.key()),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_symptom_that_started_before_its_upstream_alert_is_not_taken_for_its_effect() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let root = alert(
+        &[
+            ("alertname", "DBDown"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(300),
+        AlertStatus::Firing,
+    );
+    let before = alert(
+        &[
+            ("alertname", "HighErrorRate"),
+            ("service", "risk"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![root.clone()], at(305));
+    out.extend(run_until(&mut p, at(340)));
+    // Delivered late: it started five minutes before the database went down.
+    out.extend(p.ingest(vec![before.clone()], at(345)));
+    out.extend(run_until(&mut p, at(1200)));
+    assert!(p.cluster_of(&root.key()).is_some(), "{out:#?}");
+    assert_ne!(
+        p.cluster_of(&before.key()),
+        p.cluster_of(&root.key()),
+        "{out:#?}"
+    );
+}
