@@ -36,6 +36,37 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
+async fn write_run(
+    kb: &Knowledge,
+    queries: &Path,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    let opts = SearchOptions {
+        k: 10,
+        ..SearchOptions::default()
+    };
+    for line in std::fs::read_to_string(queries)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let a = kb
+            .search(v["query"].as_str().unwrap_or_default(), &opts)
+            .await?;
+        let ranked: Vec<&str> = a.hits.iter().map(|h| h.doc.as_str()).collect();
+        writeln!(
+            w,
+            "{}",
+            serde_json::json!({"id": v["id"], "ranked": ranked, "abstain": a.abstain, "confidence": a.confidence})
+        )?;
+    }
+    w.flush()?;
+    println!("run written to {}", out.display());
+    Ok(())
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -54,6 +85,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let queries = arg(&args, "--queries")
         .map(PathBuf::from)
         .unwrap_or_else(|| corpus.join("../queries.jsonl"));
+    // With --run-out, the query set is also scored on the first copy alone (score.py format).
+    let run_out = arg(&args, "--run-out").map(PathBuf::from);
     let want: usize = arg(&args, "--chunks")
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
@@ -99,6 +132,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         if r.chunks == 0 {
             return Err("the corpus produced no chunks".into());
+        }
+        if copies == 1 {
+            if let Some(out) = &run_out {
+                write_run(&kb, &queries, out).await?;
+            }
         }
     }
     println!(

@@ -41,7 +41,7 @@ impl Default for KnowledgeConfig {
 }
 
 /// Calibrated on the project's own zh/en question set (see `knowledge/eval/README.md`).
-pub const DEFAULT_ABSTAIN_THRESHOLD: f32 = 0.5;
+pub const DEFAULT_ABSTAIN_THRESHOLD: f32 = 0.4;
 
 impl KnowledgeConfig {
     /// The index directory for this data directory.

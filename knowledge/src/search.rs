@@ -57,8 +57,10 @@ pub enum Fusion {
 }
 
 impl Default for Fusion {
+    /// Calibrated on the dev set with all-MiniLM-L6-v2: cosines differ little between
+    /// candidates, so the dense part needs a larger weight than the normalized lexical one.
     fn default() -> Self {
-        Fusion::Blend { dense_weight: 1.0 }
+        Fusion::Blend { dense_weight: 3.0 }
     }
 }
 
@@ -337,9 +339,12 @@ fn confidence(terms: &[String], d: &DocAgg, has_dense: bool, idf: &dyn Idf) -> f
         let cos = d.dense.unwrap_or(0.0);
         // MiniLM-style cosines: ~0.2 unrelated, ~0.6+ on topic.
         let sem = ((cos - 0.2) / 0.4).clamp(0.0, 1.0);
-        0.5 * cov + 0.5 * sem
+        // Coverage leads: a sentence model finds *something* close to any question, so
+        // closeness alone must not carry an answer.
+        0.7 * cov + 0.3 * sem
     } else {
-        cov
+        // Scaled so the same threshold (0.4) means a coverage of 0.3.
+        (cov * 4.0 / 3.0).min(1.0)
     }
 }
 

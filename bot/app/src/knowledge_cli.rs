@@ -114,7 +114,7 @@ fn parse_fusion(s: &str) -> Result<Fusion, String> {
     };
     match kind {
         "blend" => Ok(Fusion::Blend {
-            dense_weight: num(1.0)?,
+            dense_weight: num(3.0)?,
         }),
         "rrf" => Ok(Fusion::Rrf { k: num(60.0)? }),
         _ => Err(format!("unknown fusion {s:?} (blend:W or rrf:K)")),
