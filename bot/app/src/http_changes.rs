@@ -22,7 +22,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use warroom_core::catalog::Direction;
@@ -258,19 +258,12 @@ async fn list_changes(
                 .split_whitespace()
                 .map(String::from)
                 .collect();
+            let cfg = &s.config.engine;
             match warroom_core::command::parse_lookback(&words) {
-                Some((warroom_core::command::Lookback::Hours(h), n)) if n == words.len() => {
-                    now - Duration::hours(i64::from(h))
-                }
-                Some((warroom_core::command::Lookback::TradingDays(d), n)) if n == words.len() => {
-                    let cfg = &s.config.engine;
-                    match cfg
-                        .calendars
-                        .get(&cfg.market)
-                        .map(|c| c.trading_days_back(now, d))
-                    {
-                        Some(Ok(t)) => t.min(now),
-                        _ => {
+                Some((lookback, n)) if n == words.len() => {
+                    match lookback.since(now, cfg.calendars.get(&cfg.market)) {
+                        Some(t) => t,
+                        None => {
                             return Ok(json_error(
                                 StatusCode::UNPROCESSABLE_ENTITY,
                                 "calendar_gap",

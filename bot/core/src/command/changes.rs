@@ -16,6 +16,21 @@ pub enum Lookback {
     Hours(u32),
 }
 
+impl Lookback {
+    /// Where the look-back starts at `now`; trading days count on `calendar`.
+    /// `None` when the calendar is unknown or does not cover the range.
+    pub fn since(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+        calendar: Option<&crate::calendar::Calendar>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Hours(h) => Some(now - chrono::Duration::hours(i64::from(h))),
+            Self::TradingDays(n) => calendar?.trading_days_back(now, n).ok().map(|t| t.min(now)),
+        }
+    }
+}
+
 impl Default for Lookback {
     fn default() -> Self {
         Self::TradingDays(3)

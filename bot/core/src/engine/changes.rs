@@ -1,7 +1,7 @@
 //! Changes: recording change events, the change gate with its approvals and
 //! overrides (audited), `/changes` and `/diff`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Engine, Plan};
@@ -11,7 +11,7 @@ use crate::changes::{
     self, diff_lines, ApprovalAction, ApprovalState, ChangeEvent, ChangeQuery, Decision,
     GateRecord, Phase,
 };
-use crate::command::{ChangesArgs, Lookback};
+use crate::command::ChangesArgs;
 use crate::event::{Action, ChangeListQuery, Destination, HostDiff, Message, Refusal};
 use crate::incident::Person;
 use crate::ports::{SnapshotMeta, StoreError};
@@ -167,26 +167,13 @@ impl Engine {
     /// `/changes`.
     pub(super) fn changes_answer(&self, args: &ChangesArgs, now: DateTime<Utc>) -> Message {
         let lookback = args.lookback.unwrap_or_default();
-        let since = match lookback {
-            Lookback::Hours(h) => now - Duration::hours(i64::from(h)),
-            Lookback::TradingDays(n) => {
-                let market = &self.cfg.market;
-                match self
-                    .cfg
-                    .calendars
-                    .get(market)
-                    .map(|c| c.trading_days_back(now, n))
-                {
-                    Some(Ok(t)) => t.min(now),
-                    _ => {
-                        return Message::Refused {
-                            problem: Refusal::CalendarGap {
-                                market: market.clone(),
-                            },
-                        }
-                    }
-                }
-            }
+        let market = &self.cfg.market;
+        let Some(since) = lookback.since(now, self.cfg.calendars.get(market)) else {
+            return Message::Refused {
+                problem: Refusal::CalendarGap {
+                    market: market.clone(),
+                },
+            };
         };
         let catalog = self.catalog.get();
         let include = args.include.unwrap_or(Direction::Both);
@@ -357,7 +344,7 @@ mod tests {
             service: None,
             change_id: change.map(String::from),
             phase,
-            taken_at: DateTime::<Utc>::UNIX_EPOCH + Duration::minutes(min),
+            taken_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(min),
         }
     }
 
