@@ -25,6 +25,12 @@ pub struct KnowledgeConfig {
     pub abstain_threshold: f32,
     /// Default number of documents returned.
     pub k: usize,
+    /// Runbook directories the bot ingests at start-up (incremental; unchanged files are
+    /// skipped). Relative paths are relative to the working directory.
+    pub sources: Vec<PathBuf>,
+    /// Base URL of the runbooks (e.g. a Git web view); a passage's link is
+    /// `<link_base><path>#L<start>-L<end>`. None: citations without links.
+    pub link_base: Option<String>,
 }
 
 impl Default for KnowledgeConfig {
@@ -36,6 +42,8 @@ impl Default for KnowledgeConfig {
             embedder: EmbedderConfig::default(),
             abstain_threshold: DEFAULT_ABSTAIN_THRESHOLD,
             k: 5,
+            sources: Vec::new(),
+            link_base: None,
         }
     }
 }

@@ -47,6 +47,7 @@ impl EngineHandle {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         outbox: Arc<Notify>,
+        assist: Arc<Notify>,
     ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Job>(1024);
         std::thread::Builder::new()
@@ -74,6 +75,13 @@ impl EngineHandle {
                             }
                             if !outcome.actions.is_empty() {
                                 outbox.notify_one();
+                            }
+                            if outcome
+                                .actions
+                                .iter()
+                                .any(|a| matches!(a, Action::Assist { .. }))
+                            {
+                                assist.notify_one();
                             }
                         }
                         Err(e) => {
@@ -141,6 +149,10 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Wakes the dispatcher.
     pub outbox: Arc<Notify>,
+    /// Wakes the assistant.
+    pub assist: Arc<Notify>,
+    /// The knowledge base, opened in the background at start-up (or why it could not be).
+    pub knowledge: crate::assistant::KnowledgeSlot,
     /// Set once every part is running.
     pub ready: AtomicBool,
     /// Bearer token for `/api`.
@@ -191,6 +203,8 @@ pub async fn dispatch(
         let mut wait = Duration::from_secs(1);
         for item in &items {
             let adapter = match &item.action {
+                // The assistant takes these (`assistant::run`), beside the dispatcher.
+                Action::Assist { .. } => continue,
                 Action::Notify {
                     via: warroom_core::event::Via::Webhook,
                     ..
@@ -242,7 +256,11 @@ pub async fn dispatch(
         }
         if *stop.borrow() {
             let since = *stopping_since.get_or_insert_with(Instant::now);
-            let empty = shared.store.outbox().map(|o| o.is_empty()).unwrap_or(true);
+            let empty = shared
+                .store
+                .outbox()
+                .map(|o| o.iter().all(|i| matches!(i.action, Action::Assist { .. })))
+                .unwrap_or(true);
             if empty || since.elapsed() > Duration::from_secs(5) {
                 return;
             }
@@ -328,6 +346,7 @@ pub async fn run(
     )?;
     let metrics = Arc::new(Metrics::default());
     let outbox = Arc::new(Notify::new());
+    let assist = Arc::new(Notify::new());
     let engine = {
         let store = store.clone() as Arc<dyn Store>;
         let cfg = config.engine.clone();
@@ -355,6 +374,7 @@ pub async fn run(
         Arc::new(SystemClock),
         metrics.clone(),
         outbox.clone(),
+        assist.clone(),
     );
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
@@ -373,6 +393,8 @@ pub async fn run(
         renderer,
         metrics,
         outbox,
+        assist,
+        knowledge: Default::default(),
         ready: AtomicBool::new(false),
         api_token,
         catalog,
@@ -419,6 +441,7 @@ pub async fn run(
         })
     };
     let dispatcher = tokio::spawn(dispatch(shared.clone(), sinks, stop_rx.clone()));
+    let assistant = tokio::spawn(crate::assistant::run(shared.clone(), stop_rx.clone()));
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(
         axum::serve(listener, crate::http::router(shared.clone()))
@@ -446,6 +469,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = ticker.await;
     let _ = dispatcher.await;
+    // The assistant may be inside a long ingest; what it has not finished stays queued.
+    assistant.abort();
+    let _ = assistant.await;
     let _ = http.await;
     tokio::task::spawn_blocking(move || drop(shared)).await?;
     info!("stopped");

@@ -102,6 +102,8 @@ pub struct RawConfig {
     pub changes: RawChanges,
     /// `[alerts]` (validated by [`crate::alerts_config::AlertsConfig`]).
     pub alerts: Option<toml::Value>,
+    /// `[knowledge]`: runbook retrieval (index, embedder, sources, abstention).
+    pub knowledge: warroom_knowledge::KnowledgeConfig,
 }
 
 /// `[changes]`: change events, the change gate and host snapshots.
@@ -275,6 +277,8 @@ pub struct Config {
     pub snapshot_limit_bytes: usize,
     /// The alert intake, when on.
     pub alerts: Option<crate::alerts_config::AlertsConfig>,
+    /// Runbook retrieval.
+    pub knowledge: warroom_knowledge::KnowledgeConfig,
 }
 
 /// One step of a key path.
@@ -600,6 +604,24 @@ impl Config {
             let (key, message) = first.split_once(": ").unwrap_or(("changes.gate", first));
             return Err(err(key, message.to_string()));
         }
+        let knowledge = raw.knowledge;
+        if knowledge.embedder.kind == warroom_knowledge::EmbedderKind::Openai
+            && knowledge.embedder.dim.is_none()
+        {
+            return Err(err(
+                "knowledge.embedder.dim",
+                "the openai embedder needs the model's vector dimension (e.g. dim = 384)".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&knowledge.abstain_threshold) {
+            return Err(err(
+                "knowledge.abstain_threshold",
+                format!(
+                    "must be between 0 and 1, not {}",
+                    knowledge.abstain_threshold
+                ),
+            ));
+        }
         let alerts = match raw.alerts.clone() {
             None => Some(crate::alerts_config::AlertsConfig::default()),
             Some(t) => {
@@ -669,6 +691,7 @@ impl Config {
             discord: raw.discord,
             snapshot_limit_bytes: raw.changes.snapshot_limit_bytes,
             alerts,
+            knowledge,
         })
     }
 }
@@ -707,6 +730,27 @@ mod tests {
         assert!(e.message.contains("colour"), "{e}");
         let e = Config::from_toml("[general]\nlanguage = \"fr\"\n", "w.toml").unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (Some(2), "general.language"));
+    }
+
+    #[test]
+    fn a_knowledge_table_is_read_and_checked_with_its_line() {
+        let c = Config::from_toml(
+            "[knowledge]\nsources = [\"runbooks\"]\nlink_base = \"https://git/rb/\"\n",
+            "w.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.knowledge.sources,
+            vec![std::path::PathBuf::from("runbooks")]
+        );
+        let e = Config::from_toml(
+            "[knowledge]\nk = 3\n[knowledge.embedder]\nkind = \"openai\"\n",
+            "w.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "knowledge.embedder.dim", "{e}");
+        let e = Config::from_toml("[knowledge]\nsorces = []\n", "w.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]

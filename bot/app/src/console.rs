@@ -150,7 +150,9 @@ impl ChatSink for Console {
                 }
                 // A terminal cannot edit what it printed (/incident status shows the current
                 // card), and there is no channel to archive.
-                Action::RefreshCard { .. } | Action::ArchiveWarRoom { .. } => Ok(()),
+                Action::RefreshCard { .. }
+                | Action::ArchiveWarRoom { .. }
+                | Action::Assist { .. } => Ok(()),
             }
         })
     }

@@ -51,6 +51,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             shared.config.snapshot_limit_bytes,
         ))
         .merge(crate::alert_intake::silence_routes())
+        .merge(crate::http_knowledge::routes())
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,

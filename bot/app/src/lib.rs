@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`config`]: TOML + env, validated with file/line/key errors.
 //! - [`app`]: start-up, the engine thread, the outbox dispatcher, shutdown.
+//! - [`assistant`]: the engine's retrieval work: `/ask` answers, similar incidents, history indexing.
 //! - [`store_sled`]: the `Store` port on sled (the only file that knows the layout).
 //! - [`console`]: the console chat adapter (the embedded default).
 //! - [`discord`]: the Discord chat adapter (serenity + poise).
@@ -20,6 +21,7 @@ pub mod alert_sink;
 pub mod alerts_cli;
 pub mod alerts_config;
 pub mod app;
+pub mod assistant;
 pub mod catalog_csv;
 pub mod config;
 pub mod console;
@@ -27,6 +29,7 @@ pub mod discord;
 pub mod errors;
 pub mod http;
 pub mod http_changes;
+pub mod http_knowledge;
 pub mod knowledge_cli;
 pub mod metrics;
 pub mod oncall_config;

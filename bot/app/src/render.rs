@@ -81,6 +81,9 @@ struct IncidentView {
     declared_by: String,
     declared_at: String,
     updated_at: String,
+    root_cause: Option<String>,
+    resolution: Option<String>,
+    similar: Vec<warroom_core::assist::SimilarIncident>,
 }
 
 /// One timeline entry, flattened for templates (fields a kind lacks are null).
@@ -273,6 +276,17 @@ impl Renderer {
                 .collect(),
             mtta: self.span(i, "mtta", Milestone::Discovered, Milestone::Responded),
             mttr: self.span(i, "mttr", Milestone::Discovered, Milestone::Recovered),
+            root_cause: i.root_cause.as_deref().map(one_line),
+            resolution: i.resolution.as_deref().map(one_line),
+            similar: i
+                .similar
+                .iter()
+                .map(|x| warroom_core::assist::SimilarIncident {
+                    root_cause: x.root_cause.as_deref().map(one_line),
+                    resolution: x.resolution.as_deref().map(one_line),
+                    ..x.clone()
+                })
+                .collect(),
             market: self.market.clone(),
             declared_by: i.declared_by.name.clone(),
             declared_at: self.time(i.declared_at),
@@ -325,6 +339,14 @@ impl Renderer {
             }
             Entry::Note { text } => {
                 v.kind = "note".into();
+                v.text = Some(text.clone());
+            }
+            Entry::RootCause { text } => {
+                v.kind = "root_cause".into();
+                v.text = Some(text.clone());
+            }
+            Entry::Resolution { text } => {
+                v.kind = "resolution".into();
                 v.text = Some(text.clone());
             }
             Entry::Paged {
@@ -567,6 +589,31 @@ impl Renderer {
             ),
             Message::SilenceSet { silence } => ("silence_set", self.silence(silence)),
             Message::SilenceEnded { silence } => ("silence_ended", json!({ "id": silence })),
+            Message::Answer { question, answer } => (
+                "answer",
+                json!({ "question": one_line(question), "abstain": answer.abstain, "confidence": answer.confidence,
+                        "text": answer.text, "llm_error": answer.llm_error,
+                        "passages": answer.passages.iter().map(|p| json!({
+                            "n": p.n, "title": p.title, "section": p.section, "citation": p.citation,
+                            "link": p.link, "kind": p.kind, "snippet": one_line(&p.snippet),
+                        })).collect::<Vec<_>>() }),
+            ),
+            Message::Similar {
+                incident,
+                text,
+                similar,
+            } => (
+                "similar",
+                json!({ "incident": incident.as_ref().map(ToString::to_string), "text": one_line(text),
+                        "similar": similar.iter().map(|x| json!({
+                            "id": x.id, "title": x.title, "score": x.score, "services": x.services.join(", "),
+                            "root_cause": x.root_cause.as_deref().map(one_line),
+                            "resolution": x.resolution.as_deref().map(one_line),
+                        })).collect::<Vec<_>>() }),
+            ),
+            Message::AssistUnavailable { reason } => {
+                ("assist_unavailable", json!({ "reason": one_line(reason) }))
+            }
             Message::SilenceList { silences } => (
                 "silence_list",
                 json!({ "silences": silences.iter().map(|x| self.silence(x)).collect::<Vec<_>>() }),
@@ -750,5 +797,17 @@ fn source_key(s: warroom_core::incident::Source) -> &'static str {
         Source::Alert => "alert",
         Source::Bot => "bot",
         Source::Api => "api",
+    }
+}
+
+/// Text on one line (snippets and causes are shown inline), at most 300 characters.
+fn one_line(s: &str) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 300 {
+        let mut cut: String = flat.chars().take(299).collect();
+        cut.push('…');
+        cut
+    } else {
+        flat
     }
 }

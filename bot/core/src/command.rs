@@ -19,6 +19,8 @@
 //! /task start|done|skip|block|reopen <task-id> [reason…]   /task list [team]
 //! /plan status [plan-id]
 //! /action add [id] <owner> <text…> [due 48h]          /action list [id]
+//! /rootcause [id] <text…>   /resolution [id] <text…>
+//! /ask <question…>          /similar [id | text…]     (a mention of the bot is an /ask)
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -206,6 +208,30 @@ pub enum Command {
         /// Target.
         incident: Option<IncidentId>,
     },
+    /// `/rootcause [id] <text…>`: what caused it (for the postmortem and similar incidents).
+    RootCause {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// The root cause.
+        text: String,
+    },
+    /// `/resolution [id] <text…>`: what fixed it.
+    Resolution {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// The resolution.
+        text: String,
+    },
+    /// `/ask <question…>` (or a mention of the bot): an answer from the runbooks.
+    Ask {
+        /// The question, as typed.
+        question: String,
+    },
+    /// `/similar [id | text…]`: similar past incidents.
+    Similar {
+        /// An incident id, or text to match; empty: the channel's incident.
+        target: Option<String>,
+    },
 }
 
 impl Command {
@@ -222,7 +248,9 @@ impl Command {
             | Self::Postmortem { incident }
             | Self::StatusUpdate { incident, .. }
             | Self::ActionAdd { incident, .. }
-            | Self::ActionList { incident } => incident.as_ref(),
+            | Self::ActionList { incident }
+            | Self::RootCause { incident, .. }
+            | Self::Resolution { incident, .. } => incident.as_ref(),
             Self::Link { incident } => Some(incident),
             Self::Help
             | Self::Declare { .. }
@@ -238,7 +266,9 @@ impl Command {
             | Self::Diff { .. }
             | Self::Silence { .. }
             | Self::SilenceList
-            | Self::SilenceExpire { .. } => None,
+            | Self::SilenceExpire { .. }
+            | Self::Ask { .. }
+            | Self::Similar { .. } => None,
         }
     }
 
@@ -268,6 +298,9 @@ impl Command {
             Self::Silence { .. } | Self::SilenceList | Self::SilenceExpire { .. } => {
                 Syntax::Silence
             }
+            Self::RootCause { .. } | Self::Resolution { .. } => Syntax::RootCause,
+            Self::Ask { .. } => Syntax::Ask,
+            Self::Similar { .. } => Syntax::Similar,
         }
     }
 }
@@ -318,11 +351,17 @@ pub enum Syntax {
     Diff,
     /// `/silence`
     Silence,
+    /// `/rootcause`, `/resolution`
+    RootCause,
+    /// `/ask`
+    Ask,
+    /// `/similar`
+    Similar,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 21] = [
+    pub const ALL: [Syntax; 24] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -333,7 +372,10 @@ impl Syntax {
         Self::Milestone,
         Self::Timeline,
         Self::StatusUpdate,
+        Self::RootCause,
         Self::Postmortem,
+        Self::Ask,
+        Self::Similar,
         Self::OnCall,
         Self::Calendar,
         Self::Action,
@@ -370,6 +412,9 @@ impl Syntax {
             Self::Change => "/change approve|reject <change-id> [note…]  ·  /change override <change-id> <reason…>",
             Self::Diff => "/diff <change-id | host>",
             Self::Silence => "/silence <matcher…> for <2h> [comment…]  ·  /silence list  ·  /silence expire <id>",
+            Self::RootCause => "/rootcause [incident-id] <text…>  ·  /resolution [incident-id] <text…>",
+            Self::Ask => "/ask <question…>  (or mention the bot)",
+            Self::Similar => "/similar [incident-id | text…]",
         }
     }
 
@@ -397,6 +442,9 @@ impl Syntax {
             Self::Change => "change",
             Self::Diff => "diff",
             Self::Silence => "silence",
+            Self::RootCause => "root_cause",
+            Self::Ask => "ask",
+            Self::Similar => "similar",
         }
     }
 }
@@ -545,10 +593,29 @@ pub fn parse(text: &str) -> Parsed {
         "change" => Syntax::Change,
         "diff" | "对比" => Syntax::Diff,
         "silence" | "静默" => Syntax::Silence,
+        "rootcause" | "root-cause" | "resolution" | "根因" | "解决" => Syntax::RootCause,
+        "ask" | "问" | "提问" => Syntax::Ask,
+        "similar" | "相似" => Syntax::Similar,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
         return err(syntax_guess, Problem::TooLong(MAX_COMMAND_CHARS));
+    }
+    // Free text is taken as typed, so a question may hold quotes and apostrophes.
+    if matches!(syntax_guess, Syntax::Ask | Syntax::Similar) {
+        let rest = body
+            .trim_start()
+            .split_once(char::is_whitespace)
+            .map_or("", |(_, r)| r.trim());
+        return match syntax_guess {
+            Syntax::Ask if rest.is_empty() => err(Syntax::Ask, Problem::Missing("question".into())),
+            Syntax::Ask => Parsed::Command(Command::Ask {
+                question: rest.to_string(),
+            }),
+            _ => Parsed::Command(Command::Similar {
+                target: (!rest.is_empty()).then(|| rest.to_string()),
+            }),
+        };
     }
     let words = match tokenize(body) {
         Ok(w) => w,
@@ -573,6 +640,14 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "role" => parse_role(rest),
         "milestone" | "ms" => parse_milestone(rest),
         "timeline" | "tl" => parse_timeline(rest),
+        "rootcause" | "root-cause" | "根因" => {
+            parse_text(rest, Syntax::RootCause, |incident, text| {
+                Command::RootCause { incident, text }
+            })
+        }
+        "resolution" | "解决" => parse_text(rest, Syntax::RootCause, |incident, text| {
+            Command::Resolution { incident, text }
+        }),
         "oncall" | "on-call" | "值班" => match rest {
             [sub, args @ ..] if sub.eq_ignore_ascii_case("override") => match args {
                 [schedule, person, kw, span @ ..]
@@ -960,6 +1035,24 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
     }
 }
 
+/// `[id] <text…>`.
+fn parse_text(
+    rest: &[String],
+    syntax: Syntax,
+    make: impl FnOnce(Option<IncidentId>, String) -> Command,
+) -> Result<Command, ParseError> {
+    let mut args = rest;
+    let incident = take_id(&mut args, syntax)?;
+    let text = args.join(" ").trim().to_string();
+    if text.is_empty() {
+        return Err(ParseError {
+            syntax,
+            problem: Problem::Missing("text".into()),
+        });
+    }
+    Ok(make(incident, text))
+}
+
 fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {
     let mut args = rest;
     match args.first().map(|w| w.to_lowercase()) {
@@ -1139,5 +1232,70 @@ mod tests {
                 other => proptest::prop_assert!(false, "{:?}", other),
             }
         }
+    }
+
+    #[test]
+    fn ask_takes_the_question_as_typed_with_quotes_and_apostrophes() {
+        assert_eq!(
+            cmd("/ask what's the \"order gateway\" restart procedure?"),
+            Command::Ask {
+                question: "what's the \"order gateway\" restart procedure?".into()
+            }
+        );
+        assert_eq!(
+            cmd("/问 支付系统 连接池耗尽 怎么处理"),
+            Command::Ask {
+                question: "支付系统 连接池耗尽 怎么处理".into()
+            }
+        );
+        assert!(matches!(
+            parse("/ask   "),
+            Parsed::Invalid(ParseError {
+                syntax: Syntax::Ask,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn similar_takes_an_id_or_text_or_nothing() {
+        assert_eq!(cmd("/similar"), Command::Similar { target: None });
+        assert_eq!(
+            cmd("/similar IMS-20261120-001"),
+            Command::Similar {
+                target: Some("IMS-20261120-001".into())
+            }
+        );
+        assert_eq!(
+            cmd("/similar kafka lag on quotes"),
+            Command::Similar {
+                target: Some("kafka lag on quotes".into())
+            }
+        );
+    }
+
+    #[test]
+    fn root_cause_and_resolution_take_an_optional_id_and_text() {
+        assert_eq!(
+            cmd("/rootcause IMS-20261120-001 connection pool too small after release"),
+            Command::RootCause {
+                incident: Some(IncidentId::parse("IMS-20261120-001").expect("valid id")),
+                text: "connection pool too small after release".into()
+            }
+        );
+        assert_eq!(
+            cmd("/resolution 回滚 pool_size 到 20"),
+            Command::Resolution {
+                incident: None,
+                text: "回滚 pool_size 到 20".into()
+            }
+        );
+        assert!(matches!(
+            parse("/rootcause"),
+            Parsed::Invalid(ParseError {
+                syntax: Syntax::RootCause,
+                ..
+            })
+        ));
     }
 }

@@ -137,6 +137,11 @@ pub enum Event {
         /// Services.
         services: Vec<crate::catalog::Service>,
     },
+    /// The assistant's answer to an [`Action::Assist`].
+    Assisted {
+        /// What it found.
+        result: crate::assist::AssistResult,
+    },
     /// An adapter created (or chose) the war room channel for an incident.
     WarRoomOpened {
         /// Incident.
@@ -215,6 +220,12 @@ pub enum Action {
     RefreshCard {
         /// Incident.
         incident: IncidentId,
+    },
+    /// Work for the assistant (retrieval, similar incidents, history indexing); its result
+    /// comes back as [`Event::Assisted`].
+    Assist {
+        /// The work.
+        request: crate::assist::AssistRequest,
     },
 }
 
@@ -443,6 +454,27 @@ pub enum Message {
         actions: Vec<TaskLine>,
         /// When the draft was made.
         generated_at: DateTime<Utc>,
+    },
+    /// An answer from the runbooks (`/ask`, a mention).
+    Answer {
+        /// The question.
+        question: String,
+        /// Passages with citations, or an abstention.
+        answer: crate::assist::Answer,
+    },
+    /// Similar past incidents (`/similar`, and on declare).
+    Similar {
+        /// The incident they are similar to, if any.
+        incident: Option<IncidentId>,
+        /// What was matched.
+        text: String,
+        /// Best first.
+        similar: Vec<crate::assist::SimilarIncident>,
+    },
+    /// The knowledge base could not answer (not a user mistake).
+    AssistUnavailable {
+        /// The machinery's reason.
+        reason: String,
     },
     /// The command list.
     Help,

@@ -11,6 +11,7 @@
 //! - [`event`]: events, actions and the language-neutral messages adapters render.
 //! - [`rbac`]: who may do what.
 //! - [`shared`]: engine-owned state that readers see as snapshots.
+//! - [`assist`]: questions, similar incidents and history indexing handed to the assistant.
 //! - [`alerts`]: alert noise reduction: normalize, dedup, group, inhibit, silence, correlate, declare.
 //! - [`catalog`]: services, owners, dependencies (the CMDB view).
 //! - [`oncall`]: schedules and escalation policies.
@@ -22,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod assist;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;

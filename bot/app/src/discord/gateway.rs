@@ -94,6 +94,20 @@ impl State {
             return;
         }
         let channel = channel_ref(msg.channel_id);
+        // A mention of the bot is a question: `@warroom 行情延迟怎么办` → `/ask 行情延迟怎么办`.
+        if let Some(question) = self
+            .bot_id
+            .get()
+            .and_then(|id| mention_question(&msg.content, *id))
+        {
+            let event = Event::Chat {
+                channel,
+                actor: person(&msg.author),
+                text: format!("/ask {question}"),
+            };
+            self.submit_or_reply(ctx, msg.channel_id, event).await;
+            return;
+        }
         let event = match command::parse(&msg.content) {
             Parsed::NotACommand if self.cfg.capture_all && !msg.content.trim().is_empty() => {
                 Event::Capture {
@@ -310,6 +324,19 @@ impl State {
     }
 }
 
+/// The question in a message that mentions the bot (`<@id>` or `<@!id>`), if it is not
+/// already a command and has words besides the mention.
+fn mention_question(content: &str, bot: u64) -> Option<String> {
+    let (a, b) = (format!("<@{bot}>"), format!("<@!{bot}>"));
+    if !(content.contains(&a) || content.contains(&b)) {
+        return None;
+    }
+    let rest = content.replace(&a, " ").replace(&b, " ");
+    let rest = rest.trim();
+    (!rest.is_empty() && !rest.starts_with('/') && !rest.starts_with('／'))
+        .then(|| rest.to_string())
+}
+
 /// Autocomplete of a slash command's `args` (poise answers with the choices).
 fn complete<'a>(
     ctx: poise::ApplicationContext<'a, Data, Error>,
@@ -445,6 +472,10 @@ slash!(#[poise::command(slash_command)] calendar => "calendar");
 slash!(#[poise::command(slash_command)] task => "task");
 slash!(#[poise::command(slash_command, rename = "status")] plan_status => "plan status");
 slash!(#[poise::command(slash_command)] action => "action");
+slash!(#[poise::command(slash_command)] ask => "ask");
+slash!(#[poise::command(slash_command)] similar => "similar");
+slash!(#[poise::command(slash_command)] rootcause => "rootcause");
+slash!(#[poise::command(slash_command)] resolution => "resolution");
 
 /// `/incident <subcommand>` (a group: only its subcommands run).
 #[poise::command(
@@ -525,6 +556,10 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
         task(),
         plan(),
         action(),
+        ask(),
+        similar(),
+        rootcause(),
+        resolution(),
     ];
     let describe = |c: &mut poise::Command<Data, Error>, key: &str, path: &str| {
         c.description = Some(labels.help(key).into());
@@ -546,6 +581,7 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
             "incident" => "status",
             "role" => "role",
             "status" => "status_update",
+            "rootcause" | "resolution" => "root_cause",
             other => other,
         }
         .to_string();
@@ -567,4 +603,28 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
         }
     }
     cmds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mention_question;
+
+    #[test]
+    fn a_mention_of_the_bot_becomes_the_question_around_it() {
+        assert_eq!(
+            mention_question("<@42> 行情延迟怎么办", 42).as_deref(),
+            Some("行情延迟怎么办")
+        );
+        assert_eq!(
+            mention_question("how do I restart the gateway, <@!42>?", 42).as_deref(),
+            Some("how do I restart the gateway, ?")
+        );
+        assert_eq!(mention_question("<@7> hello", 42), None, "another user");
+        assert_eq!(mention_question("<@42>", 42), None, "nothing asked");
+        assert_eq!(
+            mention_question("<@42> /incident list", 42),
+            None,
+            "a command"
+        );
+    }
 }

@@ -663,6 +663,8 @@ impl ChatSink for DiscordSink {
                         .await
                 }
                 Action::Notify { page, .. } => s.notify(page, &nonce).await,
+                // The assistant's work, not a chat action (never routed here).
+                Action::Assist { .. } => Ok(()),
             }
         })
     }

@@ -4,11 +4,13 @@
 //! single task), so read-modify-write needs no locks.
 
 mod alerts;
+mod assist;
 mod changes;
 mod oncall;
 mod tasks;
 
 pub use alerts::{alerts_actor, silence_from};
+pub use assist::CARD_SIMILAR;
 pub use changes::snapshot_pairs;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -370,6 +372,7 @@ impl Engine {
             Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
             Event::RecordChanges { changes } => (Origin::Api, self.record_changes(changes)),
             Event::CheckChange { change } => (Origin::Api, self.check_change(change, now)),
+            Event::Assisted { result } => (Origin::Api, self.assisted(result, now)?),
         };
         self.commit(origin, plan)
     }
@@ -686,6 +689,14 @@ impl Engine {
                 // Handled by `command_mut` (they change the pipeline).
                 return Ok(Plan::default());
             }
+            Command::Ask { question } => {
+                let plan = self.ask(origin, actor.clone(), question)?;
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
+            Command::Similar { target } => {
+                let plan = self.similar(origin, target.as_deref())?;
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
             Command::Task { task, action } => {
                 if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
                     return Ok(Plan::reply(Message::Denied {
@@ -738,6 +749,7 @@ impl Engine {
                     ..Plan::default()
                 };
                 self.start_paging(&inc, now, &mut plan);
+                plan.outbox.push(assist::similar_on_declare(&inc));
                 plan.incident = Some(inc);
                 return Ok(plan);
             }
@@ -798,6 +810,13 @@ impl Engine {
                 }
                 Origin::Api => Plan::refuse(Refusal::NoIncidentHere),
             },
+            // The cause is often written down after close, for the postmortem.
+            Command::RootCause { text, .. } => {
+                self.record_cause(inc, &actor, source, now, true, text, in_war_room)
+            }
+            Command::Resolution { text, .. } => {
+                self.record_cause(inc, &actor, source, now, false, text, in_war_room)
+            }
             cmd if inc.status == Status::Closed => {
                 let _ = cmd;
                 Plan::refuse(Refusal::Closed {
@@ -834,6 +853,9 @@ impl Engine {
                         if let Some(inc) = plan.incident.clone() {
                             self.follow_up(&inc, now, &mut plan);
                         }
+                    }
+                    if matches!(to, Status::Resolved | Status::Closed) {
+                        plan.outbox.push(assist::index_incident(&id));
                     }
                     if to == Status::Closed {
                         // Closing archives the war room and leaves the draft there.
@@ -966,7 +988,9 @@ impl Engine {
             | Command::Diff { .. }
             | Command::Silence { .. }
             | Command::SilenceList
-            | Command::SilenceExpire { .. } => Plan::default(),
+            | Command::SilenceExpire { .. }
+            | Command::Ask { .. }
+            | Command::Similar { .. } => Plan::default(),
         };
         plan.target = Some(id);
         Ok(plan)
@@ -1122,6 +1146,8 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::Changes { .. }
         | Command::Diff { .. }
         | Command::SilenceList
+        | Command::Ask { .. }
+        | Command::Similar { .. }
         | Command::Postmortem { .. } => Permission::View,
         Command::ChangeDecision {
             action: crate::changes::ApprovalAction::Override,
@@ -1150,6 +1176,8 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::StatusUpdate { .. }
         | Command::Task { .. }
         | Command::OnCallOverride { .. }
+        | Command::RootCause { .. }
+        | Command::Resolution { .. }
         | Command::ActionAdd { .. } => Permission::Update,
     }
 }

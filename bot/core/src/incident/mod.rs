@@ -126,6 +126,16 @@ pub enum Entry {
         /// The text.
         text: String,
     },
+    /// The root cause was recorded (`/rootcause`).
+    RootCause {
+        /// The text.
+        text: String,
+    },
+    /// The resolution was recorded (`/resolution`).
+    Resolution {
+        /// The text.
+        text: String,
+    },
     /// A status update was posted (Comms Lead's job).
     StatusUpdate {
         /// The update.
@@ -203,6 +213,15 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     /// Revision, +1 on every stored change (optimistic concurrency in the store).
     pub revision: u64,
+    /// What caused it (`/rootcause`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause: Option<String>,
+    /// What fixed it (`/resolution`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    /// Similar past incidents found when it was declared (shown on the card).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub similar: Vec<crate::assist::SimilarIncident>,
 }
 
 impl Incident {
@@ -227,6 +246,9 @@ impl Incident {
             declared_at: now,
             updated_at: now,
             revision: 0,
+            root_cause: None,
+            resolution: None,
+            similar: Vec::new(),
         }
     }
 

@@ -1,0 +1,132 @@
+//! Work the engine hands to the assistant and what comes back: answering a question from the
+//! runbooks (`/ask`, a mention), finding similar past incidents (on declare, `/similar`), and
+//! indexing a resolved incident as history.
+//!
+//! Data only. The engine puts an [`AssistRequest`] in the outbox (so it survives a crash);
+//! the app's assistant does the retrieval (and the LLM call, when one is configured) and
+//! returns an [`AssistResult`] as an event; the engine then decides what is said.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Destination;
+use crate::incident::{IncidentId, Person};
+
+/// What the assistant is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AssistRequest {
+    /// Answer a question from the runbooks (and past incidents).
+    Ask {
+        /// The question as typed.
+        question: String,
+        /// The incident of the channel it was asked in, if any.
+        incident: Option<IncidentId>,
+        /// That incident's services (a retrieval hint; empty outside a war room).
+        services: Vec<String>,
+        /// Where the answer goes.
+        to: Destination,
+        /// Who asked.
+        asker: Person,
+    },
+    /// Past incidents similar to an incident (posted on its card) or to a text.
+    Similar {
+        /// The incident whose card gets the list, when it is about one.
+        incident: Option<IncidentId>,
+        /// What to match: the incident's title, services and alerts, or the user's text.
+        text: String,
+        /// Where to post the list (none: only the card).
+        to: Option<Destination>,
+    },
+    /// Index a resolved (or closed) incident as history.
+    IndexIncident {
+        /// The incident.
+        incident: IncidentId,
+    },
+}
+
+/// What the assistant found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AssistResult {
+    /// The answer to an [`AssistRequest::Ask`].
+    Answer {
+        /// Where it goes.
+        to: Destination,
+        /// The question.
+        question: String,
+        /// The answer.
+        answer: Answer,
+    },
+    /// The result of an [`AssistRequest::Similar`].
+    Similar {
+        /// The incident whose card gets the list.
+        incident: Option<IncidentId>,
+        /// Where to post the list.
+        to: Option<Destination>,
+        /// What was matched (for the reply's heading).
+        text: String,
+        /// Best first, at most three for a card.
+        similar: Vec<SimilarIncident>,
+    },
+    /// The knowledge base could not be reached (index locked, embedder down…).
+    Unavailable {
+        /// Whom to tell, if anyone asked.
+        to: Option<Destination>,
+        /// The machinery's reason (shown to operators; contains no secret).
+        reason: String,
+    },
+}
+
+/// A retrieval answer: passages with citations, or an abstention with the closest ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// Passages, best first, numbered from 1 (the `[n]` a written answer cites).
+    pub passages: Vec<Passage>,
+    /// True when no runbook covers the question; `passages` are then only the closest.
+    pub abstain: bool,
+    /// Confidence in the top passage, percent.
+    pub confidence: u8,
+    /// A grounded answer written by the language model, citing `[n]`; none without an LLM,
+    /// when retrieval abstained, or when the model failed (then `llm_error` says why).
+    pub text: Option<String>,
+    /// Why the model gave no text although one is configured (timeout, HTTP error).
+    pub llm_error: Option<String>,
+}
+
+/// One cited passage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passage {
+    /// 1-based number for `[n]` citations.
+    pub n: usize,
+    /// Runbook path (relative to its directory) or incident id.
+    pub doc: String,
+    /// `runbook` or `history`.
+    pub kind: String,
+    /// Document title.
+    pub title: String,
+    /// Heading trail of the passage, joined with " › ".
+    pub section: String,
+    /// `path:L12-L30`.
+    pub citation: String,
+    /// A link to the passage, when `[knowledge].link_base` is set.
+    pub link: Option<String>,
+    /// A short excerpt.
+    pub snippet: String,
+}
+
+/// A similar past incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimilarIncident {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Services.
+    pub services: Vec<String>,
+    /// Root cause, when recorded (`/rootcause`).
+    pub root_cause: Option<String>,
+    /// Resolution, when recorded (`/resolution`).
+    pub resolution: Option<String>,
+    /// Similarity, percent of the best match in the answer.
+    pub score: u8,
+}
