@@ -7,6 +7,7 @@
 //! - `plans`: change plans through the API: import errors with lines, task moves, durability.
 //! - `alerts`: the webhook sources, their auth and 4xx reasons, durability across SIGKILL.
 //! - `changes`: the changes API, the gate and `warroom sensor` snapshots and diffs.
+//! - `knowledge`: `/ask` with citations and abstention, the ingest and search API, similar incidents.
 //! - `oncall`: catalog, on-call, iCal and calendar API; paging to chat and a webhook.
 
 mod alerts;
@@ -15,6 +16,7 @@ mod changes;
 mod discord;
 mod engine;
 mod http;
+mod knowledge;
 mod oncall;
 mod plans;
 mod store;

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use warroom::config::Config;
 use warroom::store_sled::SledStore;
+use warroom_core::assist::AssistRequest;
 use warroom_core::command::Command;
 use warroom_core::engine::Engine;
 use warroom_core::event::{Action, Destination, Event, Message, Origin, Refusal};
@@ -51,6 +52,8 @@ fn entry_summary(e: &Entry) -> String {
             time.format("%Y-%m-%dT%H:%MZ")
         ),
         Entry::Note { text } => format!("note {text:?}"),
+        Entry::RootCause { text } => format!("root_cause {text:?}"),
+        Entry::Resolution { text } => format!("resolution {text:?}"),
         Entry::StatusUpdate { text } => format!("status_update {text:?}"),
         Entry::Paged {
             target,
@@ -178,6 +181,28 @@ fn message_summary(m: &Message) -> String {
         }
         Message::Postmortem { incident, .. } => format!("postmortem {}", incident.id),
         Message::Help => "help".into(),
+        Message::Answer { question, answer } => format!(
+            "answer {question:?} abstain={} [{}]",
+            answer.abstain,
+            answer
+                .passages
+                .iter()
+                .map(|p| p.citation.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Message::Similar {
+            incident, similar, ..
+        } => format!(
+            "similar {} [{}]",
+            incident.as_ref().map_or("-".into(), ToString::to_string),
+            similar
+                .iter()
+                .map(|x| x.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Message::AssistUnavailable { reason } => format!("assist_unavailable {reason:?}"),
         Message::Usage { error } => format!("usage {} {:?}", error.syntax.key(), error.problem),
         Message::Denied { permission, .. } => format!("denied {}", permission.key()),
         Message::ChangesRecorded { ids } => format!("changes_recorded {}", ids.join(" ")),
@@ -262,6 +287,13 @@ fn message_summary(m: &Message) -> String {
     }
 }
 
+fn destination(d: &Destination) -> String {
+    match d {
+        Destination::Channel { channel } => format!("{}:{}", channel.adapter, channel.id),
+        Destination::WarRoom { incident } => format!("warroom:{incident}"),
+    }
+}
+
 fn action_summary(a: &Action) -> String {
     match a {
         Action::Send {
@@ -282,6 +314,26 @@ fn action_summary(a: &Action) -> String {
             format!("post_card {incident} {}:{}", channel.adapter, channel.id)
         }
         Action::RefreshCard { incident } => format!("refresh_card {incident}"),
+        Action::Assist { request } => match request {
+            AssistRequest::Ask {
+                question,
+                incident,
+                to,
+                asker,
+                ..
+            } => format!(
+                "assist ask {question:?} by {} in {} to {}",
+                asker.name,
+                incident.as_ref().map_or("-".into(), ToString::to_string),
+                destination(to)
+            ),
+            AssistRequest::Similar { incident, text, to } => format!(
+                "assist similar {} {text:?} to {}",
+                incident.as_ref().map_or("-".into(), ToString::to_string),
+                to.as_ref().map_or("card".into(), destination)
+            ),
+            AssistRequest::IndexIncident { incident } => format!("assist index {incident}"),
+        },
         Action::ArchiveWarRoom { incident } => format!("archive_war_room {incident}"),
         Action::Digest {
             channel,
@@ -391,6 +443,11 @@ fn parse_event(line: &str, now: DateTime<Utc>) -> Event {
     }
     if line == "tick" {
         return Event::Tick;
+    }
+    if let Some(rest) = line.strip_prefix("assisted ") {
+        return Event::Assisted {
+            result: serde_json::from_str(rest).expect("assisted JSON (an AssistResult)"),
+        };
     }
     if let Some(rest) = line.strip_prefix("alerts ") {
         let alerts = warroom_core::alerts::parse_alertmanager(rest.as_bytes()).expect("webhook");

@@ -92,7 +92,13 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             let Action::Assist { request } = item.action else {
                 continue;
             };
+            // History is written in order: nothing queued after an incident's indexing
+            // starts before it is done, so a later lookup sees the resolved incident.
+            let barrier = matches!(request, AssistRequest::IndexIncident { .. });
             if !lock(&busy).insert(item.seq) {
+                if barrier {
+                    break;
+                }
                 continue;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -125,11 +131,15 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 drop(permit);
                 lock(&busy).remove(&seq);
-                if !done {
-                    // Leave it in the outbox; the next pass retries it.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                // Done: look for work that waited on it. Not done: it stays in the outbox
+                // and the next timed pass retries it.
+                if done {
+                    shared.assist.notify_one();
                 }
             });
+            if barrier {
+                break;
+            }
         }
         tokio::select! {
             // New work was enqueued (the dispatcher shares this wake-up; it re-notifies).
