@@ -349,7 +349,8 @@ impl Agent {
                     match p {
                         Prepared::Done { .. } => None,
                         Prepared::Run { skill, args } => Some(
-                            match tokio::time::timeout(timeout, skill.run(ctx, args.clone())).await {
+                            match tokio::time::timeout(timeout, skill.run(ctx, args.clone())).await
+                            {
                                 Ok(Ok(out)) => Produced::Output(skill.kind(), out),
                                 Ok(Err(e)) => Produced::Error(e),
                                 Err(_) => Produced::Timeout,
@@ -362,16 +363,20 @@ impl Agent {
                 .await;
             for ((call, prep), prod) in calls.iter().zip(&prepared).zip(produced) {
                 let (outcome, raw) = match (prep, prod) {
-                    (Prepared::Done { outcome: ToolOutcome::Repeated, .. }, _) => (
+                    (
+                        Prepared::Done {
+                            outcome: ToolOutcome::Repeated,
+                            ..
+                        },
+                        _,
+                    ) => (
                         ToolOutcome::Repeated,
                         done.get(&call_key(call)).cloned().unwrap_or_default(),
                     ),
                     (Prepared::Done { outcome, content }, _) => {
                         (*outcome, mask.mask_value(content).to_string())
                     }
-                    (Prepared::Run { .. }, Some(p)) => {
-                        self.settle(p, &mut mask, &mut proposals)
-                    }
+                    (Prepared::Run { .. }, Some(p)) => self.settle(p, &mut mask, &mut proposals),
                     (Prepared::Run { .. }, None) => (
                         ToolOutcome::Failed,
                         json!({"error": "failed", "message": "the tool did not run"}).to_string(),
@@ -483,7 +488,8 @@ impl Agent {
             }
             Produced::Timeout => (
                 ToolOutcome::Failed,
-                json!({"error": "timeout", "message": "the tool did not finish in time"}).to_string(),
+                json!({"error": "timeout", "message": "the tool did not finish in time"})
+                    .to_string(),
             ),
         }
     }

@@ -246,7 +246,8 @@ mod tests {
             5
         );
         assert_eq!(
-            calls("{\"name\": \"alert_query\", \"arguments\": \"{\\\"minutes\\\": 7}\"}")[0].1["minutes"],
+            calls("{\"name\": \"alert_query\", \"arguments\": \"{\\\"minutes\\\": 7}\"}")[0].1
+                ["minutes"],
             7
         );
         assert_eq!(
@@ -266,8 +267,12 @@ mod tests {
 
     #[test]
     fn strips_call_blocks_and_keeps_the_prose() {
-        let content = "Let me check.\n```json\n{\"name\": \"change_query\", \"arguments\": {}}\n```\nDone.";
-        assert_eq!(strip_embedded_calls(content, &known), "Let me check.\n\nDone.");
+        let content =
+            "Let me check.\n```json\n{\"name\": \"change_query\", \"arguments\": {}}\n```\nDone.";
+        assert_eq!(
+            strip_embedded_calls(content, &known),
+            "Let me check.\n\nDone."
+        );
         let example = "Example:\n```json\n{\"a\": 1}\n```";
         assert_eq!(strip_embedded_calls(example, &known), example);
     }

@@ -63,6 +63,5 @@ pub use model::{
 pub use openai::OpenAiModel;
 pub use registry::{DuplicateSkill, Registry};
 pub use skill::{
-    ContextError, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillKind,
-    SkillOutput,
+    ContextError, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
 };

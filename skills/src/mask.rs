@@ -81,13 +81,18 @@ impl Masker {
                 rx(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
                 SecretShape::Whole,
             ),
-            (rx(r"(?P<pre>(?i:bearer)\s+)(?P<val>[A-Za-z0-9._~+/=-]{8,})"), SecretShape::Value),
+            (
+                rx(r"(?P<pre>(?i:bearer)\s+)(?P<val>[A-Za-z0-9._~+/=-]{8,})"),
+                SecretShape::Value,
+            ),
             (
                 rx(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)(?P<val>[^\s@/]+)@"),
                 SecretShape::Value,
             ),
             (
-                rx(r#"(?P<pre>(?i:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|auth)["']?\s*[:=：]\s*["']?|密码\s*[:=：]\s*)(?P<val>[^\s"',;]{3,})"#),
+                rx(
+                    r#"(?P<pre>(?i:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|auth)["']?\s*[:=：]\s*["']?|密码\s*[:=：]\s*)(?P<val>[^\s"',;]{3,})"#,
+                ),
                 SecretShape::Value,
             ),
             (rx(r"\bsk-[A-Za-z0-9_-]{16,}"), SecretShape::Whole),
@@ -101,7 +106,10 @@ impl Masker {
         ];
         let mut hosts = Vec::new();
         for (i, suffix) in cfg.host_suffixes.iter().enumerate() {
-            let s = suffix.trim().trim_start_matches("*.").trim_start_matches('.');
+            let s = suffix
+                .trim()
+                .trim_start_matches("*.")
+                .trim_start_matches('.');
             if s.is_empty() {
                 return Err(MaskError {
                     key: format!("host_suffixes[{i}]"),
@@ -271,7 +279,10 @@ impl MaskSession<'_> {
     pub fn unmask(&self, text: &str) -> String {
         replace_all(&self.masker.placeholder, text, |c| {
             let key = format!("<{}-{}>", c[1].to_lowercase(), &c[2]);
-            self.back.get(&key).cloned().unwrap_or_else(|| c[0].to_string())
+            self.back
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| c[0].to_string())
         })
     }
 
@@ -340,7 +351,14 @@ mod tests {
         let out = s.mask(
             "Authorization: Bearer abcdefghijklmnop password=hunter22 token: \"t0k3n-xyz\" 密码：Zz123456 postgres://app:s3cret@db/x key sk-abcdefghijklmnopqrstuv",
         );
-        for leaked in ["abcdefghijklmnop", "hunter22", "t0k3n-xyz", "Zz123456", "s3cret", "sk-abc"] {
+        for leaked in [
+            "abcdefghijklmnop",
+            "hunter22",
+            "t0k3n-xyz",
+            "Zz123456",
+            "s3cret",
+            "sk-abc",
+        ] {
             assert!(!out.contains(leaked), "{leaked} leaked in {out}");
         }
         assert!(out.contains("password=<secret-3>"), "{out}");
@@ -363,7 +381,10 @@ mod tests {
         let mut s = m.session();
         let v = serde_json::json!({"host": "a.corp.example", "ips": ["192.168.0.1"], "n": 3});
         let masked = s.mask_value(&v);
-        assert_eq!(masked, serde_json::json!({"host": "<host-1>", "ips": ["<ip-1>"], "n": 3}));
+        assert_eq!(
+            masked,
+            serde_json::json!({"host": "<host-1>", "ips": ["<ip-1>"], "n": 3})
+        );
         assert_eq!(s.unmask_value(&masked), v);
     }
 

@@ -137,12 +137,12 @@ impl OpenAiModel {
 
 fn wire_message(m: &ChatMessage) -> ChatCompletionRequestMessage {
     match m.role {
-        Role::System => ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(
+        Role::System => ChatCompletionRequestMessage::System(
+            ChatCompletionRequestSystemMessage::from(m.content.as_str()),
+        ),
+        Role::User => ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(
             m.content.as_str(),
         )),
-        Role::User => {
-            ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(m.content.as_str()))
-        }
         Role::Assistant => {
             let calls: Vec<ChatCompletionMessageToolCalls> = m
                 .tool_calls

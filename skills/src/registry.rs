@@ -28,7 +28,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.skills.iter().map(|s| s.name())).finish()
+        f.debug_list()
+            .entries(self.skills.iter().map(|s| s.name()))
+            .finish()
     }
 }
 
@@ -130,10 +132,17 @@ mod tests {
                 "{}: {p}",
                 spec.name
             );
-            assert!(spec.description.len() > 60, "{} has no description", spec.name);
+            assert!(
+                spec.description.len() > 60,
+                "{} has no description",
+                spec.name
+            );
             for (field, schema) in p["properties"].as_object().into_iter().flatten() {
                 assert!(
-                    schema.get("description").and_then(Value::as_str).is_some_and(|d| !d.is_empty()),
+                    schema
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .is_some_and(|d| !d.is_empty()),
                     "{}.{field} has no description",
                     spec.name
                 );
@@ -159,7 +168,11 @@ mod tests {
     fn descriptions_carry_no_example_ids_the_model_could_copy() {
         for spec in Registry::builtin().specs() {
             let text = format!("{} {}", spec.description, spec.parameters);
-            assert!(!text.contains("CHG-") && !text.contains("IMS-2"), "{}", spec.name);
+            assert!(
+                !text.contains("CHG-") && !text.contains("IMS-2"),
+                "{}",
+                spec.name
+            );
         }
     }
 

@@ -210,8 +210,11 @@ pub trait SkillContext: Send + Sync {
     ///
     /// # Errors
     /// [`ContextError::Unavailable`] without a knowledge index.
-    async fn similar_incidents(&self, text: &str, k: usize)
-        -> Result<Vec<HistoryHit>, ContextError>;
+    async fn similar_incidents(
+        &self,
+        text: &str,
+        k: usize,
+    ) -> Result<Vec<HistoryHit>, ContextError>;
 
     /// One incident.
     ///
@@ -347,11 +350,9 @@ fn clean(v: &mut Value) {
             if let Some(Value::Array(values)) = map.get_mut("enum") {
                 values.retain(|x| !x.is_null());
             }
-            if map
-                .get("format")
-                .and_then(Value::as_str)
-                .is_some_and(|f| f.starts_with("int") || f.starts_with("uint") || f == "double" || f == "float")
-            {
+            if map.get("format").and_then(Value::as_str).is_some_and(|f| {
+                f.starts_with("int") || f.starts_with("uint") || f == "double" || f == "float"
+            }) {
                 map.remove("format");
             }
             if map.get("default").is_some_and(Value::is_null) {

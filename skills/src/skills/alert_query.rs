@@ -16,7 +16,14 @@ use crate::skill::{
 
 /// Labels worth showing the model; the rest are noise.
 const LABELS: [&str; 8] = [
-    "alertname", "service", "severity", "instance", "host", "pod", "namespace", "job",
+    "alertname",
+    "service",
+    "severity",
+    "instance",
+    "host",
+    "pod",
+    "namespace",
+    "job",
 ];
 
 /// List the alerts (告警) received recently: name, status, severity, service, host, start and end, and their summary text. Each alert appears once (its latest state). Give minutes or hours (60 minutes when omitted) and optionally a service.
@@ -89,7 +96,9 @@ impl Skill for AlertQuerySkill {
         let a: Args = parse_args(args)?;
         let span = match (a.minutes, a.hours) {
             (Some(_), Some(_)) => {
-                return Err(SkillError::InvalidArgs("give minutes or hours, not both".into()))
+                return Err(SkillError::InvalidArgs(
+                    "give minutes or hours, not both".into(),
+                ))
             }
             (Some(m), None) if (1..=1440).contains(&m) => Duration::minutes(i64::from(m)),
             (Some(_), None) => return Err(SkillError::InvalidArgs("minutes: 1 to 1440".into())),
@@ -120,9 +129,11 @@ impl Skill for AlertQuerySkill {
                 StatusFilter::All => true,
             })
             .filter(|al| {
-                service
-                    .as_ref()
-                    .is_none_or(|s| al.labels.get("service").is_some_and(|v| v.eq_ignore_ascii_case(s)))
+                service.as_ref().is_none_or(|s| {
+                    al.labels
+                        .get("service")
+                        .is_some_and(|v| v.eq_ignore_ascii_case(s))
+                })
             })
             .collect();
         alerts.sort_by(|x, y| y.starts_at.cmp(&x.starts_at));

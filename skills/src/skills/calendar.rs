@@ -45,7 +45,10 @@ fn walk(cal: &Calendar, from: NaiveDate, n: u32, step: i64) -> Result<Vec<NaiveD
             Some(d) => d,
             None => break,
         };
-        if cal.is_trading_day(day).map_err(|e| SkillError::Unavailable(e.to_string()))? {
+        if cal
+            .is_trading_day(day)
+            .map_err(|e| SkillError::Unavailable(e.to_string()))?
+        {
             out.push(day);
         }
     }
@@ -91,7 +94,8 @@ impl Skill for CalendarSkill {
         if prev > 10 || next > 10 {
             return Err(SkillError::InvalidArgs("previous and next: 0 to 10".into()));
         }
-        let not_covered = |e: warroom_core::calendar::CalendarError| SkillError::Unavailable(e.to_string());
+        let not_covered =
+            |e: warroom_core::calendar::CalendarError| SkillError::Unavailable(e.to_string());
         let trading_day = cal.is_trading_day(date).map_err(not_covered)?;
         let sessions: Vec<Value> = cal
             .sessions_of(date)

@@ -77,7 +77,11 @@ impl Skill for ChangeQuerySkill {
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;
-        let given = [a.trading_days.is_some(), a.hours.is_some(), a.since.is_some()];
+        let given = [
+            a.trading_days.is_some(),
+            a.hours.is_some(),
+            a.since.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(SkillError::InvalidArgs(
                 "give only one of trading_days, hours or since".into(),
@@ -97,15 +101,23 @@ impl Skill for ChangeQuerySkill {
                 return Err(SkillError::InvalidArgs("trading_days: 1 to 30".into()));
             }
             let cal = ctx.calendar(None);
-            Lookback::TradingDays(n).since(now, cal.as_ref()).ok_or_else(|| {
-                SkillError::Unavailable(
-                    "no trading calendar covers this range; give hours or since instead".into(),
-                )
-            })?
+            Lookback::TradingDays(n)
+                .since(now, cal.as_ref())
+                .ok_or_else(|| {
+                    SkillError::Unavailable(
+                        "no trading calendar covers this range; give hours or since instead".into(),
+                    )
+                })?
         };
-        let until = a.until.as_deref().map(|u| past_time(ctx, "until", u)).transpose()?;
+        let until = a
+            .until
+            .as_deref()
+            .map(|u| past_time(ctx, "until", u))
+            .transpose()?;
         if until.is_some_and(|u| u < since) {
-            return Err(SkillError::InvalidArgs("until is before the start of the window".into()));
+            return Err(SkillError::InvalidArgs(
+                "until is before the start of the window".into(),
+            ));
         }
         let hops = a.hops.unwrap_or(1);
         if hops > 3 {

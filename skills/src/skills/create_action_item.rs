@@ -50,8 +50,13 @@ impl Skill for CreateActionItemSkill {
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;
         let owner = a.owner.trim().to_string();
-        if owner.is_empty() || owner.chars().any(|c| c.is_whitespace() || c == '"') || owner.starts_with('/') {
-            return Err(SkillError::InvalidArgs("owner: one chat handle, no spaces".into()));
+        if owner.is_empty()
+            || owner.chars().any(|c| c.is_whitespace() || c == '"')
+            || owner.starts_with('/')
+        {
+            return Err(SkillError::InvalidArgs(
+                "owner: one chat handle, no spaces".into(),
+            ));
         }
         let text = one_line("text", &a.text)?;
         let due = match a.due.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
@@ -85,7 +90,9 @@ impl Skill for CreateActionItemSkill {
             summary: format!(
                 "add an action item to {} for {owner}: {text}{}",
                 inc.id,
-                due.as_deref().map(|d| format!(" (due {d})")).unwrap_or_default()
+                due.as_deref()
+                    .map(|d| format!(" (due {d})"))
+                    .unwrap_or_default()
             ),
             incident: inc.id,
             action: ProposedAction::ActionAdd { owner, text, due },

@@ -58,11 +58,13 @@ impl Skill for IncidentLookupSkill {
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;
-        let list = a.open.unwrap_or(false)
-            || (a.incident.is_none() && ctx.current_incident().is_none());
+        let list =
+            a.open.unwrap_or(false) || (a.incident.is_none() && ctx.current_incident().is_none());
         if list {
             if a.incident.is_some() {
-                return Err(SkillError::InvalidArgs("give incident or open, not both".into()));
+                return Err(SkillError::InvalidArgs(
+                    "give incident or open, not both".into(),
+                ));
             }
             let open: Vec<Value> = ctx
                 .incidents()

@@ -43,7 +43,8 @@ pub(crate) fn capped<T: Serialize>(key: &str, items: &[T]) -> Result<Value, Skil
 }
 
 pub(crate) fn to_value<T: Serialize + ?Sized>(v: &T) -> Result<Value, SkillError> {
-    serde_json::to_value(v).map_err(|e| SkillError::Failed(format!("cannot encode the result: {e}")))
+    serde_json::to_value(v)
+        .map_err(|e| SkillError::Failed(format!("cannot encode the result: {e}")))
 }
 
 /// A typed time (`14:05`, `2026-11-23 14:05`, `15m ago`, RFC 3339) in the configured
@@ -97,7 +98,9 @@ pub(crate) fn one_line(what: &str, text: &str) -> Result<String, SkillError> {
         .join(" ")
         .replace(['"', '“', '”'], "'");
     if t.is_empty() {
-        return Err(SkillError::InvalidArgs(format!("{what}: must not be empty")));
+        return Err(SkillError::InvalidArgs(format!(
+            "{what}: must not be empty"
+        )));
     }
     if t.chars().count() > MAX_TEXT_CHARS {
         return Err(SkillError::InvalidArgs(format!(
@@ -105,7 +108,9 @@ pub(crate) fn one_line(what: &str, text: &str) -> Result<String, SkillError> {
         )));
     }
     if t.starts_with('/') {
-        return Err(SkillError::InvalidArgs(format!("{what}: must not start with `/`")));
+        return Err(SkillError::InvalidArgs(format!(
+            "{what}: must not start with `/`"
+        )));
     }
     Ok(t)
 }
@@ -127,7 +132,10 @@ pub(crate) fn clip(s: &str, n: usize) -> String {
 }
 
 /// Whether `name` is a catalog service, with a helpful error otherwise.
-pub(crate) async fn known_service(ctx: &dyn SkillContext, name: &str) -> Result<String, SkillError> {
+pub(crate) async fn known_service(
+    ctx: &dyn SkillContext,
+    name: &str,
+) -> Result<String, SkillError> {
     let n = name.trim().to_lowercase();
     let names = ctx.service_names().await?;
     if names.is_empty() || names.iter().any(|s| *s == n) {

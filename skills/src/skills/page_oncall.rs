@@ -71,7 +71,11 @@ impl Skill for PageOncallSkill {
             command: format!("/page {} {target} {reason}", inc.id),
             summary: format!(
                 "page the on-call of {target} ({}) into {}: {reason}",
-                if on_call.is_empty() { "nobody on call".to_string() } else { on_call.join(", ") },
+                if on_call.is_empty() {
+                    "nobody on call".to_string()
+                } else {
+                    on_call.join(", ")
+                },
                 inc.id
             ),
             incident: inc.id,

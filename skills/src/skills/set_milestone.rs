@@ -120,7 +120,9 @@ impl Skill for SetMilestoneSkill {
                 "record milestone {} on {}{}",
                 milestone.key(),
                 inc.id,
-                at.as_deref().map(|t| format!(" at {t}")).unwrap_or_default()
+                at.as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
             ),
             incident: inc.id,
             action: ProposedAction::Milestone { milestone, at },

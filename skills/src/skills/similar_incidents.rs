@@ -52,7 +52,9 @@ impl Skill for SimilarIncidentsSkill {
         }
         let text = a.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         if text.is_some() && a.incident.is_some() {
-            return Err(SkillError::InvalidArgs("give text or incident, not both".into()));
+            return Err(SkillError::InvalidArgs(
+                "give text or incident, not both".into(),
+            ));
         }
         let (query, exclude) = match text {
             Some(t) => (t.to_string(), None),

@@ -49,7 +49,9 @@ impl Skill for SnapshotDiffSkill {
         let a: Args = parse_args(args)?;
         let target = a.target.trim();
         if target.is_empty() {
-            return Err(SkillError::InvalidArgs("target: a change id or a host name".into()));
+            return Err(SkillError::InvalidArgs(
+                "target: a change id or a host name".into(),
+            ));
         }
         let index = ctx.snapshot_index().await?;
         let pairs = snapshot_pairs(&index, target);
@@ -61,8 +63,10 @@ impl Skill for SnapshotDiffSkill {
         }
         let mut hosts = Vec::new();
         for (before, after) in pairs {
-            let (Some(a), Some(b)) = (ctx.snapshot(before.id).await?, ctx.snapshot(after.id).await?)
-            else {
+            let (Some(a), Some(b)) = (
+                ctx.snapshot(before.id).await?,
+                ctx.snapshot(after.id).await?,
+            ) else {
                 continue;
             };
             let d = diff(&a, &b);
@@ -85,6 +89,8 @@ impl Skill for SnapshotDiffSkill {
                 "lines_omitted": omitted,
             }));
         }
-        Ok(SkillOutput::Data(json!({ "target": target, "hosts": hosts })))
+        Ok(SkillOutput::Data(
+            json!({ "target": target, "hosts": hosts }),
+        ))
     }
 }

@@ -95,12 +95,16 @@ impl Skill for TaskStatusSkill {
                     let t = p.task(&id)?;
                     let mut v = task_view(t, t.late_by(now, grace));
                     v["plan"] = json!(p.id);
-                    v["depends_on"] = json!(t.depends_on.iter().map(|d| d.as_str()).collect::<Vec<_>>());
+                    v["depends_on"] =
+                        json!(t.depends_on.iter().map(|d| d.as_str()).collect::<Vec<_>>());
                     Some(v)
                 })
                 .collect();
             return match hits.len() {
-                0 => Err(SkillError::NotFound(format!("no task `{}`", clip(typed, 60)))),
+                0 => Err(SkillError::NotFound(format!(
+                    "no task `{}`",
+                    clip(typed, 60)
+                ))),
                 _ => Ok(SkillOutput::Data(json!({ "tasks": hits }))),
             };
         }
@@ -115,7 +119,11 @@ impl Skill for TaskStatusSkill {
                     .map(|(t, late)| task_view(t, late))
                     .collect();
                 let done = p.tasks.iter().filter(|t| t.status.is_finished()).count();
-                let overdue = p.tasks.iter().filter(|t| t.late_by(now, grace).is_some()).count();
+                let overdue = p
+                    .tasks
+                    .iter()
+                    .filter(|t| t.late_by(now, grace).is_some())
+                    .count();
                 json!({
                     "plan": p.id,
                     "title": p.title,
