@@ -1088,3 +1088,40 @@ fn openai_model_refuses_a_named_key_variable_that_is_unset_without_revealing_val
     let err = crate::openai::OpenAiModel::new(&cfg).expect_err("unset variable");
     assert!(err.to_string().contains("WARROOM_TEST_SURELY_UNSET_KEY"));
 }
+
+// ---------------------------------------------------------------- no panics on input
+
+/// One masker for all generated cases (compiling its regexes per case is slow).
+fn shared_masker() -> &'static Masker {
+    static MASKER: std::sync::OnceLock<Masker> = std::sync::OnceLock::new();
+    MASKER.get_or_init(|| {
+        Masker::new(&MaskConfig {
+            host_suffixes: vec!["corp.example".into()],
+            ..MaskConfig::default()
+        })
+        .expect("valid config")
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_text_parsers_never_panic_on_arbitrary_model_output(text in "(?s).{0,300}", tail in "[`<>{}\\[\\]\":a-z_ ,0-9.\n]{0,80}") {
+        let known = |n: &str| n == "alert_query";
+        let input = format!("{text}{tail}");
+        let _ = crate::fallback::parse_embedded_calls(&input, &known);
+        let _ = crate::fallback::strip_embedded_calls(&input, &known);
+        let mut s = shared_masker().session();
+        let masked = s.mask(&input);
+        let _ = s.unmask(&masked);
+    }
+
+    #[test]
+    fn masking_then_unmasking_gives_back_text_without_secrets(a in 0u8..=255, b in 0u8..=255, word in "[a-z]{1,5}x") {
+        let mut s = shared_masker().session();
+        let text = format!("{word} 10.{a}.{b}.1 on {word}.corp.example");
+        let masked = s.mask(&text);
+        let ip = format!("10.{a}.{b}.1");
+        proptest::prop_assert!(!masked.contains("corp.example") && !masked.contains(&ip));
+        proptest::prop_assert_eq!(s.unmask(&masked), text);
+    }
+}

@@ -136,7 +136,7 @@ impl Skill for AlertQuerySkill {
                 })
             })
             .collect();
-        alerts.sort_by(|x, y| y.starts_at.cmp(&x.starts_at));
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.starts_at));
         let views: Vec<Value> = alerts.into_iter().map(view).collect();
         let mut out = capped("alerts", &views)?;
         out["since"] = json!(since);

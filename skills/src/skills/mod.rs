@@ -138,7 +138,7 @@ pub(crate) async fn known_service(
 ) -> Result<String, SkillError> {
     let n = name.trim().to_lowercase();
     let names = ctx.service_names().await?;
-    if names.is_empty() || names.iter().any(|s| *s == n) {
+    if names.is_empty() || names.contains(&n) {
         return Ok(n);
     }
     let mut list: Vec<&str> = names.iter().map(String::as_str).take(60).collect();
