@@ -840,6 +840,31 @@ async fn write_skills_refuse_what_the_confirm_click_could_not_run() {
     ));
 }
 
+#[tokio::test]
+async fn snapshot_diff_and_runbook_search_refuse_what_they_cannot_answer() {
+    let ctx = FakeContext::new();
+    assert!(matches!(
+        run("snapshot_diff", &ctx, json!({"target": "CHG-404"})).await,
+        Err(SkillError::NotFound(m)) if m.contains("CHG-404")
+    ));
+    assert!(invalid("snapshot_diff", &ctx, json!({"target": " "}))
+        .await
+        .contains("target"));
+    assert!(
+        invalid("runbook_search", &ctx, json!({"query": "disk", "k": 50}))
+            .await
+            .contains("k:")
+    );
+    let v = data(
+        "runbook_search",
+        &ctx,
+        json!({"query": "disk full", "k": 2}),
+    )
+    .await;
+    assert_eq!(v["hits"][0]["citation"], "runbooks/payments.md:L10-20");
+    assert_eq!(v["abstain"], false);
+}
+
 // ---------------------------------------------------------------- OpenAiModel over HTTP
 
 mod wire {
