@@ -344,20 +344,28 @@ impl Agent {
                 })
                 .collect();
             let timeout = self.config.timeout();
-            let produced: Vec<Option<Produced>> = stream::iter(prepared.iter())
-                .map(|p| async move {
-                    match p {
+            // Owned jobs, so the futures borrow nothing but `ctx` (and stay `Send` for
+            // callers that spawn the question).
+            let jobs: Vec<_> = prepared
+                .iter()
+                .map(|p| {
+                    let job = match p {
                         Prepared::Done { .. } => None,
-                        Prepared::Run { skill, args } => Some(
-                            match tokio::time::timeout(timeout, skill.run(ctx, args.clone())).await
-                            {
+                        Prepared::Run { skill, args } => Some((skill.clone(), args.clone())),
+                    };
+                    async move {
+                        let (skill, args) = job?;
+                        Some(
+                            match tokio::time::timeout(timeout, skill.run(ctx, args)).await {
                                 Ok(Ok(out)) => Produced::Output(skill.kind(), out),
                                 Ok(Err(e)) => Produced::Error(e),
                                 Err(_) => Produced::Timeout,
                             },
-                        ),
+                        )
                     }
                 })
+                .collect();
+            let produced: Vec<Option<Produced>> = stream::iter(jobs)
                 .buffered(self.config.tool_concurrency.max(1))
                 .collect()
                 .await;

@@ -3,6 +3,7 @@
 //! its HTTP API, and kill it.
 
 pub mod fake_discord;
+pub mod fake_openai;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

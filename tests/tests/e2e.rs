@@ -8,6 +8,7 @@
 //! - `alerts`: the webhook sources, their auth and 4xx reasons, durability across SIGKILL.
 //! - `changes`: the changes API, the gate and `warroom sensor` snapshots and diffs.
 //! - `knowledge`: `/ask` with citations and abstention, the ingest and search API, similar incidents.
+//! - `llm`: a fake OpenAI server: skills called by the model, grounded answers, masking, timeouts.
 //! - `oncall`: catalog, on-call, iCal and calendar API; paging to chat and a webhook.
 
 mod alerts;
@@ -17,6 +18,7 @@ mod discord;
 mod engine;
 mod http;
 mod knowledge;
+mod llm;
 mod oncall;
 mod plans;
 mod store;

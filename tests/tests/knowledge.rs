@@ -21,12 +21,13 @@ fn runbooks(dir: &std::path::Path) -> std::path::PathBuf {
     rb
 }
 
-fn knowledge_config(dir: &std::path::Path) -> std::path::PathBuf {
+/// A test bot's config with the runbooks as knowledge sources, plus `extra`.
+pub(crate) fn knowledge_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let rb = runbooks(dir);
     config(
         dir,
         &format!(
-            "[knowledge]\nsources = [\"{}\"]\nlink_base = \"https://git.example/rb/\"\n",
+            "[knowledge]\nsources = [\"{}\"]\nlink_base = \"https://git.example/rb/\"\n{extra}",
             rb.display()
         ),
     )
@@ -35,7 +36,7 @@ fn knowledge_config(dir: &std::path::Path) -> std::path::PathBuf {
 #[tokio::test]
 async fn ask_cites_the_runbook_lines_and_says_when_no_runbook_applies() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut bot = Bot::start(&knowledge_config(dir.path()));
+    let mut bot = Bot::start(&knowledge_config(dir.path(), ""));
     bot.type_line("/ask how do I restart the order gateway?");
     let cited = bot.expect("order-gateway.md:L7-L11");
     assert!(
@@ -85,7 +86,7 @@ async fn ask_cites_the_runbook_lines_and_says_when_no_runbook_applies() {
 #[tokio::test]
 async fn a_resolved_incident_is_offered_with_its_root_cause_when_a_like_one_is_declared() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut bot = Bot::start(&knowledge_config(dir.path()));
+    let mut bot = Bot::start(&knowledge_config(dir.path(), ""));
     bot.type_line("/incident declare \"order gateway FIX sessions dropped\" P2 order-gateway");
     let first = bot.expect("Declared **IMS-");
     let first = first

@@ -153,6 +153,8 @@ pub struct Shared {
     pub assist: Arc<Notify>,
     /// The knowledge base, opened in the background at start-up (or why it could not be).
     pub knowledge: crate::assistant::KnowledgeSlot,
+    /// The LLM agent, when `[llm]` is configured.
+    pub agent: Option<warroom_skills::Agent>,
     /// Set once every part is running.
     pub ready: AtomicBool,
     /// Bearer token for `/api`.
@@ -367,6 +369,22 @@ pub async fn run(
         Some(a) => crate::alert_intake::SourceSecrets::from_config(a)?,
         None => Default::default(),
     };
+    let agent = match &config.llm {
+        None => None,
+        Some(l) => {
+            let model =
+                warroom_skills::OpenAiModel::new(l).map_err(|e| anyhow::anyhow!("llm: {e}"))?;
+            let masker =
+                warroom_skills::Masker::new(&config.mask).map_err(|e| anyhow::anyhow!("{e}"))?;
+            info!(base_url = %l.base_url, model = %l.model, "language model configured");
+            Some(warroom_skills::Agent::new(
+                Arc::new(model),
+                Arc::new(warroom_skills::Registry::builtin()),
+                l.clone(),
+                Arc::new(masker),
+            ))
+        }
+    };
     let catalog = engine.catalog();
     let schedules = engine.schedules();
     let engine = EngineHandle::spawn(
@@ -395,6 +413,7 @@ pub async fn run(
         outbox,
         assist,
         knowledge: Default::default(),
+        agent,
         ready: AtomicBool::new(false),
         api_token,
         catalog,

@@ -23,7 +23,11 @@ use warroom_core::incident::{Entry, Incident, IncidentId, TimelineEntry};
 use warroom_core::ports::Store;
 use warroom_knowledge::{DocKind, HistoryDoc, Hit, Knowledge, SearchAnswer, SearchOptions};
 
+use serde_json::json;
+use warroom_skills::{Agent, Language, Question};
+
 use crate::app::Shared;
+use crate::skill_context::AppContext;
 
 /// Requests handled at once (searches are cheap; model calls are not).
 const CONCURRENCY: usize = 4;
@@ -174,19 +178,39 @@ fn unavailable(request: &AssistRequest, reason: String) -> Option<AssistResult> 
 }
 
 /// One request → its result (`None`: nothing to tell the engine).
-async fn handle(shared: &Shared, request: AssistRequest) -> Option<AssistResult> {
+async fn handle(shared: &Arc<Shared>, request: AssistRequest) -> Option<AssistResult> {
     let k = match open(shared).await {
         Ok(k) => k,
         Err(reason) => return unavailable(&request, reason),
     };
     let outcome = match &request {
-        AssistRequest::Ask { question, to, .. } => ask(shared, &k, question).await.map(|answer| {
-            Some(AssistResult::Answer {
-                to: to.clone(),
-                question: question.clone(),
-                answer,
-            })
-        }),
+        AssistRequest::Ask {
+            question,
+            to,
+            incident,
+            services,
+            ..
+        } => match ask(shared, &k, question).await {
+            Ok(mut answer) => {
+                if let Some(agent) = &shared.agent {
+                    write_answer(
+                        shared,
+                        agent,
+                        question,
+                        incident.as_ref(),
+                        services,
+                        &mut answer,
+                    )
+                    .await;
+                }
+                Ok(Some(AssistResult::Answer {
+                    to: to.clone(),
+                    question: question.clone(),
+                    answer,
+                }))
+            }
+            Err(e) => Err(e),
+        },
         AssistRequest::Similar { incident, text, to } => similar(shared, &k, text, to.is_some())
             .await
             .map(|similar| {
@@ -202,6 +226,103 @@ async fn handle(shared: &Shared, request: AssistRequest) -> Option<AssistResult>
         }
     };
     outcome.unwrap_or_else(|e| unavailable(&request, e))
+}
+
+/// The language of a question: Chinese when it has Chinese characters, else English.
+fn language_of(text: &str) -> Language {
+    if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+        Language::Zh
+    } else {
+        Language::En
+    }
+}
+
+/// The model's answer, grounded in the retrieved passages (sent as data, numbered) and the
+/// skills. A model failure leaves the passages and says why (`llm_error`). With an
+/// abstaining retrieval the written answer is kept only when a tool returned data for it:
+/// the model must not write a runbook nobody has.
+async fn write_answer(
+    shared: &Arc<Shared>,
+    agent: &Agent,
+    question: &str,
+    incident: Option<&IncidentId>,
+    services: &[String],
+    answer: &mut Answer,
+) {
+    let now = chrono::Utc::now();
+    let lang = language_of(question);
+    let render_lang = match lang {
+        Language::Zh => crate::config::Lang::Zh,
+        Language::En => crate::config::Lang::En,
+    };
+    let cfg = &shared.config.engine;
+    let vars = json!({
+        "now": now.with_timezone(&cfg.tz).format("%Y-%m-%d %H:%M").to_string(),
+        "tz": cfg.tz.name(),
+        "incident": incident.map(ToString::to_string),
+    });
+    let (system, last) = match (
+        shared.renderer.llm_prompt(render_lang, "system", &vars),
+        shared.renderer.llm_prompt(render_lang, "final", &vars),
+    ) {
+        (Ok(s), Ok(l)) => (s, l),
+        (Err(e), _) | (_, Err(e)) => {
+            answer.llm_error = Some(e.to_string());
+            return;
+        }
+    };
+    let data = json!({
+        "incident": incident.map(ToString::to_string),
+        "services": services,
+        "runbook_passages": answer.passages.iter().map(|p| json!({
+            "n": p.n, "title": p.title, "section": p.section, "citation": p.citation, "text": p.snippet,
+        })).collect::<Vec<_>>(),
+        "no_runbook_covers_this": answer.abstain,
+    });
+    let q = Question {
+        text: question.to_string(),
+        language: lang,
+        system_prompt: system,
+        incident_context: Some(data),
+        final_turn_prompt: Some(last),
+    };
+    let ctx = AppContext::new(shared.clone(), incident.cloned(), now);
+    let budget = shared
+        .config
+        .llm
+        .as_ref()
+        .map_or(Duration::from_secs(60), |l| {
+            l.timeout() * l.max_rounds.max(1) + Duration::from_secs(5)
+        });
+    let agent = agent.clone();
+    let call = tokio::spawn(async move { agent.ask(&q, &ctx).await });
+    match tokio::time::timeout(budget, call).await {
+        Ok(Err(e)) => answer.llm_error = Some(e.to_string()),
+        Ok(Ok(Ok(a))) => {
+            let used_data = a.trace.iter().any(|t| {
+                matches!(
+                    t,
+                    warroom_skills::TraceEvent::ToolCall {
+                        outcome: warroom_skills::ToolOutcome::Ok,
+                        ..
+                    }
+                )
+            });
+            if !a.text.trim().is_empty() && (!answer.abstain || used_data) {
+                answer.text = Some(a.text.trim().to_string());
+            }
+            info!(
+                rounds = a.rounds,
+                proposals = a.proposals.len(),
+                "the model answered"
+            );
+        }
+        Ok(Ok(Err(f))) => {
+            warn!(error = %f.error, "the model failed; answering from retrieval");
+            answer.llm_error = Some(f.error.to_string());
+        }
+        Err(_) => answer.llm_error = Some(format!("no answer within {} s", budget.as_secs())),
+    }
 }
 
 /// Retrieval over runbooks and past incidents.

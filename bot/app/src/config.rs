@@ -104,6 +104,10 @@ pub struct RawConfig {
     pub alerts: Option<toml::Value>,
     /// `[knowledge]`: runbook retrieval (index, embedder, sources, abstention).
     pub knowledge: warroom_knowledge::KnowledgeConfig,
+    /// `[llm]`: an OpenAI-compatible model; none means the bot runs without one.
+    pub llm: Option<warroom_skills::LlmConfig>,
+    /// `[mask]`: what is masked before anything reaches the model.
+    pub mask: warroom_skills::MaskConfig,
 }
 
 /// `[changes]`: change events, the change gate and host snapshots.
@@ -279,6 +283,10 @@ pub struct Config {
     pub alerts: Option<crate::alerts_config::AlertsConfig>,
     /// Runbook retrieval.
     pub knowledge: warroom_knowledge::KnowledgeConfig,
+    /// The language model, when configured (`[llm]` with a `model`).
+    pub llm: Option<warroom_skills::LlmConfig>,
+    /// Masking before the model.
+    pub mask: warroom_skills::MaskConfig,
 }
 
 /// One step of a key path.
@@ -622,6 +630,29 @@ impl Config {
                 ),
             ));
         }
+        let llm = match raw.llm {
+            Some(l) if l.model.trim().is_empty() => {
+                return Err(err(
+                    "llm.model",
+                    "name the model the server serves (e.g. qwen2.5-coder-1.5b)".into(),
+                ))
+            }
+            Some(l)
+                if !(l.base_url.starts_with("http://") || l.base_url.starts_with("https://")) =>
+            {
+                return Err(err(
+                    "llm.base_url",
+                    format!("not an http(s) URL: {:?}", l.base_url),
+                ))
+            }
+            Some(l) if l.max_rounds == 0 => {
+                return Err(err("llm.max_rounds", "must be at least 1".into()))
+            }
+            other => other,
+        };
+        if let Err(e) = warroom_skills::Masker::new(&raw.mask) {
+            return Err(err(&format!("mask.{}", e.key), e.message.clone()));
+        }
         let alerts = match raw.alerts.clone() {
             None => Some(crate::alerts_config::AlertsConfig::default()),
             Some(t) => {
@@ -692,6 +723,8 @@ impl Config {
             snapshot_limit_bytes: raw.changes.snapshot_limit_bytes,
             alerts,
             knowledge,
+            llm,
+            mask: raw.mask,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`config`]: TOML + env, validated with file/line/key errors.
 //! - [`app`]: start-up, the engine thread, the outbox dispatcher, shutdown.
+//! - [`skill_context`]: the skills' read-only view of the bot (store, catalog, schedules, knowledge).
 //! - [`assistant`]: the engine's retrieval work: `/ask` answers, similar incidents, history indexing.
 //! - [`store_sled`]: the `Store` port on sled (the only file that knows the layout).
 //! - [`console`]: the console chat adapter (the embedded default).
@@ -37,6 +38,7 @@ pub mod plan_import;
 pub mod render;
 pub mod sensor;
 pub mod sensor_cli;
+pub mod skill_context;
 pub mod smtp;
 pub mod store_sled;
 pub mod webhook;

@@ -682,6 +682,26 @@ impl Renderer {
             })
     }
 
+    /// A language-model prompt (`prompts/<lang>/llm_<name>.hbs`) in `lang`.
+    ///
+    /// # Errors
+    /// [`RenderError`] if the template and its context disagree (a defect).
+    pub fn llm_prompt(
+        &self,
+        lang: crate::config::Lang,
+        name: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<String, RenderError> {
+        let template = format!("{}/llm_{name}", lang.code());
+        self.hb
+            .render(&template, ctx)
+            .map(|s| s.trim_end().to_string())
+            .map_err(|e| RenderError {
+                template,
+                message: e.to_string(),
+            })
+    }
+
     /// A short system line (`not_a_command`, `stopped`, `internal`) for the machinery's own replies.
     pub fn system(&self, kind: &str) -> String {
         let template = format!("{}/system", self.lang.code());

@@ -234,6 +234,34 @@ fn tx_put_incident(tree: &TransactionalTree, inc: &Incident) -> TxResult<()> {
     }
 }
 
+impl SledStore {
+    /// Alert batches received at or after `since`, oldest first, without pruning the log
+    /// (for readers such as the agent's `alert_query`; the engine prunes at replay).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] and undecodable records.
+    pub fn alerts_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<
+        Vec<(
+            chrono::DateTime<chrono::Utc>,
+            Vec<warroom_core::alerts::Alert>,
+        )>,
+        StoreError,
+    > {
+        let mut out = Vec::new();
+        for kv in self.alert_log.iter() {
+            let (k, v) = kv.map_err(io)?;
+            let b: AlertBatch = decode(&k, &v)?;
+            if b.at >= since {
+                out.push((b.at, b.alerts));
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Store for SledStore {
     fn allocate_incident_id(&self, day: NaiveDate) -> Result<IncidentId, StoreError> {
         let key = format!("incident:{}", day.format("%Y%m%d"));
