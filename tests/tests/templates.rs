@@ -46,6 +46,64 @@ fn incident() -> Incident {
     i
 }
 
+fn rich_incident() -> Incident {
+    let mut i = incident();
+    i.root_cause = Some("connection pool too small after the 18:00 release".into());
+    i.resolution = Some("raised pool_size to 50".into());
+    i.alerts = (0..10)
+        .map(|n| warroom_core::incident::IncidentAlert {
+            key: format!("fp{n}@2026-11-23T05:50:00Z"),
+            line: format!("P1 [payments] PaymentsLatencyHigh — p99 over 2 s on pay-{n:02}"),
+            firing: n % 3 != 0,
+        })
+        .collect();
+    i.similar = vec![warroom_core::assist::SimilarIncident {
+        id: "IMS-20261101-002".into(),
+        title: "Payments latency after release".into(),
+        services: vec!["payments".into()],
+        root_cause: Some("pool exhausted".into()),
+        resolution: Some("rolled back".into()),
+        score: 100,
+    }];
+    i
+}
+
+fn answer(
+    abstain: bool,
+    text: Option<&str>,
+    llm_error: Option<&str>,
+) -> warroom_core::assist::Answer {
+    warroom_core::assist::Answer {
+        passages: vec![
+            warroom_core::assist::Passage {
+                n: 1,
+                doc: "order-gateway.md".into(),
+                kind: "runbook".into(),
+                title: "Order gateway".into(),
+                section: "Restart procedure".into(),
+                citation: "order-gateway.md:L7-L11".into(),
+                link: Some("https://git.example/rb/order-gateway.md#L7-L11".into()),
+                snippet: "1. Drain the FIX sessions with `ogctl drain`.\n2. Restart the service."
+                    .into(),
+            },
+            warroom_core::assist::Passage {
+                n: 2,
+                doc: "IMS-20261101-002".into(),
+                kind: "history".into(),
+                title: "Payments latency after release".into(),
+                section: String::new(),
+                citation: "IMS-20261101-002".into(),
+                link: None,
+                snippet: "pool exhausted; rolled back".into(),
+            },
+        ],
+        abstain,
+        confidence: if abstain { 12 } else { 87 },
+        text: text.map(String::from),
+        llm_error: llm_error.map(String::from),
+    }
+}
+
 fn entries() -> Vec<TimelineEntry> {
     let e = |at: &str, who: &str, source, entry| TimelineEntry {
         at: t(at),
@@ -400,6 +458,70 @@ fn messages() -> Vec<(&'static str, Message)> {
                     role: "chef".into(),
                     known: vec!["commander".into(), "comms".into()],
                 },
+            },
+        ),
+        (
+            "card_with_alerts_and_history",
+            Message::Card {
+                incident: Box::new(rich_incident()),
+            },
+        ),
+        (
+            "answer",
+            Message::Answer {
+                question: "how do I restart the order gateway?".into(),
+                answer: answer(false, None, None),
+            },
+        ),
+        (
+            "answer_written",
+            Message::Answer {
+                question: "how do I restart the order gateway?".into(),
+                answer: answer(
+                    false,
+                    Some("Drain the FIX sessions, then restart the service [1]."),
+                    None,
+                ),
+            },
+        ),
+        (
+            "answer_abstain",
+            Message::Answer {
+                question: "what is the boiling point of mercury".into(),
+                answer: answer(true, None, None),
+            },
+        ),
+        (
+            "answer_model_failed",
+            Message::Answer {
+                question: "how do I restart the order gateway?".into(),
+                answer: answer(
+                    false,
+                    None,
+                    Some("the language model did not answer within 30 s"),
+                ),
+            },
+        ),
+        (
+            "similar",
+            Message::Similar {
+                incident: None,
+                text: "order gateway FIX sessions dropped".into(),
+                similar: rich_incident().similar,
+            },
+        ),
+        (
+            "similar_none",
+            Message::Similar {
+                incident: None,
+                text: "printer out of toner".into(),
+                similar: vec![],
+            },
+        ),
+        (
+            "assist_unavailable",
+            Message::AssistUnavailable {
+                reason: "the index is in use by another process".into(),
             },
         ),
         (

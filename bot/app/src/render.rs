@@ -84,7 +84,14 @@ struct IncidentView {
     root_cause: Option<String>,
     resolution: Option<String>,
     similar: Vec<warroom_core::assist::SimilarIncident>,
+    /// The newest alerts on the card (firing first), at most [`CARD_ALERTS`].
+    alerts: Vec<serde_json::Value>,
+    alerts_firing: usize,
+    alerts_more: usize,
 }
+
+/// Alerts listed on a card.
+const CARD_ALERTS: usize = 8;
 
 /// One timeline entry, flattened for templates (fields a kind lacks are null).
 #[derive(Serialize, Default)]
@@ -276,6 +283,16 @@ impl Renderer {
                 .collect(),
             mtta: self.span(i, "mtta", Milestone::Discovered, Milestone::Responded),
             mttr: self.span(i, "mttr", Milestone::Discovered, Milestone::Recovered),
+            alerts: {
+                let mut list: Vec<_> = i.alerts.iter().rev().collect();
+                list.sort_by_key(|a| !a.firing); // stable: firing first, newest first
+                list.iter()
+                    .take(CARD_ALERTS)
+                    .map(|a| serde_json::json!({ "line": one_line(&a.line), "firing": a.firing }))
+                    .collect()
+            },
+            alerts_firing: i.alerts.iter().filter(|a| a.firing).count(),
+            alerts_more: i.alerts.len().saturating_sub(CARD_ALERTS),
             root_cause: i.root_cause.as_deref().map(one_line),
             resolution: i.resolution.as_deref().map(one_line),
             similar: i

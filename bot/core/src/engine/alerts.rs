@@ -43,6 +43,27 @@ fn alert_line(a: &AlertRef) -> String {
     }
 }
 
+/// Adds `alerts` to an incident's card list (firing), keeping the newest
+/// [`CARD_ALERTS_KEPT`](crate::incident::CARD_ALERTS_KEPT).
+fn add_card_alerts(inc: &mut crate::incident::Incident, alerts: &[AlertRef]) {
+    for a in alerts {
+        let key = a.key.to_string();
+        match inc.alerts.iter_mut().find(|x| x.key == key) {
+            Some(x) => x.firing = true,
+            None => inc.alerts.push(crate::incident::IncidentAlert {
+                key,
+                line: alert_line(a),
+                firing: true,
+            }),
+        }
+    }
+    let over = inc
+        .alerts
+        .len()
+        .saturating_sub(crate::incident::CARD_ALERTS_KEPT);
+    inc.alerts.drain(..over);
+}
+
 fn alert_lines(alerts: &[AlertRef]) -> String {
     let mut out: Vec<String> = alerts.iter().take(NOTE_ALERTS).map(alert_line).collect();
     if alerts.len() > NOTE_ALERTS {
@@ -164,6 +185,34 @@ impl Engine {
         Ok(Some(plan))
     }
 
+    /// Changes the card's alert list of `id` (in `plan`, or a new one) and refreshes the
+    /// card when the list changed.
+    fn card_alerts(
+        &self,
+        id: &IncidentId,
+        plan: Option<Plan>,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut crate::incident::Incident),
+    ) -> Result<Option<Plan>, StoreError> {
+        let Some(mut inc) = self.store.incident(id)? else {
+            return Ok(plan);
+        };
+        let before = inc.alerts.clone();
+        change(&mut inc);
+        if inc.alerts == before {
+            return Ok(plan);
+        }
+        inc.revision += 1;
+        inc.updated_at = now;
+        let mut plan = plan.unwrap_or_default();
+        plan.incident = Some(inc);
+        plan.outbox.push(Action::RefreshCard {
+            incident: id.clone(),
+        });
+        plan.target.get_or_insert_with(|| id.clone());
+        Ok(Some(plan))
+    }
+
     fn alert_output(
         &mut self,
         o: Output,
@@ -209,6 +258,7 @@ impl Engine {
                     return Ok(Some(plan));
                 };
                 let id = inc.id.clone();
+                add_card_alerts(inc, &alerts);
                 for (m, t) in [
                     (Milestone::Occurred, onset),
                     (Milestone::Discovered, seen.min(now)),
@@ -261,15 +311,22 @@ impl Engine {
                 notify,
                 ..
             } => match self.bound(&cluster) {
-                Some(id) if notify && !replay => self.note(
-                    &id,
-                    format!(
-                        "🔔 +{}: {} (confidence {confidence:.2}: {reason})",
-                        alerts.len(),
-                        alert_lines(&alerts)
-                    ),
-                    now,
-                ),
+                Some(id) if !replay => {
+                    let plan = if notify {
+                        self.note(
+                            &id,
+                            format!(
+                                "🔔 +{}: {} (confidence {confidence:.2}: {reason})",
+                                alerts.len(),
+                                alert_lines(&alerts)
+                            ),
+                            now,
+                        )?
+                    } else {
+                        None
+                    };
+                    self.card_alerts(&id, plan, now, |inc| add_card_alerts(inc, &alerts))
+                }
                 _ => Ok(None),
             },
             Output::Update {
@@ -279,7 +336,7 @@ impl Engine {
                 notify,
                 ..
             } => match self.bound(&cluster) {
-                Some(id) if notify && !replay => {
+                Some(id) if !replay => {
                     let mark = match status {
                         AlertStatus::Resolved => "✅",
                         AlertStatus::Firing => "🔥",
@@ -288,16 +345,32 @@ impl Engine {
                         AlertStatus::Resolved => "resolved",
                         AlertStatus::Firing => "firing again",
                     };
-                    self.note(&id, format!("{mark} {word}: {}", alert_line(&alert)), now)
+                    let plan = if notify {
+                        self.note(&id, format!("{mark} {word}: {}", alert_line(&alert)), now)?
+                    } else {
+                        None
+                    };
+                    let key = alert.key.to_string();
+                    let firing = status == AlertStatus::Firing;
+                    self.card_alerts(&id, plan, now, |inc| {
+                        if let Some(x) = inc.alerts.iter_mut().find(|x| x.key == key) {
+                            x.firing = firing;
+                        }
+                    })
                 }
                 _ => Ok(None),
             },
             Output::Resolved { cluster, .. } => match self.bound(&cluster) {
-                Some(id) if !replay => self.note(
-                    &id,
-                    "✅ every alert of this incident has resolved".into(),
-                    now,
-                ),
+                Some(id) if !replay => {
+                    let plan = self.note(
+                        &id,
+                        "✅ every alert of this incident has resolved".into(),
+                        now,
+                    )?;
+                    self.card_alerts(&id, plan, now, |inc| {
+                        inc.alerts.iter_mut().for_each(|x| x.firing = false);
+                    })
+                }
                 _ => Ok(None),
             },
             Output::Escalate {

@@ -222,6 +222,24 @@ pub struct Incident {
     /// Similar past incidents found when it was declared (shown on the card).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub similar: Vec<crate::assist::SimilarIncident>,
+    /// The alerts it was declared from or that joined it (shown on the card), at most
+    /// [`CARD_ALERTS_KEPT`], oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<IncidentAlert>,
+}
+
+/// Alerts remembered on an incident record.
+pub const CARD_ALERTS_KEPT: usize = 50;
+
+/// An alert of an incident, as its card lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentAlert {
+    /// The episode (`fingerprint@startsAt`).
+    pub key: String,
+    /// `P2 [trading-db] DBConnectionsExhausted — pool exhausted`.
+    pub line: String,
+    /// Still firing.
+    pub firing: bool,
 }
 
 impl Incident {
@@ -249,6 +267,7 @@ impl Incident {
             root_cause: None,
             resolution: None,
             similar: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 
