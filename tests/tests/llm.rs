@@ -141,3 +141,115 @@ async fn when_the_model_times_out_the_answer_is_the_cited_retrieval() {
     assert!(cited.starts_with("[1]"), "{cited}");
     bot.expect("No written answer: the language model failed");
 }
+
+fn audit_cli(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(warroom_tests::binary())
+        .arg("audit")
+        .args(args)
+        .env("WARROOM_API_TOKEN", TOKEN)
+        .output()
+        .expect("run warroom audit");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_records_the_model_calls_and_names_an_edited_deleted_or_moved_record() {
+    let fake = FakeOpenAi::start(vec![
+        Reply::Tools(vec![("oncall_lookup".into(), json!({"name": "payments"}))]),
+        Reply::Text("erin is on call for payments.".into()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = knowledge_config(dir.path(), &llm(&fake, 10));
+    let mut bot = Bot::start(&cfg);
+    bot.type_line("/ask who is on call for payments?");
+    bot.expect("on call for payments");
+    let trail = bot.get_json("/api/audit").await;
+    let actions: Vec<&str> = trail["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in [
+        "config.loaded",
+        "llm.question",
+        "llm.request",
+        "llm.reply",
+        "llm.tool_call",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let (code, out) = audit_cli(&[
+        "verify",
+        "--config",
+        cfg.to_str().expect("utf-8"),
+        "--server",
+        &bot.base,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(bot.signal_and_wait(15), Some(0));
+
+    let cfg_arg = cfg.to_str().expect("utf-8").to_string();
+    let verify = || audit_cli(&["verify", "--config", &cfg_arg]);
+    let (code, out) = verify();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("intact"), "{out}");
+    let (code, export) = audit_cli(&["export", "--config", &cfg_arg]);
+    assert_eq!(code, 0, "{export}");
+    assert!(export.contains("\"mac\""), "{export}");
+
+    let store = dir.path().join("data").join("store");
+    let tamper = |f: &dyn Fn(&sled::Tree, &[(sled::IVec, sled::IVec)])| {
+        let db = sled::open(&store).expect("open the store");
+        let tree = db.open_tree("audit").expect("audit tree");
+        let rows: Vec<(sled::IVec, sled::IVec)> = tree.iter().map(|r| r.expect("row")).collect();
+        f(&tree, &rows);
+        db.flush().expect("flush");
+        rows
+    };
+    // An edit: a tool call's name changed.
+    let rows = tamper(&|tree, rows| {
+        let (k, v) = rows
+            .iter()
+            .find(|(_, v)| String::from_utf8_lossy(v).contains("llm.tool_call"))
+            .expect("a tool call record");
+        let edited = String::from_utf8_lossy(v).replace("oncall_lookup", "page_oncall");
+        tree.insert(k, edited.as_bytes()).expect("edit");
+    });
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BROKEN") && out.contains("edited"), "{out}");
+    let restore = |rows: &[(sled::IVec, sled::IVec)]| {
+        tamper(&|tree, _| {
+            tree.clear().expect("clear");
+            for (k, v) in rows {
+                tree.insert(k, v.clone()).expect("restore");
+            }
+        });
+    };
+    restore(&rows);
+    assert_eq!(verify().0, 0, "restored");
+    // A deletion.
+    tamper(&|tree, rows| {
+        tree.remove(&rows[2].0).expect("delete");
+    });
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("deleted"), "{out}");
+    restore(&rows);
+    // A reordering: two records swap places.
+    tamper(&|tree, rows| {
+        tree.insert(&rows[1].0, rows[2].1.clone()).expect("swap");
+        tree.insert(&rows[2].0, rows[1].1.clone()).expect("swap");
+    });
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+}

@@ -286,6 +286,33 @@ pub struct RunOptions {
     pub exit_on_eof: bool,
 }
 
+/// The audit chain's HMAC key: from `[audit].key_env`, else `<data_dir>/audit-key`
+/// (created with a random key, mode 0600, on first start).
+///
+/// # Errors
+/// A named variable that is unset; an unreadable or unwritable key file.
+pub fn audit_key(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(var) = &cfg.audit.key_env {
+        return match std::env::var(var) {
+            Ok(k) if !k.trim().is_empty() => Ok(k.trim().as_bytes().to_vec()),
+            _ => anyhow::bail!("audit.key_env names {var}, which is not set"),
+        };
+    }
+    let path = cfg.data_dir.join("audit-key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        if !k.trim().is_empty() {
+            return Ok(k.trim().as_bytes().to_vec());
+        }
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for the audit key: {e}"))?;
+    let key = crate::audit_chain::hex(&bytes);
+    write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    info!(file = %path.display(), "generated the audit chain key (keep a copy for auditors' verification)");
+    Ok(key.into_bytes())
+}
+
 /// Reads the API token from the configured env var, or from `<data_dir>/api-token`,
 /// creating that file with a random token (mode 0600) on first start.
 fn api_token(cfg: &Config) -> anyhow::Result<String> {
@@ -340,6 +367,19 @@ pub async fn run(
             .context("opening the store")?,
     );
     let api_token = api_token(&config)?;
+    store.set_audit_key(audit_key(&config)?);
+    store
+        .append_audit(&[warroom_core::audit::AuditEntry {
+            at: chrono::Utc::now(),
+            actor: None,
+            action: "config.loaded".into(),
+            subject: "warroom".into(),
+            detail: serde_json::json!({
+                "sha256": config.digest,
+                "llm": config.llm.as_ref().map(|l| serde_json::json!({"base_url": l.base_url, "model": l.model})),
+            }),
+        }])
+        .context("writing the audit trail")?;
     let renderer = Renderer::new(
         config.language,
         config.tz,

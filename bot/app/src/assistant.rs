@@ -18,8 +18,9 @@ use std::time::Duration;
 use tokio::sync::{watch, OnceCell, Semaphore};
 use tracing::{info, warn};
 use warroom_core::assist::{Answer, AssistRequest, AssistResult, Passage, SimilarIncident};
+use warroom_core::audit::AuditEntry;
 use warroom_core::event::{Action, Event};
-use warroom_core::incident::{Entry, Incident, IncidentId, TimelineEntry};
+use warroom_core::incident::{Entry, Incident, IncidentId, Person, TimelineEntry};
 use warroom_core::ports::Store;
 use warroom_knowledge::{DocKind, HistoryDoc, Hit, Knowledge, SearchAnswer, SearchOptions};
 
@@ -189,13 +190,14 @@ async fn handle(shared: &Arc<Shared>, request: AssistRequest) -> Option<AssistRe
             to,
             incident,
             services,
-            ..
+            asker,
         } => match ask(shared, &k, question).await {
             Ok(mut answer) => {
                 if let Some(agent) = &shared.agent {
                     write_answer(
                         shared,
                         agent,
+                        asker,
                         question,
                         incident.as_ref(),
                         services,
@@ -244,6 +246,7 @@ fn language_of(text: &str) -> Language {
 async fn write_answer(
     shared: &Arc<Shared>,
     agent: &Agent,
+    asker: &Person,
     question: &str,
     incident: Option<&IncidentId>,
     services: &[String],
@@ -296,7 +299,14 @@ async fn write_answer(
         });
     let agent = agent.clone();
     let call = tokio::spawn(async move { agent.ask(&q, &ctx).await });
-    match tokio::time::timeout(budget, call).await {
+    let outcome = tokio::time::timeout(budget, call).await;
+    let trace: &[warroom_skills::TraceEvent] = match &outcome {
+        Ok(Ok(Ok(a))) => &a.trace,
+        Ok(Ok(Err(f))) => &f.trace,
+        _ => &[],
+    };
+    audit_trace(shared, asker, incident, question, trace);
+    match outcome {
         Ok(Err(e)) => answer.llm_error = Some(e.to_string()),
         Ok(Ok(Ok(a))) => {
             let used_data = a.trace.iter().any(|t| {
@@ -322,6 +332,41 @@ async fn write_answer(
             answer.llm_error = Some(f.error.to_string());
         }
         Err(_) => answer.llm_error = Some(format!("no answer within {} s", budget.as_secs())),
+    }
+}
+
+/// Appends the question's model calls and tool calls to the audit trail (digests and masked
+/// arguments only; never the unmasked text).
+fn audit_trace(
+    shared: &Shared,
+    asker: &Person,
+    incident: Option<&IncidentId>,
+    question: &str,
+    trace: &[warroom_skills::TraceEvent],
+) {
+    use sha2::Digest;
+    let at = chrono::Utc::now();
+    let subject = incident.map_or_else(|| "chat".to_string(), ToString::to_string);
+    let mut entries = vec![AuditEntry {
+        at,
+        actor: Some(asker.clone()),
+        action: "llm.question".into(),
+        subject: subject.clone(),
+        detail: json!({ "sha256": crate::audit_chain::hex(&sha2::Sha256::digest(question.as_bytes())) }),
+    }];
+    for ev in trace {
+        let detail = serde_json::to_value(ev).unwrap_or_default();
+        let kind = detail["event"].as_str().unwrap_or("event").to_string();
+        entries.push(AuditEntry {
+            at,
+            actor: Some(asker.clone()),
+            action: format!("llm.{}", kind.trim_start_matches("llm_")),
+            subject: subject.clone(),
+            detail,
+        });
+    }
+    if let Err(e) = shared.store.append_audit(&entries) {
+        warn!(error = %e, "cannot write the model calls to the audit trail");
     }
 }
 

@@ -108,6 +108,17 @@ pub struct RawConfig {
     pub llm: Option<warroom_skills::LlmConfig>,
     /// `[mask]`: what is masked before anything reaches the model.
     pub mask: warroom_skills::MaskConfig,
+    /// `[audit]`: the audit trail's signing key.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Environment variable holding the HMAC key of the audit chain. Unset: a random key
+    /// is created in `<data_dir>/audit-key` (mode 0600) on first start.
+    pub key_env: Option<String>,
 }
 
 /// `[changes]`: change events, the change gate and host snapshots.
@@ -287,6 +298,10 @@ pub struct Config {
     pub llm: Option<warroom_skills::LlmConfig>,
     /// Masking before the model.
     pub mask: warroom_skills::MaskConfig,
+    /// The audit chain's key source.
+    pub audit: AuditConfig,
+    /// SHA-256 of the configuration text (recorded in the audit trail at start).
+    pub digest: String,
 }
 
 /// One step of a key path.
@@ -725,6 +740,10 @@ impl Config {
             knowledge,
             llm,
             mask: raw.mask,
+            audit: raw.audit,
+            digest: crate::audit_chain::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                text.as_bytes(),
+            )),
         })
     }
 }

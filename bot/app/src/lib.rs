@@ -4,6 +4,7 @@
 //! - [`config`]: TOML + env, validated with file/line/key errors.
 //! - [`app`]: start-up, the engine thread, the outbox dispatcher, shutdown.
 //! - [`skill_context`]: the skills' read-only view of the bot (store, catalog, schedules, knowledge).
+//! - [`audit_chain`]: the audit trail's HMAC hash chain and its verification.
 //! - [`assistant`]: the engine's retrieval work: `/ask` answers, similar incidents, history indexing.
 //! - [`store_sled`]: the `Store` port on sled (the only file that knows the layout).
 //! - [`console`]: the console chat adapter (the embedded default).
@@ -23,6 +24,8 @@ pub mod alerts_cli;
 pub mod alerts_config;
 pub mod app;
 pub mod assistant;
+pub mod audit_chain;
+pub mod audit_cli;
 pub mod catalog_csv;
 pub mod config;
 pub mod console;

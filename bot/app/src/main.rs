@@ -38,6 +38,8 @@ enum Cmd {
     },
     /// Runbook and incident-history retrieval (ingest, search).
     Knowledge(warroom::knowledge_cli::KnowledgeArgs),
+    /// Verify or export the hash-chained audit trail.
+    Audit(warroom::audit_cli::AuditArgs),
     /// Snapshot this host (processes, ports, mounts, sysctls, config files) and post it.
     Sensor(warroom::sensor_cli::SensorArgs),
 }
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Knowledge(args) => warroom::knowledge_cli::run(args),
+        Cmd::Audit(args) => warroom::audit_cli::run(args),
         Cmd::Sensor(args) => match warroom::sensor_cli::run(args) {
             Ok(line) => {
                 println!("{line}");

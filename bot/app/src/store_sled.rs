@@ -53,6 +53,26 @@ pub struct SledStore {
     alert_log: Tree,
     alert_bindings: Tree,
     silences: Tree,
+    /// The audit chain's key and head; held while audit records are linked and written.
+    chain: std::sync::Mutex<Chain>,
+}
+
+/// The audit hash chain's state: the HMAC key and the MAC of the last record.
+#[derive(Default)]
+struct Chain {
+    key: Vec<u8>,
+    head: String,
+}
+
+/// An audit record as stored: the entry and its links.
+#[derive(Serialize, Deserialize)]
+struct StoredAudit {
+    #[serde(flatten)]
+    entry: warroom_core::audit::AuditEntry,
+    #[serde(default)]
+    prev: String,
+    #[serde(default)]
+    mac: String,
 }
 
 /// One logged batch of alerts.
@@ -188,9 +208,71 @@ impl SledStore {
             alert_log: t("alert_log")?,
             alert_bindings: t("alert_bindings")?,
             silences: t("silences")?,
+            chain: std::sync::Mutex::new(Chain {
+                key: Vec::new(),
+                head: match db.open_tree("audit").map_err(io)?.last().map_err(io)? {
+                    Some((k, v)) => decode::<StoredAudit>(&k, &v)?.mac,
+                    None => String::new(),
+                },
+            }),
             meta,
             db,
         })
+    }
+
+    /// Sets the key audit records are signed with (`[audit]`, or the data dir's key file).
+    pub fn set_audit_key(&self, key: Vec<u8>) {
+        self.lock_chain().key = key;
+    }
+
+    fn lock_chain(&self) -> std::sync::MutexGuard<'_, Chain> {
+        // Only whole assignments happen under the lock; a poisoned value is still sound.
+        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Links `entries` after `head`: (key, value, new head) per record.
+    fn link(
+        &self,
+        chain: &Chain,
+        entries: &[warroom_core::audit::AuditEntry],
+    ) -> Result<(Vec<([u8; 8], Vec<u8>)>, String), StoreError> {
+        let mut head = chain.head.clone();
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let seq = self.db.generate_id().map_err(io)?;
+            let mac = crate::audit_chain::mac(&chain.key, seq, &head, entry);
+            let rec = StoredAudit {
+                entry: entry.clone(),
+                prev: std::mem::replace(&mut head, mac.clone()),
+                mac,
+            };
+            out.push((seq.to_be_bytes(), encode(&rec)?));
+        }
+        Ok((out, head))
+    }
+
+    /// Appends audit entries outside an engine commit (the agent's model calls and tool
+    /// calls), linked into the chain, and flushes.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    pub fn append_audit(
+        &self,
+        entries: &[warroom_core::audit::AuditEntry],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut chain = self.lock_chain();
+        let (records, head) = self.link(&chain, entries)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in &records {
+            batch.insert(k, v.as_slice());
+        }
+        self.audit.apply_batch(batch).map_err(io)?;
+        self.flush()?;
+        chain.head = head;
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -391,11 +473,16 @@ impl Store for SledStore {
             .iter()
             .map(|g| Ok((g.change.as_bytes().to_vec(), encode(g)?)))
             .collect::<Result<_, StoreError>>()?;
-        let audit: Vec<([u8; 8], Vec<u8>)> = commit
-            .audit
-            .iter()
-            .map(|a| Ok((self.db.generate_id().map_err(io)?.to_be_bytes(), encode(a)?)))
-            .collect::<Result<_, StoreError>>()?;
+        // Audit records are linked into the chain; the chain lock is held until the
+        // transaction is decided, so the head moves only with what was written.
+        let mut chain = (!commit.audit.is_empty()).then(|| self.lock_chain());
+        let (audit, audit_head) = match &chain {
+            Some(c) => {
+                let (records, head) = self.link(c, &commit.audit)?;
+                (records, Some(head))
+            }
+            None => (Vec::new(), None),
+        };
         let bindings: Vec<(Vec<u8>, Vec<u8>)> = commit
             .alert_bindings
             .iter()
@@ -496,6 +583,10 @@ impl Store for SledStore {
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(io(e)),
         }
+        if let (Some(c), Some(head)) = (chain.as_mut(), audit_head) {
+            c.head = head;
+        }
+        drop(chain);
         // Silences are not part of the transaction (sled's tuple limit); they are
         // written before the flush, so they are as durable as the rest.
         for (k, v) in &silences {
@@ -580,9 +671,12 @@ impl Store for SledStore {
             .iter()
             .map(|kv| {
                 let (k, v) = kv.map_err(io)?;
+                let stored: StoredAudit = decode(&k, &v)?;
                 Ok(warroom_core::audit::AuditRecord {
                     seq: u64_at(&k),
-                    entry: decode(&k, &v)?,
+                    entry: stored.entry,
+                    prev: stored.prev,
+                    mac: stored.mac,
                 })
             })
             .collect()

@@ -30,4 +30,10 @@ pub struct AuditRecord {
     /// The entry.
     #[serde(flatten)]
     pub entry: AuditEntry,
+    /// MAC of the record before it (empty for the first): the hash chain.
+    #[serde(default)]
+    pub prev: String,
+    /// HMAC-SHA256 of (seq, prev, entry) under the deployment's audit key.
+    #[serde(default)]
+    pub mac: String,
 }
