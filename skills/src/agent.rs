@@ -222,6 +222,14 @@ impl Agent {
         }
     }
 
+    /// The same agent with at most `rounds` model calls per question (1: one call, no
+    /// tools — for summaries over data the caller already gathered).
+    #[must_use]
+    pub fn with_max_rounds(mut self, rounds: u32) -> Self {
+        self.config.max_rounds = rounds.max(1);
+        self
+    }
+
     /// Answers `question`, calling skills against `ctx`.
     ///
     /// # Errors

@@ -203,6 +203,21 @@ fn message_summary(m: &Message) -> String {
                 .join(" ")
         ),
         Message::AssistUnavailable { reason } => format!("assist_unavailable {reason:?}"),
+        Message::Analysis { incident, analysis } => format!(
+            "analysis {incident} changes=[{}] similar=[{}]",
+            analysis
+                .changes
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            analysis
+                .similar
+                .iter()
+                .map(|x| x.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Message::Usage { error } => format!("usage {} {:?}", error.syntax.key(), error.problem),
         Message::Denied { permission, .. } => format!("denied {}", permission.key()),
         Message::ChangesRecorded { ids } => format!("changes_recorded {}", ids.join(" ")),
@@ -333,6 +348,10 @@ fn action_summary(a: &Action) -> String {
                 to.as_ref().map_or("card".into(), destination)
             ),
             AssistRequest::IndexIncident { incident } => format!("assist index {incident}"),
+            AssistRequest::Analyze { incident, to } => format!(
+                "assist analyze {incident} to {}",
+                to.as_ref().map_or("warroom".into(), destination)
+            ),
         },
         Action::ArchiveWarRoom { incident } => format!("archive_war_room {incident}"),
         Action::Digest {

@@ -253,3 +253,31 @@ async fn the_audit_trail_records_the_model_calls_and_names_an_edited_deleted_or_
     let (code, out) = verify();
     assert_eq!(code, 1, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_incident_gets_a_fault_localization_card_with_changes_and_hypotheses() {
+    let fake = FakeOpenAi::start(vec![Reply::Text(
+        "1. CHG-777 (order-gateway release) fits the onset.".into(),
+    )])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bot = Bot::start(&knowledge_config(dir.path(), &llm(&fake, 10)));
+    record_change(&bot, "CHG-777", "order-gateway").await;
+    bot.type_line("/incident declare \"order gateway rejects orders\" P2 order-gateway");
+    bot.expect("🔎 Fault localization for");
+    let change = bot.expect("`CHG-777`");
+    assert!(change.contains("order-gateway"), "{change}");
+    bot.expect("Hypotheses (model, check before acting):");
+    bot.expect("1. CHG-777 (order-gateway release) fits the onset.");
+    let req = &fake.requests()[0];
+    assert!(
+        req.get("tools").is_none(),
+        "the card's single call offers no tools: {req}"
+    );
+    assert!(
+        serde_json::to_string(req)
+            .expect("json")
+            .contains("CHG-777"),
+        "the changes go as data"
+    );
+}

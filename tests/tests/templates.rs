@@ -519,6 +519,30 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "analysis",
+            Message::Analysis {
+                incident: inc.id.clone(),
+                analysis: Box::new(warroom_core::assist::Analysis {
+                    services: vec!["payments".into()],
+                    scope: vec!["payments".into(), "trading-db".into()],
+                    change_days: 3,
+                    changes: vec![],
+                    changes_total: 0,
+                    alert_minutes: 120,
+                    alerts: vec![warroom_core::assist::AlertCount {
+                        name: "PaymentsLatencyHigh".into(),
+                        service: Some("payments".into()),
+                        count: 14,
+                        firing: true,
+                    }],
+                    similar: rich_incident().similar,
+                    runbooks: answer(false, None, None).passages,
+                    hypotheses: Some("1. CHG-501 raised the load on trading-db [1].".into()),
+                    llm_error: None,
+                }),
+            },
+        ),
+        (
             "assist_unavailable",
             Message::AssistUnavailable {
                 reason: "the index is in use by another process".into(),

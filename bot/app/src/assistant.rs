@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use tokio::sync::{watch, OnceCell, Semaphore};
 use tracing::{info, warn};
-use warroom_core::assist::{Answer, AssistRequest, AssistResult, Passage, SimilarIncident};
+use warroom_core::assist::{
+    AlertCount, Analysis, Answer, AssistRequest, AssistResult, Passage, SimilarIncident,
+};
 use warroom_core::audit::AuditEntry;
 use warroom_core::event::{Action, Event};
 use warroom_core::incident::{Entry, Incident, IncidentId, Person, TimelineEntry};
@@ -171,6 +173,15 @@ fn unavailable(request: &AssistRequest, reason: String) -> Option<AssistResult> 
             to: to.clone(),
             reason,
         }),
+        AssistRequest::Analyze { incident, to } => Some(AssistResult::Unavailable {
+            to: Some(
+                to.clone()
+                    .unwrap_or(warroom_core::event::Destination::WarRoom {
+                        incident: incident.clone(),
+                    }),
+            ),
+            reason,
+        }),
         AssistRequest::IndexIncident { incident } => {
             warn!(%incident, %reason, "incident not indexed as history");
             None
@@ -223,6 +234,15 @@ async fn handle(shared: &Arc<Shared>, request: AssistRequest) -> Option<AssistRe
                     similar,
                 })
             }),
+        AssistRequest::Analyze { incident, to } => {
+            analyze(shared, &k, incident).await.map(|analysis| {
+                Some(AssistResult::Analysis {
+                    incident: incident.clone(),
+                    to: to.clone(),
+                    analysis: Box::new(analysis),
+                })
+            })
+        }
         AssistRequest::IndexIncident { incident } => {
             index(shared, &k, incident).await.map(|_| None)
         }
@@ -468,6 +488,195 @@ pub async fn similar(
         });
     }
     Ok(out)
+}
+
+/// Trading days of changes on a fault-localization card.
+const ANALYSIS_DAYS: u32 = 3;
+/// Minutes of alerts on a fault-localization card.
+const ANALYSIS_ALERT_MINUTES: u32 = 120;
+
+/// The fault-localization card: changes in the last 3 trading days to the incident's
+/// services and their neighbours, alerts of the last 2 hours there, similar incidents,
+/// runbook passages, and — with a model — hypotheses citing them.
+async fn analyze(shared: &Arc<Shared>, k: &Knowledge, id: &IncidentId) -> Result<Analysis, String> {
+    let inc = shared
+        .store
+        .incident(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{id} is not in the store"))?;
+    let now = chrono::Utc::now();
+    let cfg = &shared.config.engine;
+    let catalog = shared.catalog.get();
+    let mut scope: Vec<String> = Vec::new();
+    for svc in &inc.services {
+        let name = svc.trim().to_lowercase();
+        if !scope.contains(&name) {
+            scope.push(name.clone());
+        }
+        for r in catalog.related(&name, warroom_core::catalog::Direction::Both, 1) {
+            if !scope.contains(&r.name) {
+                scope.push(r.name);
+            }
+        }
+    }
+    let since = warroom_core::command::Lookback::TradingDays(ANALYSIS_DAYS)
+        .since(now, cfg.calendars.get(&cfg.market))
+        .unwrap_or(now - chrono::Duration::days(i64::from(ANALYSIS_DAYS)));
+    let mut changes: Vec<_> = shared
+        .store
+        .changes()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|c| {
+            scope.contains(&c.service.to_lowercase())
+                && c.end.unwrap_or(c.start) >= since
+                && c.start <= now
+        })
+        .collect();
+    changes.sort_by(|a, b| b.start.cmp(&a.start));
+    let changes_total = changes.len();
+    changes.truncate(warroom_core::assist::ANALYSIS_CHANGES);
+    let window = now - chrono::Duration::minutes(i64::from(ANALYSIS_ALERT_MINUTES));
+    let mut counts: Vec<AlertCount> = Vec::new();
+    for (_, batch) in shared
+        .store
+        .alerts_since(window)
+        .map_err(|e| e.to_string())?
+    {
+        for a in batch {
+            let service = a.labels.get("service").cloned();
+            let in_scope = service
+                .as_ref()
+                .is_some_and(|s| scope.contains(&s.to_lowercase()));
+            if !in_scope && !scope.is_empty() {
+                continue;
+            }
+            let firing = a.status == warroom_core::alerts::AlertStatus::Firing;
+            match counts
+                .iter_mut()
+                .find(|c| c.name == a.name() && c.service == service)
+            {
+                Some(c) => {
+                    c.count += 1;
+                    c.firing = firing;
+                }
+                None => counts.push(AlertCount {
+                    name: a.name().to_string(),
+                    service,
+                    count: 1,
+                    firing,
+                }),
+            }
+        }
+    }
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    counts.truncate(10);
+    let subject = format!("{} {}", inc.title, inc.services.join(" "));
+    let similar = similar(shared, k, &subject, false)
+        .await
+        .unwrap_or_default();
+    let runbooks = {
+        let opts = SearchOptions {
+            k: 3,
+            ..SearchOptions::default()
+        };
+        match k.search(&subject, &opts).await {
+            Ok(found) if !found.abstain => {
+                answer_of(&found, shared.config.knowledge.link_base.as_deref()).passages
+            }
+            _ => Vec::new(),
+        }
+    };
+    let mut analysis = Analysis {
+        services: inc.services.clone(),
+        scope,
+        change_days: ANALYSIS_DAYS,
+        changes,
+        changes_total,
+        alert_minutes: ANALYSIS_ALERT_MINUTES,
+        alerts: counts,
+        similar,
+        runbooks,
+        hypotheses: None,
+        llm_error: None,
+    };
+    if let Some(agent) = &shared.agent {
+        hypotheses(shared, agent, &inc, &mut analysis).await;
+    }
+    Ok(analysis)
+}
+
+/// A short hypothesis list from the model over the card's data (one call, no tools: the
+/// data is all there, and the card must not wait for a long loop).
+async fn hypotheses(shared: &Arc<Shared>, agent: &Agent, inc: &Incident, analysis: &mut Analysis) {
+    let lang = language_of(&inc.title);
+    let render_lang = match lang {
+        Language::Zh => crate::config::Lang::Zh,
+        Language::En => crate::config::Lang::En,
+    };
+    let now = chrono::Utc::now();
+    let cfg = &shared.config.engine;
+    let vars = json!({
+        "now": now.with_timezone(&cfg.tz).format("%Y-%m-%d %H:%M").to_string(),
+        "tz": cfg.tz.name(),
+        "incident": inc.id.to_string(),
+    });
+    let (system, ask) = match (
+        shared.renderer.llm_prompt(render_lang, "system", &vars),
+        shared.renderer.llm_prompt(render_lang, "card", &vars),
+    ) {
+        (Ok(s), Ok(a)) => (s, a),
+        (Err(e), _) | (_, Err(e)) => {
+            analysis.llm_error = Some(e.to_string());
+            return;
+        }
+    };
+    let data = json!({
+        "incident": {"id": inc.id.to_string(), "title": inc.title, "services": inc.services, "severity": inc.severity.code()},
+        "changes": analysis.changes,
+        "alerts": analysis.alerts,
+        "similar_incidents": analysis.similar,
+        "runbook_passages": analysis.runbooks.iter().map(|p| json!({"n": p.n, "title": p.title, "citation": p.citation, "text": p.snippet})).collect::<Vec<_>>(),
+    });
+    let q = Question {
+        text: ask.clone(),
+        language: lang,
+        system_prompt: system,
+        incident_context: Some(data),
+        final_turn_prompt: Some(ask),
+    };
+    let ctx = AppContext::new(shared.clone(), Some(inc.id.clone()), now);
+    let agent = agent.clone().with_max_rounds(1);
+    let call = tokio::spawn(async move { agent.ask(&q, &ctx).await });
+    let budget = shared
+        .config
+        .llm
+        .as_ref()
+        .map_or(Duration::from_secs(30), |l| {
+            l.timeout() + Duration::from_secs(5)
+        });
+    let outcome = tokio::time::timeout(budget, call).await;
+    let trace: &[warroom_skills::TraceEvent] = match &outcome {
+        Ok(Ok(Ok(a))) => &a.trace,
+        Ok(Ok(Err(f))) => &f.trace,
+        _ => &[],
+    };
+    audit_trace(
+        shared,
+        &Person::named("warroom"),
+        Some(&inc.id),
+        "fault-localization card",
+        trace,
+    );
+    match outcome {
+        Ok(Ok(Ok(a))) if !a.text.trim().is_empty() => {
+            analysis.hypotheses = Some(a.text.trim().to_string());
+        }
+        Ok(Ok(Ok(_))) => {}
+        Ok(Ok(Err(f))) => analysis.llm_error = Some(f.error.to_string()),
+        Ok(Err(e)) => analysis.llm_error = Some(e.to_string()),
+        Err(_) => analysis.llm_error = Some(format!("no answer within {} s", budget.as_secs())),
+    }
 }
 
 /// Indexes an incident (read from the store) as history.

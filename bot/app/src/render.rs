@@ -628,6 +628,26 @@ impl Renderer {
                             "resolution": x.resolution.as_deref().map(one_line),
                         })).collect::<Vec<_>>() }),
             ),
+            Message::Analysis {
+                incident,
+                analysis: a,
+            } => (
+                "analysis",
+                json!({ "incident": incident.to_string(), "services": a.services.join(", "),
+                        "scope": a.scope.join(", "), "change_days": a.change_days,
+                        "changes": a.changes.iter().map(|c| self.change(c)).collect::<Vec<_>>(),
+                        "changes_more": a.changes_total.saturating_sub(a.changes.len()),
+                        "alert_minutes": a.alert_minutes, "alerts": a.alerts,
+                        "similar": a.similar.iter().map(|x| json!({
+                            "id": x.id, "title": x.title, "score": x.score,
+                            "root_cause": x.root_cause.as_deref().map(one_line),
+                            "resolution": x.resolution.as_deref().map(one_line),
+                        })).collect::<Vec<_>>(),
+                        "runbooks": a.runbooks.iter().map(|p| json!({
+                            "n": p.n, "title": p.title, "section": p.section, "citation": p.citation, "link": p.link,
+                        })).collect::<Vec<_>>(),
+                        "hypotheses": a.hypotheses, "llm_error": a.llm_error }),
+            ),
             Message::AssistUnavailable { reason } => {
                 ("assist_unavailable", json!({ "reason": one_line(reason) }))
             }

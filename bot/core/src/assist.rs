@@ -37,6 +37,15 @@ pub enum AssistRequest {
         /// Where to post the list (none: only the card).
         to: Option<Destination>,
     },
+    /// The fault-localization card of an incident (on declare and `/analyze`): recent
+    /// changes around its services, recent alerts, similar incidents, runbook hits and,
+    /// with a model, hypotheses.
+    Analyze {
+        /// The incident.
+        incident: IncidentId,
+        /// Where to post it (none: the war room).
+        to: Option<Destination>,
+    },
     /// Index a resolved (or closed) incident as history.
     IndexIncident {
         /// The incident.
@@ -67,6 +76,15 @@ pub enum AssistResult {
         text: String,
         /// Best first, at most three for a card.
         similar: Vec<SimilarIncident>,
+    },
+    /// The result of an [`AssistRequest::Analyze`].
+    Analysis {
+        /// The incident.
+        incident: IncidentId,
+        /// Where to post it (none: the war room).
+        to: Option<Destination>,
+        /// The sections.
+        analysis: Box<Analysis>,
     },
     /// The knowledge base could not be reached (index locked, embedder down…).
     Unavailable {
@@ -129,4 +147,48 @@ pub struct SimilarIncident {
     pub resolution: Option<String>,
     /// Similarity, percent of the best match in the answer.
     pub score: u8,
+}
+
+/// A fault-localization card: the deterministic sections, and the model's hypotheses when
+/// one is configured.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// The incident's services.
+    pub services: Vec<String>,
+    /// Those and their upstream/downstream neighbours, whose changes are listed.
+    pub scope: Vec<String>,
+    /// Trading days looked back for changes.
+    pub change_days: u32,
+    /// Changes in that window to the scope, newest first (at most [`ANALYSIS_CHANGES`]).
+    pub changes: Vec<crate::changes::ChangeEvent>,
+    /// Changes found in all (the list may be cut).
+    pub changes_total: usize,
+    /// Minutes looked back for alerts.
+    pub alert_minutes: u32,
+    /// Alerts of that window on the scope, by name and service, most frequent first.
+    pub alerts: Vec<AlertCount>,
+    /// Similar past incidents.
+    pub similar: Vec<SimilarIncident>,
+    /// Runbook passages for the incident (empty when retrieval abstains).
+    pub runbooks: Vec<Passage>,
+    /// Hypotheses from the model, citing change ids, incidents and `[n]` passages.
+    pub hypotheses: Option<String>,
+    /// Why there are none although a model is configured.
+    pub llm_error: Option<String>,
+}
+
+/// Changes listed on a fault-localization card.
+pub const ANALYSIS_CHANGES: usize = 10;
+
+/// Alerts of one name on one service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertCount {
+    /// `alertname`.
+    pub name: String,
+    /// Service label, if any.
+    pub service: Option<String>,
+    /// Receipts in the window.
+    pub count: usize,
+    /// Whether the latest receipt was firing.
+    pub firing: bool,
 }

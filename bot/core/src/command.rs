@@ -227,6 +227,11 @@ pub enum Command {
         /// The question, as typed.
         question: String,
     },
+    /// `/analyze [id]`: the fault-localization card again.
+    Analyze {
+        /// Target.
+        incident: Option<IncidentId>,
+    },
     /// `/similar [id | text…]`: similar past incidents.
     Similar {
         /// An incident id, or text to match; empty: the channel's incident.
@@ -250,7 +255,8 @@ impl Command {
             | Self::ActionAdd { incident, .. }
             | Self::ActionList { incident }
             | Self::RootCause { incident, .. }
-            | Self::Resolution { incident, .. } => incident.as_ref(),
+            | Self::Resolution { incident, .. }
+            | Self::Analyze { incident } => incident.as_ref(),
             Self::Link { incident } => Some(incident),
             Self::Help
             | Self::Declare { .. }
@@ -300,6 +306,7 @@ impl Command {
             }
             Self::RootCause { .. } | Self::Resolution { .. } => Syntax::RootCause,
             Self::Ask { .. } => Syntax::Ask,
+            Self::Analyze { .. } => Syntax::Analyze,
             Self::Similar { .. } => Syntax::Similar,
         }
     }
@@ -357,11 +364,13 @@ pub enum Syntax {
     Ask,
     /// `/similar`
     Similar,
+    /// `/analyze`
+    Analyze,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 24] = [
+    pub const ALL: [Syntax; 25] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -376,6 +385,7 @@ impl Syntax {
         Self::Postmortem,
         Self::Ask,
         Self::Similar,
+        Self::Analyze,
         Self::OnCall,
         Self::Calendar,
         Self::Action,
@@ -415,6 +425,7 @@ impl Syntax {
             Self::RootCause => "/rootcause [incident-id] <text…>  ·  /resolution [incident-id] <text…>",
             Self::Ask => "/ask <question…>  (or mention the bot)",
             Self::Similar => "/similar [incident-id | text…]",
+            Self::Analyze => "/analyze [incident-id]",
         }
     }
 
@@ -445,6 +456,7 @@ impl Syntax {
             Self::RootCause => "root_cause",
             Self::Ask => "ask",
             Self::Similar => "similar",
+            Self::Analyze => "analyze",
         }
     }
 }
@@ -596,6 +608,7 @@ pub fn parse(text: &str) -> Parsed {
         "rootcause" | "root-cause" | "resolution" | "根因" | "解决" => Syntax::RootCause,
         "ask" | "问" | "提问" => Syntax::Ask,
         "similar" | "相似" => Syntax::Similar,
+        "analyze" | "analyse" | "定位" => Syntax::Analyze,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
@@ -648,6 +661,12 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "resolution" | "解决" => parse_text(rest, Syntax::RootCause, |incident, text| {
             Command::Resolution { incident, text }
         }),
+        "analyze" | "analyse" | "定位" => {
+            let mut args = rest;
+            let incident = take_id(&mut args, Syntax::Analyze)?;
+            no_more(args, Syntax::Analyze)?;
+            Ok(Command::Analyze { incident })
+        }
         "oncall" | "on-call" | "值班" => match rest {
             [sub, args @ ..] if sub.eq_ignore_ascii_case("override") => match args {
                 [schedule, person, kw, span @ ..]

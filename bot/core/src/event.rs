@@ -471,6 +471,13 @@ pub enum Message {
         /// Best first.
         similar: Vec<crate::assist::SimilarIncident>,
     },
+    /// A fault-localization card (on declare and `/analyze`).
+    Analysis {
+        /// The incident.
+        incident: IncidentId,
+        /// Its sections.
+        analysis: Box<crate::assist::Analysis>,
+    },
     /// The knowledge base could not answer (not a user mistake).
     AssistUnavailable {
         /// The machinery's reason.

@@ -474,6 +474,7 @@ slash!(#[poise::command(slash_command, rename = "status")] plan_status => "plan 
 slash!(#[poise::command(slash_command)] action => "action");
 slash!(#[poise::command(slash_command)] ask => "ask");
 slash!(#[poise::command(slash_command)] similar => "similar");
+slash!(#[poise::command(slash_command)] analyze => "analyze");
 slash!(#[poise::command(slash_command)] rootcause => "rootcause");
 slash!(#[poise::command(slash_command)] resolution => "resolution");
 
@@ -558,6 +559,7 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
         action(),
         ask(),
         similar(),
+        analyze(),
         rootcause(),
         resolution(),
     ];

@@ -16,13 +16,18 @@ use crate::ports::StoreError;
 /// Similar incidents kept on a card.
 pub const CARD_SIMILAR: usize = 3;
 
-/// The lookup of similar past incidents for a new incident's card.
-pub(super) fn similar_on_declare(inc: &Incident) -> Action {
+/// The fault-localization card of an incident: posted in the war room (on declare), or
+/// where `/analyze` was typed.
+pub(super) fn analyze(id: &IncidentId, origin: &Origin) -> Action {
     Action::Assist {
-        request: AssistRequest::Similar {
-            incident: Some(inc.id.clone()),
-            text: subject(inc),
-            to: None,
+        request: AssistRequest::Analyze {
+            incident: id.clone(),
+            to: match origin {
+                Origin::Chat { channel } => Some(Destination::Channel {
+                    channel: channel.clone(),
+                }),
+                Origin::Api => None,
+            },
         },
     }
 }
@@ -229,6 +234,31 @@ impl Engine {
                         },
                     });
                 }
+            }
+            AssistResult::Analysis {
+                incident,
+                to,
+                mut analysis,
+            } => {
+                analysis.similar.retain(|s| s.id != incident.to_string());
+                analysis.similar.truncate(CARD_SIMILAR);
+                if let Some(mut inc) = self.store.incident(&incident)? {
+                    if !analysis.similar.is_empty() && inc.similar != analysis.similar {
+                        inc.similar = analysis.similar.clone();
+                        inc.revision += 1;
+                        inc.updated_at = now;
+                        plan.incident = Some(inc);
+                        plan.outbox.push(Action::RefreshCard {
+                            incident: incident.clone(),
+                        });
+                    }
+                }
+                plan.outbox.push(Action::Send {
+                    to: to.unwrap_or(Destination::WarRoom {
+                        incident: incident.clone(),
+                    }),
+                    message: Message::Analysis { incident, analysis },
+                });
             }
             AssistResult::Unavailable { to, reason } => {
                 if let Some(to) = to {

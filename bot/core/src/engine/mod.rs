@@ -749,7 +749,7 @@ impl Engine {
                     ..Plan::default()
                 };
                 self.start_paging(&inc, now, &mut plan);
-                plan.outbox.push(assist::similar_on_declare(&inc));
+                plan.outbox.push(assist::analyze(&inc.id, &Origin::Api));
                 plan.incident = Some(inc);
                 return Ok(plan);
             }
@@ -991,6 +991,10 @@ impl Engine {
             | Command::SilenceExpire { .. }
             | Command::Ask { .. }
             | Command::Similar { .. } => Plan::default(),
+            Command::Analyze { .. } => Plan {
+                outbox: vec![assist::analyze(&id, origin)],
+                ..Plan::default()
+            },
         };
         plan.target = Some(id);
         Ok(plan)
@@ -1148,6 +1152,7 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::SilenceList
         | Command::Ask { .. }
         | Command::Similar { .. }
+        | Command::Analyze { .. }
         | Command::Postmortem { .. } => Permission::View,
         Command::ChangeDecision {
             action: crate::changes::ApprovalAction::Override,
