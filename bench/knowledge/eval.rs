@@ -3,7 +3,7 @@
 //!
 //!   cargo run -p warroom-knowledge --example knowledge-eval -- --corpus DIR --queries FILE \
 //!       [--queries FILE…] --out RUN.jsonl [--embedder none|local] [--index DIR] \
-//!       [--fusion blend:W|rrf:K] [--threshold T]
+//!       [--fusion convex:A|blend:W|rrf:K] [--threshold T]
 //!
 //! `warroom knowledge ingest` + `warroom knowledge search --batch` do the same through the app.
 
@@ -42,6 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Fusion::default(),
         Some(("rrf", k)) => Fusion::Rrf {
             k: k.parse().unwrap_or(60.0),
+        },
+        Some(("convex", a)) => Fusion::Convex {
+            alpha: a.parse().unwrap_or(0.5),
         },
         Some((_, w)) => Fusion::Blend {
             dense_weight: w.parse().unwrap_or(1.0),

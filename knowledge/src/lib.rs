@@ -19,6 +19,7 @@
 pub mod config;
 pub mod embed;
 pub mod error;
+pub mod glossary;
 pub mod index;
 pub mod markdown;
 pub mod prepare;

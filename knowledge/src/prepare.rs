@@ -18,6 +18,8 @@ pub const KIND_HISTORY: &str = "history";
 const EMBED_CHARS: usize = 1500;
 /// Longest preview kept in a profile point.
 const PREVIEW_CHARS: usize = 600;
+/// Most glossary expansions added to the embedding text of a Chinese chunk.
+const PASSAGE_GLOSS: usize = 24;
 
 /// A resolved incident, indexed as history (plain fields; the app maps its own types).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -246,10 +248,26 @@ pub fn embed_text_of(p: &Map<String, Value>) -> String {
         }
         s.push('\n');
         s.push_str(&get_str(p, "text").replace('\n', ", "));
+        let g = crate::text::gloss(&s, false, PASSAGE_GLOSS);
+        if !g.is_empty() {
+            s.push('\n');
+            s.push_str(&g);
+        }
     } else {
         if !heads.is_empty() {
             s.push_str(" — ");
             s.push_str(&heads.join(" > "));
+        }
+        // Chinese text: the glossary's English first, before the model's passage limit cuts
+        // it (the sentence model does not read Chinese).
+        let g = crate::text::gloss(
+            &format!("{s}\n{}", get_str(p, "text")),
+            false,
+            PASSAGE_GLOSS,
+        );
+        if !g.is_empty() {
+            s.push('\n');
+            s.push_str(&g);
         }
         s.push('\n');
         s.push_str(get_str(p, "text"));

@@ -20,6 +20,8 @@ use std::sync::OnceLock;
 use jieba_rs::Jieba;
 use rust_stemmers::{Algorithm, Stemmer};
 
+use crate::glossary;
+
 /// BM25 term-frequency saturation.
 const K1: f32 = 1.2;
 /// BM25 length normalisation.
@@ -28,6 +30,8 @@ const B: f32 = 0.75;
 const AVG_LEN: f32 = 150.0;
 /// Weight of a query term that comes from a host name, URL or path (`web-01.prod:9100`).
 const NOISE_WEIGHT: f32 = 0.2;
+/// Most glossary expansions appended to a query's embedding text.
+const QUERY_GLOSS: usize = 12;
 
 /// A sparse vector: sorted unique term ids and their weights.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -146,7 +150,8 @@ pub fn query_terms(query: &str) -> Vec<String> {
 }
 
 /// Text for a dense embedding of a query: identifiers split into words, host names, URLs and
-/// long numbers dropped (they carry no meaning for a sentence model).
+/// long numbers dropped (they carry no meaning for a sentence model), and the glossary's
+/// English for Chinese terms and abbreviations appended in parentheses.
 pub fn clean_for_embedding(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace() {
@@ -157,6 +162,12 @@ pub fn clean_for_embedding(text: &str) -> String {
             out.push(' ');
         }
         out.push_str(&split_identifiers(word));
+    }
+    let g = gloss(&out, true, QUERY_GLOSS);
+    if !g.is_empty() {
+        out.push_str(" (");
+        out.push_str(&g);
+        out.push(')');
     }
     out
 }
@@ -208,9 +219,16 @@ struct Analyzer {
 
 fn analyzer() -> &'static Analyzer {
     static A: OnceLock<Analyzer> = OnceLock::new();
-    A.get_or_init(|| Analyzer {
-        jieba: Jieba::new(),
-        stemmer: Stemmer::create(Algorithm::English),
+    A.get_or_init(|| {
+        let mut jieba = Jieba::new();
+        // Glossary terms come out of the segmenter as words (主库, 丢包, 消费组…).
+        for (zh, _) in glossary::ZH_EN {
+            jieba.add_word(zh, None, None);
+        }
+        Analyzer {
+            jieba,
+            stemmer: Stemmer::create(Algorithm::English),
+        }
     })
 }
 
@@ -218,65 +236,258 @@ fn is_han(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2EBEF)
 }
 
-/// Analysed terms of `text`, in order, with repeats.
-pub fn tokens(text: &str) -> Vec<String> {
+/// How an analysed term arose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A word of the text (or a whole identifier that was not split).
+    Word,
+    /// A whole identifier that was also split into parts (`KubePodCrashLooping`).
+    Compound,
+    /// A part of a split identifier.
+    Part,
+    /// A dictionary sub-word of the Chinese word that follows (`使用` before `使用率`).
+    SubWord,
+    /// A glossary expansion of the preceding word (`磁盘` → `disk`, `k8s` → `kubernetes`).
+    Expansion,
+}
+
+/// Analyses `text`, calling `emit` for every term in order.
+fn analyze(text: &str, emit: &mut dyn FnMut(String, Origin)) {
     let a = analyzer();
-    let mut out = Vec::new();
     let mut word = String::new();
     let mut han = String::new();
-    let flush_word = |word: &mut String, out: &mut Vec<String>| {
-        if !word.is_empty() {
-            latin_terms(a, word, out);
-            word.clear();
-        }
-    };
-    let flush_han = |han: &mut String, out: &mut Vec<String>| {
+    let flush_han = |han: &mut String, emit: &mut dyn FnMut(String, Origin)| {
         if !han.is_empty() {
-            for w in a.jieba.cut_for_search(han, true) {
-                if !ZH_STOP.contains(&w) {
-                    out.push(w.to_string());
-                }
-            }
+            han_terms(a, han, emit);
             han.clear();
         }
     };
     for c in text.chars() {
         if is_han(c) {
-            flush_word(&mut word, &mut out);
+            if !word.is_empty() {
+                latin_terms(a, &word, emit);
+                word.clear();
+            }
             han.push(c);
         } else if c.is_alphanumeric() {
-            flush_han(&mut han, &mut out);
+            flush_han(&mut han, emit);
             word.push(c);
         } else {
-            flush_word(&mut word, &mut out);
-            flush_han(&mut han, &mut out);
+            if !word.is_empty() {
+                latin_terms(a, &word, emit);
+                word.clear();
+            }
+            flush_han(&mut han, emit);
         }
     }
-    flush_word(&mut word, &mut out);
-    flush_han(&mut han, &mut out);
+    if !word.is_empty() {
+        latin_terms(a, &word, emit);
+    }
+    flush_han(&mut han, emit);
+}
+
+/// Analysed terms of `text`, in order, with repeats (glossary expansions included).
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    analyze(text, &mut |t, _| out.push(t));
     out
 }
 
-fn latin_terms(a: &Analyzer, word: &str, out: &mut Vec<String>) {
+/// One concept of a query for coverage: a word and its glossary expansions (any of them
+/// present in a document covers it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Concept {
+    /// The word first, then its expansions.
+    pub forms: Vec<String>,
+    /// A whole identifier that was also split into parts: it only counts when present (the
+    /// parts carry its meaning otherwise).
+    pub optional: bool,
+}
+
+/// The concepts of a query (noise words — host names, URLs — left out), for coverage.
+pub fn query_concepts(query: &str) -> Vec<Concept> {
+    let mut v: Vec<Concept> = Vec::new();
+    // Sub-words (and their expansions) wait for the word they belong to.
+    let mut pending: Vec<String> = Vec::new();
+    let mut in_sub = false;
+    let mut cur: Option<usize> = None;
+    let add = |c: &mut Concept, t: String| {
+        if !c.forms.contains(&t) {
+            c.forms.push(t);
+        }
+    };
+    for word in query.split_whitespace() {
+        if is_noise_word(word) {
+            continue;
+        }
+        analyze(word, &mut |t, origin| match origin {
+            Origin::SubWord => {
+                in_sub = true;
+                pending.push(t);
+            }
+            Origin::Expansion if in_sub => pending.push(t),
+            Origin::Expansion => {
+                if let Some(i) = cur {
+                    add(&mut v[i], t);
+                }
+            }
+            Origin::Word | Origin::Compound | Origin::Part => {
+                in_sub = false;
+                let i = match v.iter().position(|c| c.forms[0] == t) {
+                    Some(i) => i,
+                    None => {
+                        v.push(Concept {
+                            forms: vec![t],
+                            optional: origin == Origin::Compound,
+                        });
+                        v.len() - 1
+                    }
+                };
+                for f in pending.drain(..) {
+                    add(&mut v[i], f);
+                }
+                cur = Some(i);
+            }
+        });
+    }
+    v
+}
+
+/// Glossary expansions of the text's terms — English words for Chinese terms and, with
+/// `abbrevs`, full words for abbreviations inside identifiers — distinct, in order of
+/// appearance, at most `max`. Added to the text given to a sentence model that reads neither
+/// Chinese nor ops abbreviations.
+pub fn gloss(text: &str, abbrevs: bool, max: usize) -> String {
+    let a = analyzer();
+    let mut out: Vec<&'static str> = Vec::new();
+    let mut add = |en: &'static str| {
+        if out.len() < max && !out.contains(&en) {
+            out.push(en);
+        }
+    };
+    let mut han = String::new();
+    let mut word = String::new();
+    let flush = |han: &mut String, word: &mut String, add: &mut dyn FnMut(&'static str)| {
+        if !han.is_empty() {
+            for w in a.jieba.cut(han, true) {
+                if let Some(en) = glossary::zh(w) {
+                    add(en);
+                }
+            }
+            han.clear();
+        }
+        if !word.is_empty() {
+            if abbrevs {
+                for part in split_identifiers(word).split(' ') {
+                    if let Some(full) = glossary::abbrev(&part.to_lowercase()) {
+                        add(full);
+                    }
+                }
+            }
+            word.clear();
+        }
+    };
+    for c in text.chars() {
+        if is_han(c) {
+            if !word.is_empty() {
+                flush(&mut String::new(), &mut word, &mut add);
+            }
+            han.push(c);
+        } else if c.is_alphanumeric() {
+            if !han.is_empty() {
+                flush(&mut han, &mut String::new(), &mut add);
+            }
+            word.push(c);
+        } else {
+            flush(&mut han, &mut word, &mut add);
+        }
+    }
+    flush(&mut han, &mut word, &mut add);
+    out.join(", ")
+}
+
+/// Chinese: jieba's precise cut; a long word is preceded by its dictionary sub-words of two and
+/// three characters (jieba's search mode), so `使用率` also matches `使用`. A word the glossary
+/// knows is replaced by its English terms (documents and queries alike), so that a concept
+/// counts once whichever language a runbook is written in; its sub-words are then left out.
+fn han_terms(a: &Analyzer, han: &str, emit: &mut dyn FnMut(String, Origin)) {
+    // Returns false for stop words.
+    let term = |w: &str, origin: Origin, emit: &mut dyn FnMut(String, Origin)| -> bool {
+        if ZH_STOP.contains(&w) {
+            return false;
+        }
+        match glossary::zh(w) {
+            Some(en) => {
+                let mut first = true;
+                for e in en.split(' ') {
+                    let o = if first { origin } else { Origin::Expansion };
+                    first &= !push_plain(a, e, o, emit);
+                }
+            }
+            None => emit(w.to_string(), origin),
+        }
+        true
+    };
+    for word in a.jieba.cut(han, true) {
+        if glossary::zh(word).is_none() {
+            let idx: Vec<usize> = word
+                .char_indices()
+                .map(|x| x.0)
+                .chain(std::iter::once(word.len()))
+                .collect();
+            let n = idx.len() - 1;
+            for g in [2usize, 3] {
+                if n > g {
+                    for i in 0..=n - g {
+                        let sub = &word[idx[i]..idx[i + g]];
+                        if a.jieba.has_word(sub) {
+                            term(sub, Origin::SubWord, emit);
+                        }
+                    }
+                }
+            }
+        }
+        term(word, Origin::Word, emit);
+    }
+}
+
+fn latin_terms(a: &Analyzer, word: &str, emit: &mut dyn FnMut(String, Origin)) {
     let lower = word.to_lowercase();
-    push_latin(a, &lower, out);
     let split = split_identifiers(word);
-    if split.contains(' ') {
+    let whole = if split.contains(' ') {
+        Origin::Compound
+    } else {
+        Origin::Word
+    };
+    push_latin(a, &lower, whole, emit);
+    if whole == Origin::Compound {
         for part in split.split(' ') {
-            push_latin(a, &part.to_lowercase(), out);
+            push_latin(a, &part.to_lowercase(), Origin::Part, emit);
         }
     }
 }
 
-fn push_latin(a: &Analyzer, t: &str, out: &mut Vec<String>) {
+fn push_latin(a: &Analyzer, t: &str, origin: Origin, emit: &mut dyn FnMut(String, Origin)) {
+    if push_plain(a, t, origin, emit) {
+        if let Some(full) = glossary::abbrev(t) {
+            for e in full.split(' ') {
+                push_plain(a, e, Origin::Expansion, emit);
+            }
+        }
+    }
+}
+
+/// Emits the stem of `t` unless it is a stop word, a single character or a long number.
+fn push_plain(a: &Analyzer, t: &str, origin: Origin, emit: &mut dyn FnMut(String, Origin)) -> bool {
     if t.chars().count() < 2 || EN_STOP.binary_search(&t).is_ok() {
-        return;
+        return false;
     }
     // Long numbers are ids, timestamps and counters, not topics.
     if t.len() > 4 && t.bytes().all(|b| b.is_ascii_digit()) {
-        return;
+        return false;
     }
-    out.push(a.stemmer.stem(t).into_owned());
+    emit(a.stemmer.stem(t).into_owned(), origin);
+    true
 }
 
 /// FNV-1a, 32 bit: the term id used for documents and queries alike.
@@ -372,6 +583,69 @@ const ZH_STOP: &[&str] = &[
     "没有",
     "不",
     "没",
+    "已经",
+    "一直",
+    "越来越",
+    "越来",
+    "最近",
+    "现在",
+    "刚才",
+    "突然",
+    "好像",
+    "似乎",
+    "可能",
+    "是不是",
+    "能不能",
+    "有没有",
+    "要不要",
+    "会不会",
+    "还是",
+    "但是",
+    "因为",
+    "所以",
+    "而且",
+    "或者",
+    "并且",
+    "一次",
+    "一些",
+    "一点",
+    "很",
+    "太",
+    "更",
+    "最",
+    "多",
+    "少",
+    "好几",
+    "几",
+    "哪",
+    "哪里",
+    "怎么样",
+    "咋办",
+    "咋",
+    "呀",
+    "嘛",
+    "啦",
+    "能",
+    "想",
+    "问",
+    "问题",
+    "情况",
+    "进去",
+    "出来",
+    "起来",
+    "下来",
+    "之前",
+    "以前",
+    "的话",
+    "为",
+    "以",
+    "于",
+    "其",
+    "它",
+    "他",
+    "她",
+    "他们",
+    "自己",
 ];
 
 #[cfg(test)]
@@ -400,11 +674,63 @@ mod tests {
 
     #[test]
     fn chinese_is_segmented_into_words_without_function_words() {
-        let t = tokens("行情网关断开了怎么办");
-        assert!(t.contains(&"行情".to_string()), "{t:?}");
-        assert!(t.contains(&"网关".to_string()), "{t:?}");
+        let t = tokens("柜台撮合延迟了怎么办");
+        assert!(
+            t.contains(&"柜台".to_string()) || t.contains(&"counter".to_string()),
+            "{t:?}"
+        );
         assert!(!t.contains(&"了".to_string()));
         assert!(!t.contains(&"怎么办".to_string()));
+        // Words outside the glossary stay Chinese, with their sub-words.
+        let t = tokens("八点半集合竞价");
+        assert!(t.contains(&"集合竞价".to_string()), "{t:?}");
+        assert!(t.contains(&"竞价".to_string()), "{t:?}");
+    }
+
+    #[test]
+    fn glossary_terms_meet_across_languages() {
+        // A Chinese ops word becomes the English terms an English runbook uses.
+        let zh = tokens("磁盘满了");
+        let en = tokens("Disk full");
+        assert!(zh.contains(&"disk".to_string()), "{zh:?}");
+        assert!(zh.contains(&"full".to_string()), "{zh:?}");
+        assert!(!zh.contains(&"磁盘".to_string()), "{zh:?}");
+        assert!(en.iter().all(|t| zh.contains(t)), "{en:?} vs {zh:?}");
+        // Abbreviations keep the short form and add the full word.
+        let k = tokens("k8s");
+        assert_eq!(k, vec!["k8s".to_string(), "kubernet".to_string()]);
+        assert!(tokens("KubeNodeNotReady").contains(&"kubernet".to_string()));
+    }
+
+    #[test]
+    fn query_concepts_group_forms_and_mark_split_identifiers_optional() {
+        let c = query_concepts("消息队列积压 KubePodCrashLooping");
+        let forms: Vec<&Vec<String>> = c.iter().map(|c| &c.forms).collect();
+        assert!(
+            forms
+                .iter()
+                .any(|f| f.contains(&"messag".to_string()) && f.contains(&"queue".to_string())),
+            "{c:?}"
+        );
+        let whole = c
+            .iter()
+            .find(|c| c.forms[0] == "kubepodcrashloop")
+            .expect("whole name");
+        assert!(whole.optional);
+        assert!(c.iter().any(|c| c.forms[0] == "crash" && !c.optional));
+        // A Chinese word outside the glossary carries its sub-words as forms.
+        let c = query_concepts("集合竞价");
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].forms.contains(&"竞价".to_string()), "{c:?}");
+    }
+
+    #[test]
+    fn the_embedding_text_of_a_chinese_query_carries_the_glossary_english() {
+        let e = clean_for_embedding("数据库主从延迟");
+        assert!(e.starts_with("数据库主从延迟 ("), "{e}");
+        assert!(e.contains("database"), "{e}");
+        assert!(e.contains("latency"), "{e}");
+        assert_eq!(clean_for_embedding("disk full"), "disk full");
     }
 
     #[test]
