@@ -56,7 +56,7 @@ enum KnowledgeCmd {
         /// Abstention threshold (0..1), instead of the configured one.
         #[arg(long)]
         threshold: Option<f32>,
-        /// Rank fusion: `blend:W` (W = dense weight) or `rrf:K`.
+        /// Rank fusion: `convex:A` (A = dense share, the default 0.5), `blend:W` (W = dense weight) or `rrf:K`.
         #[arg(long, value_parser = parse_fusion)]
         fusion: Option<Fusion>,
         /// Read `{"id","query"}` JSON lines from this file; write `{"id","ranked","abstain"}`.
@@ -117,7 +117,8 @@ fn parse_fusion(s: &str) -> Result<Fusion, String> {
             dense_weight: num(3.0)?,
         }),
         "rrf" => Ok(Fusion::Rrf { k: num(60.0)? }),
-        _ => Err(format!("unknown fusion {s:?} (blend:W or rrf:K)")),
+        "convex" => Ok(Fusion::Convex { alpha: num(0.5)? }),
+        _ => Err(format!("unknown fusion {s:?} (convex:A, blend:W or rrf:K)")),
     }
 }
 
