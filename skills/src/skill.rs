@@ -290,6 +290,29 @@ pub trait Skill: Send + Sync {
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError>;
 }
 
+/// The four descriptive methods of a [`Skill`] whose arguments are the file's `Args` type:
+/// its name, `Args`' doc comment as the description, its kind and `Args`' schema.
+#[macro_export]
+macro_rules! skill_meta {
+    ($name:literal, $kind:ident) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+
+        fn description(&self) -> String {
+            $crate::skill::description_of::<Args>()
+        }
+
+        fn kind(&self) -> $crate::skill::SkillKind {
+            $crate::skill::SkillKind::$kind
+        }
+
+        fn parameters(&self) -> serde_json::Value {
+            $crate::skill::schema_for::<Args>()
+        }
+    };
+}
+
 /// The argument schema of `T` for the model: inline (no `$ref`), no `$schema`, no
 /// title, no top-level description (that is the tool's description), optional fields
 /// simply not required (no `null` types), no integer formats.

@@ -165,26 +165,13 @@ impl SkillContext for AppContext {
         let Some(names) = schedules_for(lookup, &schedules, &catalog, &cfg.policies) else {
             return Ok(None);
         };
-        Ok(Some(
-            names
-                .iter()
-                .filter_map(|n| schedules.get(n))
-                .map(|s| {
-                    let oc = s.on_call(at, &cfg.calendars);
-                    OnCallEntry {
-                        schedule: s.name.clone(),
-                        team: s.team.clone(),
-                        person: oc.as_ref().map(|o| o.person.clone()),
-                        layer: oc.map(|o| o.layer),
-                        services: catalog
-                            .services()
-                            .filter(|svc| svc.schedule.as_deref() == Some(s.name.as_str()))
-                            .map(|svc| svc.name.clone())
-                            .collect(),
-                    }
-                })
-                .collect(),
-        ))
+        Ok(Some(warroom_core::oncall::entries(
+            &names,
+            &schedules,
+            &catalog,
+            &cfg.calendars,
+            at,
+        )))
     }
 
     async fn alerts(&self, since: DateTime<Utc>) -> Result<Vec<Alert>, ContextError> {

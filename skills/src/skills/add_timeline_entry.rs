@@ -8,8 +8,7 @@ use warroom_core::command::Command;
 
 use super::{check_command, one_line, target_incident};
 use crate::skill::{
-    description_of, parse_args, schema_for, Proposal, ProposedAction, Skill, SkillContext,
-    SkillError, SkillKind, SkillOutput,
+    parse_args, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillOutput,
 };
 
 /// Propose adding a note to an incident's timeline (时间线记录). Nothing is written until a person with the right to do so clicks Confirm; the result says it awaits confirmation. Use only when the user asks to record something.
@@ -27,21 +26,7 @@ pub struct AddTimelineEntrySkill;
 
 #[async_trait]
 impl Skill for AddTimelineEntrySkill {
-    fn name(&self) -> &'static str {
-        "add_timeline_entry"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Write
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("add_timeline_entry", Write);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

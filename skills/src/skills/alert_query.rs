@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use warroom_core::alerts::{Alert, AlertStatus};
 
 use super::{capped, known_service};
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Labels worth showing the model; the rest are noise.
 const LABELS: [&str; 8] = [
@@ -76,21 +74,7 @@ fn view(a: &Alert) -> Value {
 
 #[async_trait]
 impl Skill for AlertQuerySkill {
-    fn name(&self) -> &'static str {
-        "alert_query"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("alert_query", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 use warroom_core::calendar::Calendar;
 
 use super::clip;
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// How far to walk looking for trading days (holiday weeks are long, not this long).
 const MAX_WALK_DAYS: i64 = 120;
@@ -57,21 +55,7 @@ fn walk(cal: &Calendar, from: NaiveDate, n: u32, step: i64) -> Result<Vec<NaiveD
 
 #[async_trait]
 impl Skill for CalendarSkill {
-    fn name(&self) -> &'static str {
-        "calendar"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("calendar", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -10,9 +10,7 @@ use warroom_core::changes::ChangeQuery;
 use warroom_core::command::Lookback;
 
 use super::{capped, known_service, past_time};
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// List change events (变更: releases, config, database and infrastructure changes) of a service and of the services it depends on (upstream) or that depend on it (downstream), newest first, with change id, time, operator, risk and status. Use for "what changed", "最近有哪些变更", "昨天支付系统有哪些变更". Give at most one of trading_days, hours or since; without any, the last 3 trading days.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -59,21 +57,7 @@ pub struct ChangeQuerySkill;
 
 #[async_trait]
 impl Skill for ChangeQuerySkill {
-    fn name(&self) -> &'static str {
-        "change_query"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("change_query", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

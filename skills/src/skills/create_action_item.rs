@@ -8,8 +8,7 @@ use warroom_core::command::Command;
 
 use super::{check_command, clip, one_line, target_incident};
 use crate::skill::{
-    description_of, parse_args, schema_for, Proposal, ProposedAction, Skill, SkillContext,
-    SkillError, SkillKind, SkillOutput,
+    parse_args, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillOutput,
 };
 
 /// Propose an action item (改进项/待办) for an incident: an owner, what to do, optionally a due time. Nothing is created until a person with the right to do so clicks Confirm; the result says it awaits confirmation. Use only when the user asks for a follow-up task.
@@ -31,21 +30,7 @@ pub struct CreateActionItemSkill;
 
 #[async_trait]
 impl Skill for CreateActionItemSkill {
-    fn name(&self) -> &'static str {
-        "create_action_item"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Write
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("create_action_item", Write);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

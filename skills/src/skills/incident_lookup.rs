@@ -7,9 +7,7 @@ use serde_json::{json, Value};
 use warroom_core::incident::Incident;
 
 use super::{capped, target_incident, to_value};
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Timeline entries handed to the model (the latest ones).
 const TIMELINE_TAIL: usize = 20;
@@ -40,21 +38,7 @@ fn brief(i: &Incident) -> Value {
 
 #[async_trait]
 impl Skill for IncidentLookupSkill {
-    fn name(&self) -> &'static str {
-        "incident_lookup"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("incident_lookup", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -6,9 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{clip, past_time};
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Who is on call (值班) for a service, team or schedule: the person, the layer or override, and the services that page that schedule. Omit `name` for every schedule. Read-only: to page someone use page_oncall.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -25,21 +23,7 @@ pub struct OncallLookupSkill;
 
 #[async_trait]
 impl Skill for OncallLookupSkill {
-    fn name(&self) -> &'static str {
-        "oncall_lookup"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("oncall_lookup", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -12,8 +12,7 @@ use serde_json::Value;
 
 use super::{clip, one_line, target_incident};
 use crate::skill::{
-    description_of, parse_args, schema_for, Proposal, ProposedAction, Skill, SkillContext,
-    SkillError, SkillKind, SkillOutput,
+    parse_args, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillOutput,
 };
 
 /// Propose paging (呼叫/拉人) whoever is on call for a service, team or schedule into an incident. Nothing is sent until a person with the right to do so clicks Confirm; the result says it awaits confirmation. Use only when the user asks to page or call someone in.
@@ -33,21 +32,7 @@ pub struct PageOncallSkill;
 
 #[async_trait]
 impl Skill for PageOncallSkill {
-    fn name(&self) -> &'static str {
-        "page_oncall"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Write
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("page_oncall", Write);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -6,9 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use warroom_knowledge::SearchOptions;
 
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Search the runbooks (运维手册/应急预案) for how to diagnose or fix something: "what do I check when …", "怎么处理…", an alert name, an error message. Returns passages with a citation (document and line range) to quote. When `abstain` is true no runbook covers the question: say so instead of guessing.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -28,21 +26,7 @@ pub struct RunbookSearchSkill;
 
 #[async_trait]
 impl Skill for RunbookSearchSkill {
-    fn name(&self) -> &'static str {
-        "runbook_search"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("runbook_search", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

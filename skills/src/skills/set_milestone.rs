@@ -9,8 +9,7 @@ use warroom_core::incident::Milestone;
 
 use super::{check_command, past_time, target_incident};
 use crate::skill::{
-    description_of, parse_args, schema_for, Proposal, ProposedAction, Skill, SkillContext,
-    SkillError, SkillKind, SkillOutput,
+    parse_args, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillOutput,
 };
 
 /// Propose recording an incident milestone (里程碑): occurred 发生, discovered 发现, responded 响应, delimited 定界, stop-loss 止损, recovered 恢复, root-cause 定位根因, postmortem 复盘; now or at a past local time. Nothing is recorded until a person with the right to do so clicks Confirm; the result says it awaits confirmation.
@@ -75,21 +74,7 @@ pub struct SetMilestoneSkill;
 
 #[async_trait]
 impl Skill for SetMilestoneSkill {
-    fn name(&self) -> &'static str {
-        "set_milestone"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Write
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("set_milestone", Write);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -6,9 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::target_incident;
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Find past incidents (历史故障) similar to a symptom description or to an incident, with their ids, titles, services and the matching excerpt. Give `text` for a description, or `incident` for an incident id; with neither, the incident this war room is about.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -28,21 +26,7 @@ pub struct SimilarIncidentsSkill;
 
 #[async_trait]
 impl Skill for SimilarIncidentsSkill {
-    fn name(&self) -> &'static str {
-        "similar_incidents"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("similar_incidents", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

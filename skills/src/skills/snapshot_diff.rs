@@ -9,9 +9,7 @@ use warroom_core::changes::{diff, diff_lines};
 use warroom_core::engine::snapshot_pairs;
 
 use super::clip;
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Diff lines per host handed to the model.
 const LINES_PER_HOST: usize = 40;
@@ -29,21 +27,7 @@ pub struct SnapshotDiffSkill;
 
 #[async_trait]
 impl Skill for SnapshotDiffSkill {
-    fn name(&self) -> &'static str {
-        "snapshot_diff"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("snapshot_diff", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 use warroom_core::tasks::{Plan, PlanKind, Task};
 
 use super::{capped, clip};
-use crate::skill::{
-    description_of, parse_args, schema_for, Skill, SkillContext, SkillError, SkillKind, SkillOutput,
-};
+use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 
 /// Show the status of a change plan (变更计划) or an incident's action items (改进项): each task's owner, team, window, status, and how late it is. Give `plan` for a plan id, `task` for one task id (optionally with its plan); omit both for the action items of this war room's incident, or every plan with unfinished tasks. Set `overdue_only` to list only late tasks.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -49,21 +47,7 @@ fn plan_matches(p: &Plan, typed: &str) -> bool {
 
 #[async_trait]
 impl Skill for TaskStatusSkill {
-    fn name(&self) -> &'static str {
-        "task_status"
-    }
-
-    fn description(&self) -> String {
-        description_of::<Args>()
-    }
-
-    fn kind(&self) -> SkillKind {
-        SkillKind::Read
-    }
-
-    fn parameters(&self) -> Value {
-        schema_for::<Args>()
-    }
+    crate::skill_meta!("task_status", Read);
 
     async fn run(&self, ctx: &dyn SkillContext, args: Value) -> Result<SkillOutput, SkillError> {
         let a: Args = parse_args(args)?;

@@ -5,9 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{bot, Engine, Plan};
 use crate::catalog::Service;
-use crate::event::{
-    Action, CalendarView, Message, OnCallEntry, PageNotice, PageTarget, Refusal, Via,
-};
+use crate::event::{Action, CalendarView, Message, PageNotice, PageTarget, Refusal, Via};
 use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
 use crate::oncall::{schedules_for, Lookup, Page, Policy, Target};
 use crate::ports::StoreError;
@@ -177,24 +175,8 @@ impl Engine {
                 },
             };
         };
-        let entries = names
-            .iter()
-            .filter_map(|n| schedules.get(n))
-            .map(|s| {
-                let oc = s.on_call(now, &self.cfg.calendars);
-                OnCallEntry {
-                    schedule: s.name.clone(),
-                    team: s.team.clone(),
-                    person: oc.as_ref().map(|o| o.person.clone()),
-                    layer: oc.map(|o| o.layer),
-                    services: catalog
-                        .services()
-                        .filter(|svc| svc.schedule.as_deref() == Some(s.name.as_str()))
-                        .map(|svc| svc.name.clone())
-                        .collect(),
-                }
-            })
-            .collect();
+        let entries =
+            crate::oncall::entries(&names, &schedules, &catalog, &self.cfg.calendars, now);
         Message::OnCall {
             at: now,
             query: query.map(str::to_string),

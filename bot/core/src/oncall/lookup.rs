@@ -3,8 +3,41 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::{Policy, Schedule, Target};
+use crate::calendar::Calendars;
 use crate::catalog::Catalog;
+use crate::event::OnCallEntry;
+
+/// Who is on call at `at` in each of the schedules `names` (unknown names are skipped), with
+/// the services each one covers.
+pub fn entries(
+    names: &[String],
+    schedules: &BTreeMap<String, Schedule>,
+    catalog: &Catalog,
+    calendars: &Calendars,
+    at: DateTime<Utc>,
+) -> Vec<OnCallEntry> {
+    names
+        .iter()
+        .filter_map(|n| schedules.get(n))
+        .map(|s| {
+            let oc = s.on_call(at, calendars);
+            OnCallEntry {
+                schedule: s.name.clone(),
+                team: s.team.clone(),
+                person: oc.as_ref().map(|o| o.person.clone()),
+                layer: oc.map(|o| o.layer),
+                services: catalog
+                    .services()
+                    .filter(|svc| svc.schedule.as_deref() == Some(s.name.as_str()))
+                    .map(|svc| svc.name.clone())
+                    .collect(),
+            }
+        })
+        .collect()
+}
 
 /// What an on-call question names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ pub mod lookup;
 pub mod schedule;
 
 pub use escalation::{Escalation, Page, Policy, PolicyError, Step, Target, WaitClock};
-pub use lookup::{schedules_for, Lookup};
+pub use lookup::{entries, schedules_for, Lookup};
 pub use schedule::{
     Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift,
 };
