@@ -5,7 +5,7 @@
 //! - `binary`: the real `warroom` binary: console, SIGKILL durability, SIGTERM, config check.
 //! - `http`: the HTTP API of the real binary.
 //! - `plans`: change plans through the API: import errors with lines, task moves, durability.
-//! - `alerts`: the webhook sources, their auth and 4xx reasons, durability across SIGKILL.
+//! - `alerts`: the webhook and mail sources, their auth and 4xx/5xx reasons, durability across SIGKILL.
 //! - `changes`: the changes API, the gate and `warroom sensor` snapshots and diffs.
 //! - `oncall`: catalog, on-call, iCal and calendar API; paging to chat and a webhook.
 

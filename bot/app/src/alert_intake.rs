@@ -47,11 +47,17 @@ type Waiter = (Vec<Alert>, oneshot::Sender<Result<(), IngestError>>);
 /// The durable alert log's front door ([`AlertSink`]).
 pub struct Intake {
     tx: mpsc::Sender<Waiter>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Intake {
-    /// Starts the writer and the forwarder to the engine.
-    pub fn start(store: Arc<SledStore>, engine: EngineHandle) -> Arc<Self> {
+    /// Starts the writer and the forwarder to the engine; `metrics` counts the
+    /// alerts every source hands in.
+    pub fn start(
+        store: Arc<SledStore>,
+        engine: EngineHandle,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
         let (tx, mut rx) = mpsc::channel::<Waiter>(GROUP);
         let (fwd_tx, mut fwd_rx) = mpsc::unbounded_channel::<(DateTime<Utc>, Vec<Alert>)>();
         tokio::spawn(async move {
@@ -99,7 +105,7 @@ impl Intake {
                 }
             }
         });
-        Arc::new(Self { tx })
+        Arc::new(Self { tx, metrics })
     }
 }
 
@@ -112,6 +118,9 @@ impl AlertSink for Intake {
             if alerts.is_empty() {
                 return Ok(());
             }
+            self.metrics
+                .alerts_received
+                .fetch_add(alerts.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
             self.tx
                 .send((alerts, tx))
@@ -279,9 +288,6 @@ async fn take(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_alerts", e.to_string()),
     };
     let n = parsed.len();
-    s.metrics
-        .alerts_received
-        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     match intake.accept(parsed).await {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": n }))).into_response(),
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, "not_stored", e.to_string()),

@@ -360,10 +360,24 @@ pub async fn run(
         .await
         .with_context(|| format!("binding http.addr {}", config.http_addr))?;
     let addr = listener.local_addr()?;
-    let intake = config
-        .alerts
-        .is_some()
-        .then(|| crate::alert_intake::Intake::start(store.clone(), engine.clone()));
+    let intake = config.alerts.is_some().then(|| {
+        crate::alert_intake::Intake::start(store.clone(), engine.clone(), metrics.clone())
+    });
+    // The mail source: bound now, so a taken port stops start-up with a clear error.
+    let smtp_listener = match (&intake, config.alerts.as_ref().map(|a| &a.email)) {
+        (Some(_), Some(email)) => match email.listen.as_deref() {
+            Some(l) => {
+                let l = l.trim();
+                let listener = tokio::net::TcpListener::bind(l)
+                    .await
+                    .with_context(|| format!("binding alerts.email.listen {l}"))?;
+                info!(smtp = %listener.local_addr()?, "alert mail (SMTP) listening");
+                Some((listener, Arc::new(email.clone())))
+            }
+            None => None,
+        },
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         intake,
         alert_secrets,
@@ -427,6 +441,21 @@ pub async fn run(
             })
             .into_future(),
     );
+    let smtp = match (smtp_listener, shared.intake.clone()) {
+        (Some((listener, email)), Some(intake)) => {
+            let sink: Arc<dyn crate::alert_sink::AlertSink> = intake;
+            let mut smtp_stop = stop_rx.clone();
+            Some(tokio::spawn(crate::smtp::serve(
+                listener,
+                email,
+                sink,
+                async move {
+                    let _ = smtp_stop.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        _ => None,
+    };
     shared.ready.store(true, Ordering::Relaxed);
     info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "warroom ready");
 
@@ -447,6 +476,13 @@ pub async fn run(
     let _ = ticker.await;
     let _ = dispatcher.await;
     let _ = http.await;
+    if let Some(smtp) = smtp {
+        match smtp.await {
+            Ok(Err(e)) => warn!(error = %e, "the SMTP listener failed"),
+            Err(e) => warn!(error = %e, "the SMTP listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     tokio::task::spawn_blocking(move || drop(shared)).await?;
     info!("stopped");
     Ok(())
