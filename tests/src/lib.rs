@@ -191,6 +191,17 @@ impl Bot {
         }
     }
 
+    /// Sends `signal` to the running bot and returns at once.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub fn kill9(self) {
         assert_eq!(

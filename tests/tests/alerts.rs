@@ -315,3 +315,119 @@ async fn a_mail_sent_with_smtplib_becomes_an_incident_and_a_malformed_conversati
         "only the good mail counts: {metrics}"
     );
 }
+
+/// Replaces `path` in one step (write, then rename), as editors and config managers do.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn alert(name: &str, service: &str, summary: &str) -> Value {
+    json!({
+        "status": "firing",
+        "labels": {"alertname": name, "service": service, "severity": "critical",
+                   "instance": format!("{service}-01")},
+        "annotations": {"summary": summary},
+        "startsAt": "2026-11-23T01:58:00Z",
+    })
+}
+
+async fn metric(bot: &Bot, name: &str) -> String {
+    let text = bot
+        .http()
+        .get(format!("{}/metrics", bot.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_silence_added_to_the_file_of_a_running_bot_mutes_alerts_within_a_second_and_a_broken_file_keeps_the_rules(
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(
+        dir.path(),
+        "[alerts.route]\ngroup_wait = \"1s\"\ngroup_interval = \"5s\"\n",
+    );
+    let base = std::fs::read_to_string(&path).expect("read");
+    let mut bot = Bot::start(&path);
+
+    // Edit the running bot's file: a maintenance silence for trading-db.
+    let with_silence = format!(
+        "{base}\n[[alerts.silences]]\nid = \"db-maint\"\nmatchers = ['service=\"trading-db\"']\ncomment = \"failover drill\"\n"
+    );
+    let edited = std::time::Instant::now();
+    replace_file(&path, &with_silence);
+    let line = bot.expect_log("alert rules reloaded");
+    let took = edited.elapsed();
+    assert!(
+        line.contains("file change") && line.contains("silences=1"),
+        "{line}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "reloaded after {took:?}"
+    );
+
+    // Two alerts of the same kind: the silenced service's is muted, the other declared.
+    let body = json!({"version": "4", "status": "firing", "receiver": "warroom", "groupKey": "g",
+        "alerts": [alert("ConnectionsExhausted", "trading-db", "trading-db connections exhausted"),
+                   alert("ConnectionsExhausted", "payments", "payments connections exhausted")]});
+    let (s, b) = post(
+        &bot,
+        "/api/alerts/alertmanager",
+        &serde_json::to_vec(&body).unwrap(),
+        &[bearer()],
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let card = bot.expect("IMS-");
+    let list = bot.get_json("/api/incidents").await;
+    let incidents = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(incidents.len(), 1, "{card}\n{list}");
+    let title = incidents[0]["title"].as_str().unwrap_or_default();
+    assert!(title.contains("payments"), "{list}");
+    assert!(
+        !list.to_string().contains("trading-db connections"),
+        "{list}"
+    );
+
+    // SIGHUP reloads too, with the file unchanged.
+    bot.signal(1);
+    let line = bot.expect_log("alert rules reloaded");
+    assert!(line.contains("SIGHUP"), "{line}");
+
+    // A broken file is refused with its line and key; the silence stays in force.
+    let broken = with_silence.replace("group_wait = \"1s\"", "group_wait = \"soon\"");
+    let bad_line = broken
+        .lines()
+        .position(|l| l.contains("\"soon\""))
+        .expect("the bad line")
+        + 1;
+    replace_file(&path, &broken);
+    let line = bot.expect_log("config reload refused");
+    assert!(
+        line.contains(&format!(
+            "warroom.toml:{bad_line}: key `alerts.route.group_wait`"
+        )),
+        "{line}"
+    );
+    let silences = bot.get_json("/api/silences").await;
+    assert!(silences.to_string().contains("db-maint"), "{silences}");
+    assert_eq!(
+        metric(&bot, "warroom_config_reloads_total").await,
+        "warroom_config_reloads_total 2"
+    );
+    assert_eq!(
+        metric(&bot, "warroom_config_reload_failures_total").await,
+        "warroom_config_reload_failures_total 1"
+    );
+}

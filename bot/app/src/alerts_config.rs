@@ -259,6 +259,12 @@ impl AlertsConfig {
             if let Err(e) = self.silence(s).validate() {
                 return err(&format!("silences[{i}]"), e.to_string());
             }
+            if self.silences[..i].iter().any(|o| o.id == s.id) {
+                return err(
+                    &format!("silences[{i}].id"),
+                    format!("`{}` is the id of an earlier silence", s.id),
+                );
+            }
         }
         if let Some(tz) = &self.timezone {
             if tz.parse::<chrono_tz::Tz>().is_err() {
@@ -358,5 +364,7 @@ mod tests {
         assert!(e.to_string().contains("windw"), "{e}");
         let e = parse("[[alerts.silences]]\nid = \"x\"\nmatchers = ['a=~\".*\"']\n").unwrap_err();
         assert_eq!(e.key, "silences[0]");
+        let e = parse("[[alerts.silences]]\nid = \"x\"\nmatchers = ['a=\"1\"']\n[[alerts.silences]]\nid = \"x\"\nmatchers = ['a=\"2\"']\n").unwrap_err();
+        assert_eq!(e.key, "silences[1].id", "{e}");
     }
 }

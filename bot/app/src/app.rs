@@ -264,6 +264,9 @@ pub async fn dispatch(
 pub struct RunOptions {
     /// Stop when the console's input ends (for scripts and pipes).
     pub exit_on_eof: bool,
+    /// The configuration file, reloaded for alert rules on SIGHUP and on change
+    /// (`None`: the embedded default).
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// Reads the API token from the configured env var, or from `<data_dir>/api-token`,
@@ -311,6 +314,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Before anything slow: a SIGHUP from now on reloads the alert rules, never kills.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| warn!(error = %e, "cannot listen for SIGHUP; reload by editing the file"))
+        .ok();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let dir = config.data_dir.join("store");
@@ -456,6 +463,12 @@ pub async fn run(
         }
         _ => None,
     };
+    let reloader = tokio::spawn(crate::reload::watch(
+        opts.config_path.clone(),
+        shared.clone(),
+        hangup,
+        stop_rx.clone(),
+    ));
     shared.ready.store(true, Ordering::Relaxed);
     info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "warroom ready");
 
@@ -474,6 +487,7 @@ pub async fn run(
     shared.ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = ticker.await;
+    let _ = reloader.await;
     let _ = dispatcher.await;
     let _ = http.await;
     if let Some(smtp) = smtp {

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub http_client_errors: AtomicU64,
     /// HTTP requests answered 2xx.
     pub http_ok: AtomicU64,
+    /// Alert rule reloads that took effect.
+    pub config_reloads: AtomicU64,
+    /// Alert rule reloads refused (bad file, bad rules).
+    pub config_reload_failures: AtomicU64,
     engine_buckets: [AtomicU64; BUCKETS.len()],
     engine_sum_micros: AtomicU64,
 }
@@ -91,6 +95,16 @@ impl Metrics {
             "warroom_http_client_errors_total",
             "HTTP requests answered 4xx.",
             g(&self.http_client_errors),
+        );
+        counter(
+            "warroom_config_reloads_total",
+            "Reloads of the alert rules from the configuration file that took effect.",
+            g(&self.config_reloads),
+        );
+        counter(
+            "warroom_config_reload_failures_total",
+            "Reloads of the configuration file refused; the rules in force stayed.",
+            g(&self.config_reload_failures),
         );
         let _ = writeln!(s, "# HELP warroom_outbox_pending Actions waiting for delivery.\n# TYPE warroom_outbox_pending gauge\nwarroom_outbox_pending {outbox_pending}");
         let _ = writeln!(s, "# HELP warroom_engine_event_seconds Time to decide and durably store one event.\n# TYPE warroom_engine_event_seconds histogram");

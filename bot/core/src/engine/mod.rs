@@ -370,6 +370,7 @@ impl Engine {
             Event::UpsertServices { services } => (Origin::Api, self.upsert_services(services)),
             Event::RecordChanges { changes } => (Origin::Api, self.record_changes(changes)),
             Event::CheckChange { change } => (Origin::Api, self.check_change(change, now)),
+            Event::ReloadAlertRules { rules } => (Origin::Api, self.reload_alert_rules(rules)),
         };
         self.commit(origin, plan)
     }
