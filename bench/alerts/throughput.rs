@@ -9,7 +9,8 @@
 //! (`POST /api/alerts/alertmanager`), Alertmanager the same alerts as its own API
 //! (`POST /api/v2/alerts`). The alerts come from a fixed estate (services,
 //! instances, alert names), so, as in production, most are re-sends of alerts the
-//! servers already hold.
+//! servers already hold. `drain s` is how long warroom's pipeline (the engine, behind
+//! the durable log) needed after the load to take every acknowledged alert.
 //!
 //! Run: `bench/alerts/throughput.sh` (builds, then runs this with the release binary), or
 //! `cargo run --release -p warroom-tests --example alerts_throughput -- \
@@ -356,6 +357,34 @@ async fn load(
     }
 }
 
+/// A counter from warroom's `/metrics` (`None` when this build has no such counter).
+async fn counter(base: &str, name: &str) -> Option<u64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Seconds after the load until warroom's pipeline has taken every logged alert.
+async fn drain(base: &str) -> f64 {
+    let t0 = Instant::now();
+    loop {
+        let received = counter(base, "warroom_alerts_received_total").await;
+        let Some(taken) = counter(base, "warroom_alerts_pipelined_total").await else {
+            return f64::NAN;
+        };
+        if Some(taken) >= received || t0.elapsed() > Duration::from_secs(300) {
+            return t0.elapsed().as_secs_f64();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let o = opts();
@@ -372,13 +401,14 @@ async fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:>5} {:>7} | {:>12} {:>9} {:>8} {:>8} | {:>12} {:>9} {:>8} {:>8} | {:>6}",
+        "{:>5} {:>7} | {:>12} {:>9} {:>8} {:>8} {:>7} | {:>12} {:>9} {:>8} {:>8} | {:>6}",
         "batch",
         "clients",
         "warroom a/s",
         "req/s",
         "p50 ms",
         "p99 ms",
+        "drain s",
         "AM a/s",
         "req/s",
         "p50 ms",
@@ -398,6 +428,7 @@ async fn main() {
                 o.seconds,
             )
             .await;
+            let drained = drain(&wr.base).await;
             let a = match &am {
                 Some(am) => {
                     load(
@@ -418,13 +449,14 @@ async fn main() {
                 "-".into()
             };
             println!(
-                "{:>5} {:>7} | {:>12.0} {:>9.0} {:>8.2} {:>8.2} | {:>12.0} {:>9.0} {:>8.2} {:>8.2} | {:>6}",
+                "{:>5} {:>7} | {:>12.0} {:>9.0} {:>8.2} {:>8.2} {:>7.2} | {:>12.0} {:>9.0} {:>8.2} {:>8.2} | {:>6}",
                 batch,
                 clients,
                 w.alerts_per_s,
                 w.requests_per_s,
                 w.p50_ms,
                 w.p99_ms,
+                drained,
                 a.alerts_per_s,
                 a.requests_per_s,
                 a.p50_ms,
@@ -444,6 +476,7 @@ async fn main() {
         let text = r.text().await.unwrap_or_default();
         for l in text.lines().filter(|l| {
             l.starts_with("warroom_alerts_received_total")
+                || l.starts_with("warroom_alerts_pipelined_total")
                 || l.starts_with("warroom_incidents_declared_total")
                 || l.starts_with("warroom_engine_event_seconds_count")
         }) {

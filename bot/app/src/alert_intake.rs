@@ -70,7 +70,12 @@ impl Intake {
                     }
                 }
                 let at = Utc::now();
-                let alerts: Vec<Alert> = waiters.iter().flat_map(|(a, _)| a.clone()).collect();
+                let mut replies = Vec::with_capacity(waiters.len());
+                let mut alerts: Vec<Alert> = Vec::new();
+                for (a, reply) in waiters {
+                    alerts.extend(a);
+                    replies.push(reply);
+                }
                 let s = store.clone();
                 let batch = vec![(at, alerts)];
                 let (result, batch) = match tokio::task::spawn_blocking(move || {
@@ -83,7 +88,7 @@ impl Intake {
                     Err(_) => (Err(IngestError::Stopped), Vec::new()),
                 };
                 let ok = result.is_ok();
-                for (_, reply) in waiters {
+                for reply in replies {
                     let _ = reply.send(result.clone());
                 }
                 if ok {
@@ -93,15 +98,22 @@ impl Intake {
                 }
             }
         });
+        let counts = metrics.clone();
         tokio::spawn(async move {
             while let Some((at, alerts)) = fwd_rx.recv().await {
+                let n = alerts.len() as u64;
                 let event = Event::Alerts {
                     alerts,
                     received_at: at,
                 };
-                if let Err(e) = engine.submit(event).await {
+                match engine.submit(event).await {
+                    Ok(_) => {
+                        counts
+                            .alerts_pipelined
+                            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    }
                     // Logged alerts are replayed at the next start-up.
-                    warn!(error = %e, "the engine did not take logged alerts");
+                    Err(e) => warn!(error = %e, "the engine did not take logged alerts"),
                 }
             }
         });

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub declared: AtomicU64,
     /// Alerts accepted by the webhook and mail sources.
     pub alerts_received: AtomicU64,
+    /// Logged alerts the engine's pipeline has taken (received − this = backlog).
+    pub alerts_pipelined: AtomicU64,
     /// Replies that were usage errors, refusals or denials.
     pub rejected_commands: AtomicU64,
     /// Outbox actions delivered.
@@ -70,6 +72,11 @@ impl Metrics {
             "warroom_alerts_received_total",
             "Alerts accepted by the sources and durably logged.",
             g(&self.alerts_received),
+        );
+        counter(
+            "warroom_alerts_pipelined_total",
+            "Logged alerts the pipeline has taken; the difference to received is the backlog.",
+            g(&self.alerts_pipelined),
         );
         counter(
             "warroom_commands_rejected_total",
