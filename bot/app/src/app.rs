@@ -385,6 +385,10 @@ pub async fn run(
         },
         _ => None,
     };
+    if intake.is_none() {
+        // `[alerts] enabled = false` drops the whole section, mail included.
+        info!("alert pipeline off: no webhook or mail (SMTP) source");
+    }
     let shared = Arc::new(Shared {
         intake,
         alert_secrets,
