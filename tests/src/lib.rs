@@ -61,6 +61,11 @@ pub struct Bot {
     out: Receiver<String>,
     /// Everything printed on stdout so far.
     pub transcript: Vec<String>,
+    log: Receiver<String>,
+    /// The log lines (stderr) read so far.
+    pub log_transcript: Vec<String>,
+    /// Lines of `log_transcript` that [`Bot::expect_log`] has looked at.
+    log_seen: usize,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
 }
@@ -95,17 +100,25 @@ impl Bot {
                 }
             }
         });
-        let (etx, erx) = mpsc::channel();
+        let (etx, log) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("warroom ready") {
-                    let _ = etx.send(line.clone());
-                }
                 eprintln!("[bot] {line}");
+                // The test may have stopped listening; keep draining so the bot never blocks.
+                let _ = etx.send(line);
             }
         });
-        let ready = erx.recv_timeout(PATIENCE).expect("the bot reports ready");
+        let mut log_transcript = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        let ready = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = log.recv_timeout(left).expect("the bot reports ready");
+            log_transcript.push(line.clone());
+            if line.contains("warroom ready") {
+                break line;
+            }
+        };
         let addr = ready
             .split("addr=")
             .nth(1)
@@ -117,6 +130,9 @@ impl Bot {
             stdin,
             out,
             transcript: Vec::new(),
+            log,
+            log_transcript,
+            log_seen: 0,
             base: format!("http://{addr}"),
         }
     }
@@ -151,6 +167,40 @@ impl Bot {
                 ),
             }
         }
+    }
+
+    /// Waits for a log line (stderr) containing `needle`, not counting lines an
+    /// earlier call already passed over; returns it.
+    pub fn expect_log(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            while self.log_seen < self.log_transcript.len() {
+                let line = &self.log_transcript[self.log_seen];
+                self.log_seen += 1;
+                if line.contains(needle) {
+                    return line.clone();
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) => self.log_transcript.push(line),
+                Err(_) => panic!(
+                    "no log line containing {needle:?}; got:\n{}",
+                    self.log_transcript.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends `signal` to the running bot and returns at once.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill(1) runs");
+        assert!(status.success(), "kill -{signal} failed");
     }
 
     /// Sends SIGKILL and reaps the process.

@@ -1,7 +1,9 @@
 //! Alert sources through the real binary: 4xx reasons, per-source auth (bearer and
-//! HMAC), and no acknowledged alert lost to a SIGKILL.
+//! HMAC), no acknowledged alert lost to a SIGKILL, and mail through a real SMTP client.
 
+use chrono::Timelike;
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use warroom_tests::{config, Bot, TOKEN};
 
 const FAST: &str = "[alerts.route]\ngroup_wait = \"1s\"\ngroup_interval = \"5s\"\n\n[alerts.auth.grafana]\nhmac_secret_env = \"WARROOM_TEST_GRAFANA_SECRET\"\n";
@@ -122,4 +124,310 @@ async fn alerts_acknowledged_with_202_survive_a_sigkill_and_become_an_incident_a
         "{one}"
     );
     assert!(one["milestones"]["discovered"].is_string(), "{one}");
+}
+
+const MAIL: &str = r#"
+[alerts.route]
+group_wait = "1s"
+group_interval = "5s"
+
+[alerts.email]
+listen = "127.0.0.1:0"
+
+[[alerts.email.rules]]
+from = '@zabbix\.example$'
+subject = '(?P<alertname>\w+) on (?P<host>[\w.-]+)'
+labels = { service = "trading-db" }
+severity = "P1"
+"#;
+
+/// The SMTP address the bot logged at start-up.
+fn smtp_addr(bot: &mut Bot) -> String {
+    let line = bot.expect_log("alert mail (SMTP) listening");
+    line.split("smtp=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}
+
+/// Sends one message with Python's `smtplib`; returns `{ok, code, reply}`.
+async fn send_mail(addr: &str, date: &str) -> Value {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let script = r#"
+import json, smtplib, sys
+host, port, date = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+msg = ("From: Zabbix <zabbix@zabbix.example>\r\nTo: warroom@ops.example\r\n"
+       "Subject: Problem: DiskFull on db-01.prod\r\nDate: " + date + "\r\n"
+       "Message-ID: <e2e-1@zabbix.example>\r\n\r\nFree space on /data is 3%.\r\n")
+try:
+    with smtplib.SMTP(host, port, timeout=20) as s:
+        s.ehlo('monitor.example')
+        s.mail('zabbix@zabbix.example')
+        s.rcpt('warroom@ops.example')
+        code, reply = s.data(msg.encode())
+        print(json.dumps({'ok': code == 250, 'code': code, 'reply': reply.decode()}))
+except smtplib.SMTPResponseException as e:
+    print(json.dumps({'ok': False, 'code': e.smtp_code, 'reply': e.smtp_error.decode()}))
+"#;
+    let args = [host.to_string(), port.to_string(), date.to_string()];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json from the script")
+}
+
+/// A hand-driven SMTP conversation: what a well-behaved client never sends.
+struct Raw {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Raw {
+    async fn connect(addr: &str) -> Self {
+        let (r, w) = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        Self {
+            r: BufReader::new(r),
+            w,
+        }
+    }
+
+    /// One whole reply, all its lines.
+    async fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                self.r.read_line(&mut line),
+            )
+            .await
+            .expect("a reply in time")
+            .expect("read");
+            all.push_str(&line);
+            if n == 0 || line.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    async fn cmd(&mut self, line: &str) -> String {
+        self.w
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .expect("write");
+        self.reply().await
+    }
+}
+
+#[tokio::test]
+async fn a_mail_sent_with_smtplib_becomes_an_incident_and_a_malformed_conversation_gets_5xx_reasons(
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bot = Bot::start(&config(dir.path(), MAIL));
+    let addr = smtp_addr(&mut bot);
+
+    // Out of order and broken input: 5xx with a reason, and no alert from it.
+    let mut raw = Raw::connect(&addr).await;
+    assert!(raw.reply().await.starts_with("220 "));
+    let r = raw.cmd("MAIL FROM:<zabbix@zabbix.example>").await;
+    assert!(r.starts_with("503 5.5.1 Bad sequence"), "{r}");
+    assert!(raw.cmd("EHLO monitor.example").await.starts_with("250"));
+    let r = raw.cmd("FLY me to the moon").await;
+    assert!(r.starts_with("500 5.5.2 Command not recognized"), "{r}");
+    assert!(raw
+        .cmd("MAIL FROM:<zabbix@zabbix.example>")
+        .await
+        .starts_with("250 "));
+    assert!(raw
+        .cmd("RCPT TO:<warroom@ops.example>")
+        .await
+        .starts_with("250 "));
+    assert!(raw.cmd("DATA").await.starts_with("354 "));
+    let r = raw.cmd(".").await;
+    assert!(
+        r.starts_with("554 5.6.0 the message has no readable header"),
+        "{r}"
+    );
+    assert!(raw.cmd("QUIT").await.starts_with("221"));
+
+    // A problem mail from a monitor an hour ago (the Date header is its onset).
+    let onset = chrono::Utc::now()
+        .with_nanosecond(0)
+        .expect("whole seconds")
+        - chrono::Duration::hours(1);
+    let sent = send_mail(&addr, &onset.to_rfc2822()).await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert!(
+        sent["reply"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("accepted as"),
+        "{sent}"
+    );
+
+    // A lone P1 that has fired for an hour is declared after the group wait.
+    let card = bot.expect("IMS-");
+    let list = bot.get_json("/api/incidents").await;
+    let incidents = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(incidents.len(), 1, "{card}\n{list}");
+    let id = incidents[0]["id"].as_str().expect("id").to_string();
+    assert!(card.contains(&id), "{card}");
+    let one = bot.get_json(&format!("/api/incidents/{id}")).await;
+    assert!(
+        one["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DiskFull on db-01.prod"),
+        "{one}"
+    );
+    assert_eq!(
+        one["milestones"]["occurred"],
+        onset.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "{one}"
+    );
+    let metrics = bot
+        .http()
+        .get(format!("{}/metrics", bot.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("warroom_alerts_received_total 1\n"),
+        "only the good mail counts: {metrics}"
+    );
+}
+
+/// Replaces `path` in one step (write, then rename), as editors and config managers do.
+fn replace_file(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn alert(name: &str, service: &str, summary: &str) -> Value {
+    json!({
+        "status": "firing",
+        "labels": {"alertname": name, "service": service, "severity": "critical",
+                   "instance": format!("{service}-01")},
+        "annotations": {"summary": summary},
+        "startsAt": "2026-11-23T01:58:00Z",
+    })
+}
+
+async fn metric(bot: &Bot, name: &str) -> String {
+    let text = bot
+        .http()
+        .get(format!("{}/metrics", bot.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_silence_added_to_the_file_of_a_running_bot_mutes_alerts_within_a_second_and_a_broken_file_keeps_the_rules(
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(
+        dir.path(),
+        "[alerts.route]\ngroup_wait = \"1s\"\ngroup_interval = \"5s\"\n",
+    );
+    let base = std::fs::read_to_string(&path).expect("read");
+    let mut bot = Bot::start(&path);
+
+    // Edit the running bot's file: a maintenance silence for trading-db.
+    let with_silence = format!(
+        "{base}\n[[alerts.silences]]\nid = \"db-maint\"\nmatchers = ['service=\"trading-db\"']\ncomment = \"failover drill\"\n"
+    );
+    let edited = std::time::Instant::now();
+    replace_file(&path, &with_silence);
+    let line = bot.expect_log("alert rules reloaded");
+    let took = edited.elapsed();
+    assert!(
+        line.contains("file change") && line.contains("silences=1"),
+        "{line}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "reloaded after {took:?}"
+    );
+
+    // Two alerts of the same kind: the silenced service's is muted, the other declared.
+    let body = json!({"version": "4", "status": "firing", "receiver": "warroom", "groupKey": "g",
+        "alerts": [alert("ConnectionsExhausted", "trading-db", "trading-db connections exhausted"),
+                   alert("ConnectionsExhausted", "payments", "payments connections exhausted")]});
+    let (s, b) = post(
+        &bot,
+        "/api/alerts/alertmanager",
+        &serde_json::to_vec(&body).unwrap(),
+        &[bearer()],
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let card = bot.expect("IMS-");
+    let list = bot.get_json("/api/incidents").await;
+    let incidents = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(incidents.len(), 1, "{card}\n{list}");
+    let title = incidents[0]["title"].as_str().unwrap_or_default();
+    assert!(title.contains("payments"), "{list}");
+    assert!(
+        !list.to_string().contains("trading-db connections"),
+        "{list}"
+    );
+
+    // SIGHUP reloads too, with the file unchanged.
+    bot.signal(1);
+    let line = bot.expect_log("alert rules reloaded");
+    assert!(line.contains("SIGHUP"), "{line}");
+
+    // A broken file is refused with its line and key; the silence stays in force.
+    let broken = with_silence.replace("group_wait = \"1s\"", "group_wait = \"soon\"");
+    let bad_line = broken
+        .lines()
+        .position(|l| l.contains("\"soon\""))
+        .expect("the bad line")
+        + 1;
+    replace_file(&path, &broken);
+    let line = bot.expect_log("config reload refused");
+    assert!(
+        line.contains(&format!(
+            "warroom.toml:{bad_line}: key `alerts.route.group_wait`"
+        )),
+        "{line}"
+    );
+    let silences = bot.get_json("/api/silences").await;
+    assert!(silences.to_string().contains("db-maint"), "{silences}");
+    assert_eq!(
+        metric(&bot, "warroom_config_reloads_total").await,
+        "warroom_config_reloads_total 2"
+    );
+    assert_eq!(
+        metric(&bot, "warroom_config_reload_failures_total").await,
+        "warroom_config_reload_failures_total 1"
+    );
 }

@@ -5,7 +5,7 @@
 //! - `binary`: the real `warroom` binary: console, SIGKILL durability, SIGTERM, config check.
 //! - `http`: the HTTP API of the real binary.
 //! - `plans`: change plans through the API: import errors with lines, task moves, durability.
-//! - `alerts`: the webhook sources, their auth and 4xx reasons, durability across SIGKILL.
+//! - `alerts`: the webhook and mail sources, their auth and 4xx/5xx reasons, durability across SIGKILL.
 //! - `changes`: the changes API, the gate and `warroom sensor` snapshots and diffs.
 //! - `knowledge`: `/ask` with citations and abstention, the ingest and search API, similar incidents.
 //! - `llm`: a fake OpenAI server: skills called by the model, grounded answers, masking, timeouts.

@@ -46,11 +46,17 @@ type Waiter = (Vec<Alert>, oneshot::Sender<Result<(), IngestError>>);
 /// The durable alert log's front door ([`AlertSink`]).
 pub struct Intake {
     tx: mpsc::Sender<Waiter>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Intake {
-    /// Starts the writer and the forwarder to the engine.
-    pub fn start(store: Arc<SledStore>, engine: EngineHandle) -> Arc<Self> {
+    /// Starts the writer and the forwarder to the engine; `metrics` counts the
+    /// alerts every source hands in.
+    pub fn start(
+        store: Arc<SledStore>,
+        engine: EngineHandle,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
         let (tx, mut rx) = mpsc::channel::<Waiter>(GROUP);
         let (fwd_tx, mut fwd_rx) = mpsc::unbounded_channel::<(DateTime<Utc>, Vec<Alert>)>();
         tokio::spawn(async move {
@@ -63,7 +69,12 @@ impl Intake {
                     }
                 }
                 let at = Utc::now();
-                let alerts: Vec<Alert> = waiters.iter().flat_map(|(a, _)| a.clone()).collect();
+                let mut replies = Vec::with_capacity(waiters.len());
+                let mut alerts: Vec<Alert> = Vec::new();
+                for (a, reply) in waiters {
+                    alerts.extend(a);
+                    replies.push(reply);
+                }
                 let s = store.clone();
                 let batch = vec![(at, alerts)];
                 let (result, batch) = match tokio::task::spawn_blocking(move || {
@@ -76,7 +87,7 @@ impl Intake {
                     Err(_) => (Err(IngestError::Stopped), Vec::new()),
                 };
                 let ok = result.is_ok();
-                for (_, reply) in waiters {
+                for reply in replies {
                     let _ = reply.send(result.clone());
                 }
                 if ok {
@@ -86,19 +97,26 @@ impl Intake {
                 }
             }
         });
+        let counts = metrics.clone();
         tokio::spawn(async move {
             while let Some((at, alerts)) = fwd_rx.recv().await {
+                let n = alerts.len() as u64;
                 let event = Event::Alerts {
                     alerts,
                     received_at: at,
                 };
-                if let Err(e) = engine.submit(event).await {
+                match engine.submit(event).await {
+                    Ok(_) => {
+                        counts
+                            .alerts_pipelined
+                            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    }
                     // Logged alerts are replayed at the next start-up.
-                    warn!(error = %e, "the engine did not take logged alerts");
+                    Err(e) => warn!(error = %e, "the engine did not take logged alerts"),
                 }
             }
         });
-        Arc::new(Self { tx })
+        Arc::new(Self { tx, metrics })
     }
 }
 
@@ -111,6 +129,9 @@ impl AlertSink for Intake {
             if alerts.is_empty() {
                 return Ok(());
             }
+            self.metrics
+                .alerts_received
+                .fetch_add(alerts.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
             self.tx
                 .send((alerts, tx))
@@ -255,9 +276,6 @@ async fn take(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_alerts", e.to_string()),
     };
     let n = parsed.len();
-    s.metrics
-        .alerts_received
-        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     match intake.accept(parsed).await {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": n }))).into_response(),
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, "not_stored", e.to_string()),

@@ -102,8 +102,9 @@ pub struct AlertsConfig {
     pub auth: BTreeMap<String, SourceAuth>,
     /// Largest webhook body, in bytes.
     pub body_limit_bytes: usize,
-    /// `[alerts.email]`: the SMTP listener (see `crate::smtp`).
-    pub email: Option<toml::Value>,
+    /// `[alerts.email]`: the SMTP listener and its rules (see `crate::smtp`).
+    #[serde(default, skip_serializing)]
+    pub email: crate::smtp::EmailConfig,
     /// Zone of recurring silence windows; `[general].timezone` when unset.
     pub timezone: Option<String>,
     /// Routing tree.
@@ -134,7 +135,7 @@ impl Default for AlertsConfig {
             channel: None,
             auth: BTreeMap::new(),
             body_limit_bytes: 4 * 1024 * 1024,
-            email: None,
+            email: crate::smtp::EmailConfig::default(),
             timezone: None,
             route: p.route,
             inhibit_rules: p.inhibit_rules,
@@ -258,11 +259,22 @@ impl AlertsConfig {
             if let Err(e) = self.silence(s).validate() {
                 return err(&format!("silences[{i}]"), e.to_string());
             }
+            if self.silences[..i].iter().any(|o| o.id == s.id) {
+                return err(
+                    &format!("silences[{i}].id"),
+                    format!("`{}` is the id of an earlier silence", s.id),
+                );
+            }
         }
         if let Some(tz) = &self.timezone {
             if tz.parse::<chrono_tz::Tz>().is_err() {
                 return err("timezone", format!("`{tz}` is not an IANA time zone"));
             }
+        }
+        if let Err((key, message)) = crate::smtp::validate(&self.email) {
+            // `smtp` names full paths (`alerts.email.listen`); ours are under `alerts`.
+            let key = key.strip_prefix("alerts.").unwrap_or(&key).to_string();
+            return Err(AlertsConfigError { key, message });
         }
         Ok(())
     }
@@ -352,5 +364,7 @@ mod tests {
         assert!(e.to_string().contains("windw"), "{e}");
         let e = parse("[[alerts.silences]]\nid = \"x\"\nmatchers = ['a=~\".*\"']\n").unwrap_err();
         assert_eq!(e.key, "silences[0]");
+        let e = parse("[[alerts.silences]]\nid = \"x\"\nmatchers = ['a=\"1\"']\n[[alerts.silences]]\nid = \"x\"\nmatchers = ['a=\"2\"']\n").unwrap_err();
+        assert_eq!(e.key, "silences[1].id", "{e}");
     }
 }

@@ -284,6 +284,9 @@ pub async fn dispatch(
 pub struct RunOptions {
     /// Stop when the console's input ends (for scripts and pipes).
     pub exit_on_eof: bool,
+    /// The configuration file, reloaded for alert rules on SIGHUP and on change
+    /// (`None`: the embedded default).
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// The audit chain's HMAC key: from `[audit].key_env`, else `<data_dir>/audit-key`
@@ -358,6 +361,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Before anything slow: a SIGHUP from now on reloads the alert rules, never kills.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| warn!(error = %e, "cannot listen for SIGHUP; reload by editing the file"))
+        .ok();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let dir = config.data_dir.join("store");
@@ -438,10 +445,28 @@ pub async fn run(
         .await
         .with_context(|| format!("binding http.addr {}", config.http_addr))?;
     let addr = listener.local_addr()?;
-    let intake = config
-        .alerts
-        .is_some()
-        .then(|| crate::alert_intake::Intake::start(store.clone(), engine.clone()));
+    let intake = config.alerts.is_some().then(|| {
+        crate::alert_intake::Intake::start(store.clone(), engine.clone(), metrics.clone())
+    });
+    // The mail source: bound now, so a taken port stops start-up with a clear error.
+    let smtp_listener = match (&intake, config.alerts.as_ref().map(|a| &a.email)) {
+        (Some(_), Some(email)) => match email.listen.as_deref() {
+            Some(l) => {
+                let l = l.trim();
+                let listener = tokio::net::TcpListener::bind(l)
+                    .await
+                    .with_context(|| format!("binding alerts.email.listen {l}"))?;
+                info!(smtp = %listener.local_addr()?, "alert mail (SMTP) listening");
+                Some((listener, Arc::new(email.clone())))
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    if intake.is_none() {
+        // `[alerts] enabled = false` drops the whole section, mail included.
+        info!("alert pipeline off: no webhook or mail (SMTP) source");
+    }
     let shared = Arc::new(Shared {
         intake,
         alert_secrets,
@@ -509,6 +534,27 @@ pub async fn run(
             })
             .into_future(),
     );
+    let smtp = match (smtp_listener, shared.intake.clone()) {
+        (Some((listener, email)), Some(intake)) => {
+            let sink: Arc<dyn crate::alert_sink::AlertSink> = intake;
+            let mut smtp_stop = stop_rx.clone();
+            Some(tokio::spawn(crate::smtp::serve(
+                listener,
+                email,
+                sink,
+                async move {
+                    let _ = smtp_stop.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        _ => None,
+    };
+    let reloader = tokio::spawn(crate::reload::watch(
+        opts.config_path.clone(),
+        shared.clone(),
+        hangup,
+        stop_rx.clone(),
+    ));
     shared.ready.store(true, Ordering::Relaxed);
     info!(%addr, elapsed_ms = started.elapsed().as_millis() as u64, "warroom ready");
 
@@ -527,11 +573,19 @@ pub async fn run(
     shared.ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = ticker.await;
+    let _ = reloader.await;
     let _ = dispatcher.await;
     // The assistant may be inside a long ingest; what it has not finished stays queued.
     assistant.abort();
     let _ = assistant.await;
     let _ = http.await;
+    if let Some(smtp) = smtp {
+        match smtp.await {
+            Ok(Err(e)) => warn!(error = %e, "the SMTP listener failed"),
+            Err(e) => warn!(error = %e, "the SMTP listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     tokio::task::spawn_blocking(move || drop(shared)).await?;
     info!("stopped");
     Ok(())

@@ -806,6 +806,59 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_alert_mail_setting_is_reported_with_file_line_and_key() {
+        let text = "[alerts.email]\nlisten = \"127.0.0.1:2525\"\n\n[[alerts.email.rules]]\nsubject = '(unclosed'\n";
+        let e = Config::from_toml(text, "w.toml").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(5), "alerts.email.rules[0].subject")
+        );
+        assert!(e.message.contains("regular expression"), "{e}");
+        let e = Config::from_toml("[alerts.email]\nlisten = \"nowhere\"\n", "w.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "alerts.email.listen"));
+        let e = Config::from_toml("[alerts.email]\n\nlisen = \"127.0.0.1:25\"\n", "w.toml")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn the_commented_out_alerts_example_in_the_deploy_file_reads_when_uncommented() {
+        let from = EMBEDDED_DEFAULT
+            .find("# [alerts]\n")
+            .expect("an [alerts] example");
+        let text: String = EMBEDDED_DEFAULT[from..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.starts_with('[')
+                    || l.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = Config::from_toml(&text, "example").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let email = c.alerts.expect("alerts on").email;
+        assert_eq!(email.listen.as_deref(), Some("127.0.0.1:2525"));
+        assert_eq!(email.rules.len(), 1);
+    }
+
+    #[test]
+    fn an_alert_mail_listener_is_read_from_the_file() {
+        let c = Config::from_toml("[alerts.email]\nlisten = \"127.0.0.1:0\"\n", "w.toml").unwrap();
+        let email = &c.alerts.expect("alerts on").email;
+        assert_eq!(email.listen.as_deref(), Some("127.0.0.1:0"));
+        assert!(Config::embedded()
+            .unwrap()
+            .alerts
+            .unwrap()
+            .email
+            .listen
+            .is_none());
+    }
+
+    #[test]
     fn errors_inside_arrays_of_tables_point_at_the_entry() {
         let text = "[[services]]\nname = \"a\"\n\n[[services]]\nname = \"a\"\n";
         let e = Config::from_toml(text, "w.toml").unwrap_err();

@@ -38,6 +38,7 @@ pub mod knowledge_cli;
 pub mod metrics;
 pub mod oncall_config;
 pub mod plan_import;
+pub mod reload;
 pub mod render;
 pub mod sensor;
 pub mod sensor_cli;

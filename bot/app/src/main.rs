@@ -160,7 +160,11 @@ fn main() -> ExitCode {
             };
             let result = rt.block_on(async {
                 let shutdown = shutdown_signal();
-                app::run(cfg, RunOptions { exit_on_eof }, shutdown).await
+                let opts = RunOptions {
+                    exit_on_eof,
+                    config_path: config.clone(),
+                };
+                app::run(cfg, opts, shutdown).await
             });
             // The console's stdin reader is a blocking read that never returns on its own;
             // everything else has stopped by now, so do not wait for it.

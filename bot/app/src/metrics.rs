@@ -18,6 +18,8 @@ pub struct Metrics {
     pub declared: AtomicU64,
     /// Alerts accepted by the webhook and mail sources.
     pub alerts_received: AtomicU64,
+    /// Logged alerts the engine's pipeline has taken (received − this = backlog).
+    pub alerts_pipelined: AtomicU64,
     /// Replies that were usage errors, refusals or denials.
     pub rejected_commands: AtomicU64,
     /// Outbox actions delivered.
@@ -28,6 +30,10 @@ pub struct Metrics {
     pub http_client_errors: AtomicU64,
     /// HTTP requests answered 2xx.
     pub http_ok: AtomicU64,
+    /// Alert rule reloads that took effect.
+    pub config_reloads: AtomicU64,
+    /// Alert rule reloads refused (bad file, bad rules).
+    pub config_reload_failures: AtomicU64,
     engine_buckets: [AtomicU64; BUCKETS.len()],
     engine_sum_micros: AtomicU64,
 }
@@ -68,6 +74,11 @@ impl Metrics {
             g(&self.alerts_received),
         );
         counter(
+            "warroom_alerts_pipelined_total",
+            "Logged alerts the pipeline has taken; the difference to received is the backlog.",
+            g(&self.alerts_pipelined),
+        );
+        counter(
             "warroom_commands_rejected_total",
             "Commands answered with usage, refusal or denial.",
             g(&self.rejected_commands),
@@ -91,6 +102,16 @@ impl Metrics {
             "warroom_http_client_errors_total",
             "HTTP requests answered 4xx.",
             g(&self.http_client_errors),
+        );
+        counter(
+            "warroom_config_reloads_total",
+            "Reloads of the alert rules from the configuration file that took effect.",
+            g(&self.config_reloads),
+        );
+        counter(
+            "warroom_config_reload_failures_total",
+            "Reloads of the configuration file refused; the rules in force stayed.",
+            g(&self.config_reload_failures),
         );
         let _ = writeln!(s, "# HELP warroom_outbox_pending Actions waiting for delivery.\n# TYPE warroom_outbox_pending gauge\nwarroom_outbox_pending {outbox_pending}");
         let _ = writeln!(s, "# HELP warroom_engine_event_seconds Time to decide and durably store one event.\n# TYPE warroom_engine_event_seconds histogram");

@@ -82,6 +82,13 @@ struct AlertBatch {
     alerts: Vec<warroom_core::alerts::Alert>,
 }
 
+/// [`AlertBatch`] as written, without copying the alerts.
+#[derive(Serialize)]
+struct AlertBatchRef<'a> {
+    at: chrono::DateTime<chrono::Utc>,
+    alerts: &'a [warroom_core::alerts::Alert],
+}
+
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
     v: u32,
@@ -730,10 +737,7 @@ impl Store for SledStore {
         let mut batch = sled::Batch::default();
         for (at, alerts) in batches {
             let id = self.db.generate_id().map_err(io)?;
-            let rec = AlertBatch {
-                at: *at,
-                alerts: alerts.clone(),
-            };
+            let rec = AlertBatchRef { at: *at, alerts };
             batch.insert(&id.to_be_bytes(), encode(&rec)?);
         }
         self.alert_log.apply_batch(batch).map_err(io)?;

@@ -149,6 +149,13 @@ pub enum Event {
         /// Its war room.
         channel: ChannelRef,
     },
+    /// The configuration file changed: replace the alert pipeline's routes, inhibit
+    /// rules and configured silences, keeping its state. Refused (`Refusal::BadSilence`,
+    /// `Refusal::AlertsOff`) without a change.
+    ReloadAlertRules {
+        /// The new rules.
+        rules: crate::alerts::AlertRules,
+    },
 }
 
 /// Where a message goes.

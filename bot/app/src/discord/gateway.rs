@@ -332,7 +332,7 @@ fn mention_question(content: &str, bot: u64) -> Option<String> {
         return None;
     }
     let rest = content.replace(&a, " ").replace(&b, " ");
-    let rest = rest.trim();
+    let rest = rest.split_whitespace().collect::<Vec<_>>().join(" ");
     (!rest.is_empty() && !rest.starts_with('/') && !rest.starts_with('／'))
         .then(|| rest.to_string())
 }

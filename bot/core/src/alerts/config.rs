@@ -55,6 +55,29 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The rules that can be replaced while the pipeline runs (hot reload): the routing
+/// tree, the inhibition rules and the configured silences.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRules {
+    /// The routing tree.
+    pub route: Route,
+    /// Inhibition rules.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Configured silences (silences from chat and the API are not part of it).
+    pub silences: Vec<Silence>,
+}
+
+impl PipelineConfig {
+    /// The replaceable rules of this configuration.
+    pub fn rules(&self) -> AlertRules {
+        AlertRules {
+            route: self.route.clone(),
+            inhibit_rules: self.inhibit_rules.clone(),
+            silences: self.silences.clone(),
+        }
+    }
+}
+
 /// An alert that changes state `changes` times within `window` is flapping: its new
 /// episodes are held (they join the incident of the earlier ones without a post, or are
 /// suppressed) until it has been calm for a `window`.

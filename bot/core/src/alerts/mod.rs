@@ -30,7 +30,9 @@ mod pipeline;
 pub mod route;
 pub mod silence;
 
-pub use config::{ChronicConfig, DeclareConfig, FlapConfig, PipelineConfig, StormConfig};
+pub use config::{
+    AlertRules, ChronicConfig, DeclareConfig, FlapConfig, PipelineConfig, StormConfig,
+};
 pub use correlate::{Cluster, ClusterState, CorrelationConfig};
 pub use duration::Dur;
 pub use inhibit::InhibitRule;

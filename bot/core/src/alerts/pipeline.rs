@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::config::PipelineConfig;
+use super::config::{AlertRules, PipelineConfig};
 use super::correlate::{Cluster, ClusterState, CoStarts, Identity, Member, Topology};
 use super::duration::Dur;
 use super::inhibit::Inhibitor;
@@ -340,6 +340,58 @@ impl Pipeline {
                 tz: Some(tz),
             },
         })
+    }
+
+    /// Replaces the routing tree, the inhibition rules and the configured silences
+    /// (hot reload) and keeps every piece of state: alerts and their episodes,
+    /// groups with their members and timers, clusters and their incident bindings,
+    /// flapping and storm counters, and the silences from chat and the API.
+    ///
+    /// Groups that exist keep their members and the route options they were made
+    /// with; the new routes decide the groups of episodes that start from now on. The
+    /// inhibition index is rebuilt from the firing alerts under the new rules. A
+    /// configured silence that left the file ends (unless chat or the API replaced
+    /// it); one that is new or changed takes effect; an unchanged one is left alone
+    /// (so an early end from the API stays).
+    ///
+    /// # Errors
+    /// [`PipelineError`] for an invalid or duplicated silence; nothing is changed then.
+    pub fn reload_rules(&mut self, rules: AlertRules) -> Result<(), PipelineError> {
+        let mut ids = BTreeSet::new();
+        for s in &rules.silences {
+            s.validate().map_err(|error| PipelineError::BadSilence {
+                id: s.id.clone(),
+                error,
+            })?;
+            if !ids.insert(s.id.as_str()) {
+                return Err(PipelineError::DuplicateSilence(s.id.clone()));
+            }
+        }
+        for old in &self.config.silences {
+            let still = rules.silences.iter().any(|s| s.id == old.id);
+            if !still && self.state.silences.get(&old.id) == Some(old) {
+                self.state.silences.remove(&old.id);
+            }
+        }
+        for s in &rules.silences {
+            let before = self.config.silences.iter().find(|o| o.id == s.id);
+            if before != Some(s) {
+                self.state.silences.insert(s.id.clone(), s.clone());
+            }
+        }
+        self.config.route = rules.route;
+        self.config.inhibit_rules = rules.inhibit_rules;
+        self.config.silences = rules.silences;
+        self.derived.inhibitor = None;
+        let route = &self.config.route;
+        for st in self.state.alerts.values_mut() {
+            st.groups = route
+                .resolve(&st.labels)
+                .iter()
+                .map(|o| o.group_key(&st.labels))
+                .collect();
+        }
+        Ok(())
     }
 
     /// Replaces the catalog (also needed after deserializing).

@@ -977,3 +977,131 @@ fn a_symptom_that_started_before_its_upstream_alert_is_not_taken_for_its_effect(
         "{out:#?}"
     );
 }
+
+fn silence(id: &str, matcher: &str) -> Silence {
+    Silence {
+        id: id.into(),
+        matchers: vec![Matcher::parse(matcher).unwrap()],
+        starts_at: at(-3600),
+        ends_at: None,
+        recurrence: None,
+        created_by: "config".into(),
+        comment: String::new(),
+    }
+}
+
+fn queue_alert(instance: &str, start: DateTime<Utc>) -> Alert {
+    alert(
+        &[
+            ("alertname", "QueueBacklog"),
+            ("service", "mq"),
+            ("instance", instance),
+        ],
+        start,
+        AlertStatus::Firing,
+    )
+}
+
+#[test]
+fn after_a_rules_reload_a_group_keeps_its_alerts_and_new_alerts_follow_the_new_group_by() {
+    let run = |reload: bool| {
+        let mut p = pipeline(one_signal_declares());
+        let a1 = queue_alert("mq-1", at(0));
+        p.ingest(vec![a1.clone()], at(0));
+        let first = run_until(&mut p, at(30));
+        assert_eq!(declares(&first).len(), 1, "{first:#?}");
+        let cluster = p.cluster_of(&a1.key()).map(str::to_string);
+        assert!(cluster.is_some());
+        if reload {
+            let mut rules = p.config().rules();
+            rules.route.group_by = Some(vec!["alertname".into(), "instance".into()]);
+            rules.route.group_wait = Some(Dur::secs(10));
+            p.reload_rules(rules).unwrap();
+            assert_eq!(p.config().route.group_wait, Some(Dur::secs(10)));
+        }
+        // A re-send of the same episode is still a duplicate, and the cluster stays.
+        let mut out = p.ingest(vec![a1.clone()], at(60));
+        let a2 = queue_alert("mq-2", at(60));
+        out.extend(p.ingest(vec![a2.clone()], at(60)));
+        out.extend(run_until(&mut p, at(70)));
+        let a2_flushed_by_70 = p.cluster_of(&a2.key()).is_some();
+        assert!(declares(&out).is_empty(), "{out:#?}");
+        assert_eq!(p.cluster_of(&a1.key()).map(str::to_string), cluster);
+        // The old group still holds a1: its resolution reaches the incident.
+        let out = p.ingest(vec![resolved(&a1, at(80))], at(80));
+        let mut later = out;
+        later.extend(run_until(&mut p, at(400)));
+        assert!(
+            later.iter().any(|o| matches!(o, Output::Update { alert, status: AlertStatus::Resolved, .. } if alert.key == a1.key())),
+            "{later:#?}"
+        );
+        a2_flushed_by_70
+    };
+    // Without a reload, a2 joins a1's group and waits for its group_interval (5m)…
+    assert!(!run(false));
+    // …after it, a2 is a group of its own under the new group_by, flushed after 10s.
+    assert!(run(true));
+}
+
+#[test]
+fn a_reloaded_inhibit_rule_mutes_targets_of_a_source_that_was_already_firing() {
+    let mut p = pipeline(one_signal_declares());
+    let down = alert(
+        &[
+            ("alertname", "NodeDown"),
+            ("node", "n1"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![down], at(0));
+    run_until(&mut p, at(30));
+    let mut rules = p.config().rules();
+    rules.inhibit_rules = vec![InhibitRule {
+        source_matchers: vec![Matcher::parse("alertname=NodeDown").unwrap()],
+        target_matchers: vec![Matcher::parse("alertname!=NodeDown").unwrap()],
+        equal: vec!["node".into()],
+    }];
+    p.reload_rules(rules).unwrap();
+    let pod = alert(
+        &[("alertname", "PodCrashLooping"), ("node", "n1")],
+        at(40),
+        AlertStatus::Firing,
+    );
+    p.ingest(vec![pod.clone()], at(40));
+    let out = run_until(&mut p, at(400));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Suppressed { alert, reason: SuppressReason::Inhibited { .. } } if alert.key == pod.key())),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_rules_reload_replaces_configured_silences_and_keeps_those_from_chat() {
+    let mut cfg = one_signal_declares();
+    cfg.silences = vec![silence("cfg-old", "service=db")];
+    let mut p = pipeline(cfg);
+    p.add_silence(silence("chat-1", "service=web")).unwrap();
+    let ids = |p: &Pipeline| p.silences().map(|s| s.id.clone()).collect::<Vec<_>>();
+    let mut rules = p.config().rules();
+    rules.silences = vec![silence("cfg-new", "service=mq")];
+    p.reload_rules(rules.clone()).unwrap();
+    assert_eq!(ids(&p), vec!["cfg-new", "chat-1"]);
+    // The new silence is in force.
+    p.ingest(vec![queue_alert("mq-1", at(0))], at(0));
+    let out = run_until(&mut p, at(60));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Suppressed { reason: SuppressReason::Silenced { silence }, .. } if silence == "cfg-new")),
+        "{out:#?}"
+    );
+    // A bad set of rules changes nothing.
+    rules.silences.push(silence("cfg-new", "service=x"));
+    rules.route.group_wait = Some(Dur::secs(1));
+    assert_eq!(
+        p.reload_rules(rules),
+        Err(PipelineError::DuplicateSilence("cfg-new".into()))
+    );
+    assert_eq!(ids(&p), vec!["cfg-new", "chat-1"]);
+    assert_ne!(p.config().route.group_wait, Some(Dur::secs(1)));
+}

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Engine, Outcome, Plan};
-use crate::alerts::{Alert, AlertRef, AlertStatus, Output, Silence, StormPhase};
+use crate::alerts::{Alert, AlertRef, AlertRules, AlertStatus, Output, Silence, StormPhase};
 use crate::command::Command;
 use crate::event::{Action, Destination, Message, Origin};
 use crate::incident::{Entry, IncidentId, Milestone, Person, Source, TimelineEntry};
@@ -444,6 +444,25 @@ impl Engine {
             silences: vec![silence.clone()],
             ..Plan::reply(Message::SilenceSet { silence })
         }
+    }
+
+    /// Swaps the pipeline's routes, inhibit rules and configured silences (hot
+    /// reload); its state stays. Nothing is stored: the file is the record.
+    pub(super) fn reload_alert_rules(&mut self, rules: AlertRules) -> Plan {
+        let Some(p) = self.pipeline.as_mut() else {
+            return Plan::refuse(crate::event::Refusal::AlertsOff);
+        };
+        if let Err(e) = p.reload_rules(rules.clone()) {
+            return Plan::refuse(crate::event::Refusal::BadSilence {
+                reason: e.to_string(),
+            });
+        }
+        if let Some(c) = self.cfg.alerts.as_mut() {
+            c.route = rules.route;
+            c.inhibit_rules = rules.inhibit_rules;
+            c.silences = rules.silences;
+        }
+        Plan::default()
     }
 
     /// Ends a silence now.

@@ -373,6 +373,7 @@ impl Engine {
             Event::RecordChanges { changes } => (Origin::Api, self.record_changes(changes)),
             Event::CheckChange { change } => (Origin::Api, self.check_change(change, now)),
             Event::Assisted { result } => (Origin::Api, self.assisted(result, now)?),
+            Event::ReloadAlertRules { rules } => (Origin::Api, self.reload_alert_rules(rules)),
         };
         self.commit(origin, plan)
     }
