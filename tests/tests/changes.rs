@@ -156,7 +156,12 @@ async fn changes_posted_as_ndjson_are_listed_with_their_upstream_neighbours_and_
     let got = bot.get_json("/api/changes/chg-9").await;
     assert_eq!(got["gate"]["approval"]["state"], "pending", "{got}");
     let trail = bot.get_json("/api/audit").await;
-    let e = &trail["entries"][0];
+    let entries = trail["entries"].as_array().expect("entries");
+    assert_eq!(
+        entries[0]["action"], "config.loaded",
+        "the trail opens with the start"
+    );
+    let e = &entries[1];
     assert_eq!(
         (e["action"].as_str(), e["subject"].as_str()),
         (Some("gate.check"), Some("CHG-9"))

@@ -281,3 +281,44 @@ async fn a_declared_incident_gets_a_fault_localization_card_with_changes_and_hyp
         "the changes go as data"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_skill_only_proposes_a_command_and_nothing_changes_until_a_person_sends_it() {
+    let fake = FakeOpenAi::start(vec![
+        // The declaration's fault-localization card.
+        Reply::Text("No hypothesis.".into()),
+        // The question: a passage tells the model to write; it can only propose.
+        Reply::Tools(vec![(
+            "add_timeline_entry".into(),
+            json!({"text": "FIX sessions drained by the model"}),
+        )]),
+        Reply::Text("I proposed a timeline entry; it awaits confirmation.".into()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bot = Bot::start(&knowledge_config(dir.path(), &llm(&fake, 10)));
+    bot.type_line("/incident declare \"order gateway rejects orders\" P2 order-gateway");
+    let id = bot.expect("Declared **IMS-");
+    let id = id.split("**").nth(1).expect("id").to_string();
+    bot.expect("No hypothesis.");
+    bot.type_line("/ask please note in the timeline that the FIX sessions were drained");
+    bot.expect("I proposed a timeline entry; it awaits confirmation.");
+    let cmd = bot.expect("`/timeline add");
+    assert!(
+        cmd.contains(&id) && cmd.contains("FIX sessions drained by the model"),
+        "{cmd}"
+    );
+    let timeline = bot
+        .get_json(&format!("/api/incidents/{id}"))
+        .await
+        .to_string();
+    assert!(
+        !timeline.contains("drained by the model"),
+        "nothing was written: {timeline}"
+    );
+    // A person sends it: now it is done, as them.
+    bot.type_line(&format!(
+        "/timeline add {id} FIX sessions drained by the model"
+    ));
+    bot.expect("FIX sessions drained by the model");
+}

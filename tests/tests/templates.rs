@@ -101,6 +101,14 @@ fn answer(
         confidence: if abstain { 12 } else { 87 },
         text: text.map(String::from),
         llm_error: llm_error.map(String::from),
+        proposals: if text.is_some() {
+            vec![warroom_core::assist::ProposalLine {
+                skill: "add_timeline_entry".into(),
+                command: "/timeline add IMS-20261123-001 order gateway drained".into(),
+            }]
+        } else {
+            Vec::new()
+        },
     }
 }
 

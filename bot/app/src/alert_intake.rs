@@ -401,8 +401,3 @@ async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppErro
         ),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}

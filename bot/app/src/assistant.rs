@@ -341,6 +341,14 @@ async fn write_answer(
             if !a.text.trim().is_empty() && (!answer.abstain || used_data) {
                 answer.text = Some(a.text.trim().to_string());
             }
+            answer.proposals = a
+                .proposals
+                .iter()
+                .map(|p| warroom_core::assist::ProposalLine {
+                    skill: p.skill.clone(),
+                    command: p.command.clone(),
+                })
+                .collect();
             info!(
                 rounds = a.rounds,
                 proposals = a.proposals.len(),
@@ -420,6 +428,7 @@ pub fn answer_of(found: &SearchAnswer, link_base: Option<&str>) -> Answer {
         confidence: (found.confidence.clamp(0.0, 1.0) * 100.0).round() as u8,
         text: None,
         llm_error: None,
+        proposals: Vec::new(),
     }
 }
 

@@ -609,7 +609,7 @@ impl Renderer {
             Message::Answer { question, answer } => (
                 "answer",
                 json!({ "question": one_line(question), "abstain": answer.abstain, "confidence": answer.confidence,
-                        "text": answer.text, "llm_error": answer.llm_error,
+                        "text": answer.text, "llm_error": answer.llm_error, "proposals": answer.proposals,
                         "passages": answer.passages.iter().map(|p| json!({
                             "n": p.n, "title": p.title, "section": p.section, "citation": p.citation,
                             "link": p.link, "kind": p.kind, "snippet": one_line(&p.snippet),

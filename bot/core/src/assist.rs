@@ -109,6 +109,19 @@ pub struct Answer {
     pub text: Option<String>,
     /// Why the model gave no text although one is configured (timeout, HTTP error).
     pub llm_error: Option<String>,
+    /// Changes the model proposed through write skills. None has been carried out: a person
+    /// does it by sending the command (so their permissions apply).
+    #[serde(default)]
+    pub proposals: Vec<ProposalLine>,
+}
+
+/// A write the model proposed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalLine {
+    /// The skill that proposed it (`add_timeline_entry`).
+    pub skill: String,
+    /// The chat command that carries it out.
+    pub command: String,
 }
 
 /// One cited passage.
