@@ -28,7 +28,7 @@
 //!   the tool-less last round, masking, proposals, the trace.
 //!
 //! Wiring (in the app):
-//! ```ignore
+//! ```text
 //! let model: Arc<dyn LanguageModel> = Arc::new(OpenAiModel::new(&cfg.llm)?);
 //! let agent = Agent::new(model, Arc::new(Registry::builtin()), cfg.llm.clone(),
 //!                        Arc::new(Masker::new(&cfg.llm_mask)?));
