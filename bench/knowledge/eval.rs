@@ -4,6 +4,7 @@
 //!   cargo run -p warroom-knowledge --example knowledge-eval -- --corpus DIR --queries FILE \
 //!       [--queries FILE…] --out RUN.jsonl [--embedder none|local] [--index DIR] \
 //!       [--fusion convex:A|blend:W|rrf:K] [--threshold T]
+//!       [--embedder openai --embed-url URL --embed-model M --dim N]
 //!
 //! `warroom knowledge ingest` + `warroom knowledge search --batch` do the same through the app.
 
@@ -60,6 +61,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .unwrap_or_else(|| root.join(".models/all-minilm-l6-v2")),
             ),
             batch: 32,
+            base_url: one("--embed-url").unwrap_or_else(|| EmbedderConfig::default().base_url),
+            model: one("--embed-model").unwrap_or_else(|| EmbedderConfig::default().model),
+            dim: one("--dim").and_then(|d| d.parse().ok()),
+            timeout_ms: 120_000,
             ..EmbedderConfig::default()
         },
         ..KnowledgeConfig::default()

@@ -28,6 +28,10 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Assumed average chunk length in tokens (fixed, so stored weights never go stale).
 const AVG_LEN: f32 = 150.0;
+/// Query term-frequency saturation (Okapi BM25's `k3`; Robertson et al. used 7–8): a term
+/// an alert repeats ("Thanos Rule … Thanos Rule prometheus-01 … is failing") weighs more,
+/// with diminishing returns.
+const K3: f32 = 8.0;
 /// Weight of a query term that comes from a host name, URL or path (`web-01.prod:9100`).
 const NOISE_WEIGHT: f32 = 0.2;
 /// Most glossary expansions appended to a query's embedding text.
@@ -115,22 +119,34 @@ impl DocTerms {
     }
 }
 
-/// Query vector: each distinct term once, weight 1, or [`NOISE_WEIGHT`] when it only occurs
-/// inside host names, URLs or paths.
+/// Query vector: each distinct term with its query frequency saturated by [`K3`] (1 for a
+/// term said once), or [`NOISE_WEIGHT`] when it only occurs inside host names, URLs or paths.
 pub fn query_vector(query: &str) -> Sparse {
-    let mut m: HashMap<u32, f32> = HashMap::new();
+    // Per term: occurrences outside noise words; whether it occurs inside one.
+    let mut m: HashMap<u32, (f32, bool)> = HashMap::new();
     for word in query.split_whitespace() {
-        let w = if is_noise_word(word) {
-            NOISE_WEIGHT
-        } else {
-            1.0
-        };
+        let noise = is_noise_word(word);
         for t in tokens(word) {
             let e = m.entry(term_id(&t)).or_default();
-            *e = e.max(w);
+            if noise {
+                e.1 = true;
+            } else {
+                e.0 += 1.0;
+            }
         }
     }
-    Sparse::from_map(m)
+    Sparse::from_map(
+        m.into_iter()
+            .map(|(id, (tf, _))| {
+                let w = if tf > 0.0 {
+                    (K3 + 1.0) * tf / (K3 + tf)
+                } else {
+                    NOISE_WEIGHT
+                };
+                (id, w)
+            })
+            .collect(),
+    )
 }
 
 /// The distinct analysed terms of a query (for snippets and coverage).
@@ -731,6 +747,20 @@ mod tests {
         assert!(e.contains("database"), "{e}");
         assert!(e.contains("latency"), "{e}");
         assert_eq!(clean_for_embedding("disk full"), "disk full");
+    }
+
+    #[test]
+    fn a_word_the_query_repeats_weighs_more_with_diminishing_returns() {
+        let v =
+            query_vector("Thanos Rule is failing. Thanos Rule web-01.prod:9090 is failing to send");
+        let w = |t: &str| {
+            let id = term_id(t);
+            v.indices.iter().position(|i| *i == id).map(|p| v.values[p])
+        };
+        assert_eq!(w("send"), Some(1.0));
+        let twice = w("thano").or(w("thanos")).expect("thanos is a term");
+        assert!(twice > 1.5 && twice < 2.0, "{twice}");
+        assert_eq!(w("prod"), Some(NOISE_WEIGHT));
     }
 
     #[test]
