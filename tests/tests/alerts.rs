@@ -430,4 +430,33 @@ async fn a_silence_added_to_the_file_of_a_running_bot_mutes_alerts_within_a_seco
         metric(&bot, "warroom_config_reload_failures_total").await,
         "warroom_config_reload_failures_total 1"
     );
+
+    // Every reload, applied or refused, is in the audit trail with the file's digest or reason.
+    let trail = bot.get_json("/api/audit").await;
+    let of = |action: &str| -> Vec<serde_json::Value> {
+        trail["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    };
+    let applied = of("config.reloaded");
+    assert_eq!(applied.len(), 2, "{trail}");
+    assert_eq!(applied[0]["detail"]["silences"], 1, "{trail}");
+    assert_eq!(applied[1]["detail"]["trigger"], "SIGHUP", "{trail}");
+    assert_eq!(
+        applied[0]["detail"]["sha256"].as_str().map(str::len),
+        Some(64),
+        "{trail}"
+    );
+    let refused = of("config.reload_refused");
+    assert_eq!(refused.len(), 1, "{trail}");
+    assert!(
+        refused[0]["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("alerts.route.group_wait")),
+        "{trail}"
+    );
 }

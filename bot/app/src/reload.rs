@@ -131,12 +131,18 @@ async fn reload(
     in_force: Option<&AlertsConfig>,
     trigger: Trigger,
 ) -> Option<AlertsConfig> {
+    let file = path.display().to_string();
     let fail = |reason: &dyn std::fmt::Display| {
         shared
             .metrics
             .config_reload_failures
             .fetch_add(1, Ordering::Relaxed);
         warn!(trigger = trigger.name(), error = %reason, "config reload refused; the alert rules in force stay");
+        audit(
+            shared,
+            "config.reload_refused",
+            serde_json::json!({"file": file, "trigger": trigger.name(), "reason": reason.to_string()}),
+        );
     };
     let owned = path.to_path_buf();
     let loaded = match tokio::task::spawn_blocking(move || Config::load(&owned)).await {
@@ -153,7 +159,6 @@ async fn reload(
             return None;
         }
     };
-    let file = path.display().to_string();
     let (Some(new), Some(old)) = (cfg.alerts.as_ref(), in_force) else {
         fail(&format!(
             "{file}: key `alerts.enabled`: switching the alert pipeline on or off needs a restart"
@@ -190,6 +195,14 @@ async fn reload(
         .metrics
         .config_reloads
         .fetch_add(1, Ordering::Relaxed);
+    audit(
+        shared,
+        "config.reloaded",
+        serde_json::json!({
+            "file": file, "trigger": trigger.name(), "sha256": cfg.digest,
+            "routes": counts.0, "inhibit_rules": counts.1, "silences": counts.2,
+        }),
+    );
     info!(
         file = %file,
         trigger = trigger.name(),
@@ -213,4 +226,19 @@ async fn reload(
     now_in_force.inhibit_rules = new.inhibit_rules.clone();
     now_in_force.silences = new.silences.clone();
     Some(now_in_force)
+}
+
+/// Appends a reload (or a refused one) to the audit trail; a failure to write it is logged,
+/// never fatal to the rules already in force.
+fn audit(shared: &Shared, action: &str, detail: serde_json::Value) {
+    let entry = warroom_core::audit::AuditEntry {
+        at: chrono::Utc::now(),
+        actor: None,
+        action: action.into(),
+        subject: "warroom".into(),
+        detail,
+    };
+    if let Err(e) = shared.store.append_audit(&[entry]) {
+        warn!(error = %e, action, "cannot write the audit trail");
+    }
 }
