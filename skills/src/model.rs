@@ -205,6 +205,8 @@ pub struct LlmConfig {
     pub max_concurrency: usize,
     /// Most tool calls of one round running at once.
     pub tool_concurrency: usize,
+    /// How long a write the model proposed can be confirmed, minutes.
+    pub proposal_ttl_minutes: u32,
 }
 
 impl Default for LlmConfig {
@@ -219,6 +221,7 @@ impl Default for LlmConfig {
             tool_result_budget_chars: 6000,
             max_concurrency: 2,
             tool_concurrency: 4,
+            proposal_ttl_minutes: 30,
         }
     }
 }

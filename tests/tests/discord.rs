@@ -968,3 +968,139 @@ async fn a_message_whose_answer_was_lost_is_posted_once() {
         );
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_model_proposes_runs_only_when_an_authorized_person_clicks_confirm() {
+    use warroom_tests::fake_openai::{FakeOpenAi, Reply};
+    let llm = FakeOpenAi::start(vec![
+        // The declaration's fault-localization card.
+        Reply::Text("No hypothesis.".into()),
+        // The question: the model may only propose the write.
+        Reply::Tools(vec![(
+            "add_timeline_entry".into(),
+            serde_json::json!({"text": "FIX sessions drained by the model"}),
+        )]),
+        Reply::Text("I proposed a timeline entry.".into()),
+    ])
+    .await;
+    let fake = FakeDiscord::start(TOKEN).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rb = dir.path().join("runbooks");
+    std::fs::create_dir_all(&rb).expect("mkdir");
+    std::fs::write(
+        rb.join("order-gateway.md"),
+        "# Order gateway\n\n## Restart procedure\n\nDrain the FIX sessions with `ogctl drain`, then restart.\n",
+    )
+    .expect("write");
+    let cfg = fake.config(
+        dir.path(),
+        &format!(
+            "[knowledge]\nsources = [\"{}\"]\n\n[llm]\nbase_url = \"{}\"\nmodel = \"qwen2.5-coder\"\ntimeout_secs = 10\n",
+            rb.display(),
+            llm.base
+        ),
+    );
+    let bot = tokio::task::block_in_place(|| Bot::start(&cfg));
+    fake.wait_ready(1).await;
+    fake.say(
+        GENERAL,
+        ALICE,
+        "/incident declare \"order gateway rejects orders\" P2 order-gateway",
+    );
+    let (room, card) = war_room_with_card(&fake, "-order-gateway-rejects-orders").await;
+    let (room, inc) = (id_of(&room), incident_of(&card));
+    fake.wait_until("the analysis card", |s| {
+        texts_in(s, room)
+            .iter()
+            .any(|t| t.contains("No hypothesis."))
+            .then_some(())
+    })
+    .await;
+
+    fake.say(
+        room,
+        ALICE,
+        "/ask please note that the FIX sessions were drained",
+    );
+    let answer = fake
+        .wait_until("the answer with Confirm and Cancel buttons", |s| {
+            s.messages_in(room)
+                .into_iter()
+                .find(|m| custom_ids(m).iter().any(|c| c == "wr:prop-yes:P-1"))
+                .cloned()
+        })
+        .await;
+    assert!(
+        custom_ids(&answer).contains(&"wr:prop-no:P-1".to_string()),
+        "{answer}"
+    );
+    let text = answer["content"].as_str().unwrap_or_default();
+    assert!(text.contains("/confirm P-1"), "{text}");
+    let path = format!("/api/incidents/{inc}");
+    assert!(!bot
+        .get_json(&path)
+        .await
+        .to_string()
+        .contains("drained by the model"));
+
+    // A viewer's click is denied and the proposal stays open.
+    fake.click(room, GUEST, id_of(&answer), "wr:prop-yes:P-1", None);
+    fake.wait_until("the denial", |s| {
+        texts_in(s, room)
+            .iter()
+            .any(|t| t.starts_with("⛔"))
+            .then_some(())
+    })
+    .await;
+    assert!(!bot
+        .get_json(&path)
+        .await
+        .to_string()
+        .contains("drained by the model"));
+
+    // A responder's click runs it, as them; a second click is told it is done.
+    fake.click(room, ALICE, id_of(&answer), "wr:prop-yes:P-1", None);
+    fake.wait_until("the note in the war room", |s| {
+        texts_in(s, room)
+            .iter()
+            .any(|t| t.contains("FIX sessions drained by the model") && !t.contains("/confirm"))
+            .then_some(())
+    })
+    .await;
+    assert!(bot
+        .get_json(&path)
+        .await
+        .to_string()
+        .contains("drained by the model"));
+    fake.click(room, ALICE, id_of(&answer), "wr:prop-no:P-1", None);
+    fake.wait_until("the proposal is already decided", |s| {
+        texts_in(s, room)
+            .iter()
+            .any(|t| t.contains("P-1 was already confirmed by alice"))
+            .then_some(())
+    })
+    .await;
+
+    let trail = bot.get_json("/api/audit").await;
+    let actions: Vec<(String, String)> = trail["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["subject"] == "P-1")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["actor"]["name"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("llm.proposal".to_string(), "alice".to_string()),
+            ("llm.proposal.not_run".to_string(), "guest".to_string()),
+            ("llm.proposal.confirmed".to_string(), "alice".to_string()),
+        ],
+        "{trail}"
+    );
+}

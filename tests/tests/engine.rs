@@ -182,15 +182,23 @@ fn message_summary(m: &Message) -> String {
         Message::Postmortem { incident, .. } => format!("postmortem {}", incident.id),
         Message::Help => "help".into(),
         Message::Answer { question, answer } => format!(
-            "answer {question:?} abstain={} [{}]",
+            "answer {question:?} abstain={} [{}]{}",
             answer.abstain,
             answer
                 .passages
                 .iter()
                 .map(|p| p.citation.as_str())
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" "),
+            answer
+                .proposals
+                .iter()
+                .map(|p| format!(" {}={:?}", p.id.as_deref().unwrap_or("-"), p.command))
+                .collect::<String>()
         ),
+        Message::ProposalCancelled { id, by, .. } => {
+            format!("proposal_cancelled {id} by {}", by.name)
+        }
         Message::Similar {
             incident, similar, ..
         } => format!(
@@ -291,6 +299,12 @@ fn message_summary(m: &Message) -> String {
                 "refused transition {}->{} {:?}",
                 error.from, error.to, error.reason
             ),
+            Refusal::Proposal { id, state, by } => {
+                format!(
+                    "refused proposal {id} {state} by={}",
+                    by.as_deref().unwrap_or("-")
+                )
+            }
             other => format!(
                 "refused {}",
                 serde_json::to_value(other)

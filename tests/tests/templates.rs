@@ -105,6 +105,7 @@ fn answer(
             vec![warroom_core::assist::ProposalLine {
                 skill: "add_timeline_entry".into(),
                 command: "/timeline add IMS-20261123-001 order gateway drained".into(),
+                id: None,
             }]
         } else {
             Vec::new()
@@ -548,6 +549,43 @@ fn messages() -> Vec<(&'static str, Message)> {
                     hypotheses: Some("1. CHG-501 raised the load on trading-db [1].".into()),
                     llm_error: None,
                 }),
+            },
+        ),
+        (
+            "answer_with_proposals",
+            Message::Answer {
+                question: "page the database on-call".into(),
+                answer: {
+                    let mut a = answer(
+                        false,
+                        Some("I proposed paging the trading-db on-call."),
+                        None,
+                    );
+                    a.proposals = vec![warroom_core::assist::ProposalLine {
+                        skill: "page_oncall".into(),
+                        command: "/page IMS-20261123-001 trading-db replication lag".into(),
+                        id: Some("P-7".into()),
+                    }];
+                    a
+                },
+            },
+        ),
+        (
+            "proposal_cancelled",
+            Message::ProposalCancelled {
+                id: "P-7".into(),
+                command: "/page IMS-20261123-001 trading-db replication lag".into(),
+                by: warroom_core::incident::Person::named("bob"),
+            },
+        ),
+        (
+            "refused_proposal",
+            Message::Refused {
+                problem: Refusal::Proposal {
+                    id: "P-7".into(),
+                    state: "confirmed".into(),
+                    by: Some("alice".into()),
+                },
             },
         ),
         (

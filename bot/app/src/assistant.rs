@@ -220,6 +220,7 @@ async fn handle(shared: &Arc<Shared>, request: AssistRequest) -> Option<AssistRe
                     to: to.clone(),
                     question: question.clone(),
                     answer,
+                    asker: Some(asker.clone()),
                 }))
             }
             Err(e) => Err(e),
@@ -347,6 +348,7 @@ async fn write_answer(
                 .map(|p| warroom_core::assist::ProposalLine {
                     skill: p.skill.clone(),
                     command: p.command.clone(),
+                    id: None,
                 })
                 .collect();
             info!(

@@ -732,6 +732,9 @@ impl Config {
                     .as_ref()
                     .map(|a| a.pipeline_config(&raw.general.timezone)),
                 alert_channel,
+                proposal_ttl: minutes(llm.as_ref().map_or(30, |l: &warroom_skills::LlmConfig| {
+                    l.proposal_ttl_minutes.max(1)
+                })),
             },
             webhook: raw.notify.webhook,
             discord: raw.discord,

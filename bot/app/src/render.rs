@@ -648,6 +648,10 @@ impl Renderer {
                         })).collect::<Vec<_>>(),
                         "hypotheses": a.hypotheses, "llm_error": a.llm_error }),
             ),
+            Message::ProposalCancelled { id, command, by } => (
+                "proposal_cancelled",
+                json!({ "id": id, "command": command, "by": by.name }),
+            ),
             Message::AssistUnavailable { reason } => {
                 ("assist_unavailable", json!({ "reason": one_line(reason) }))
             }
@@ -816,6 +820,9 @@ impl Renderer {
             }
             Refusal::AlertsOff => json!({ "refusal": "alerts_off" }),
             Refusal::BadSilence { reason } => json!({ "refusal": "bad_silence", "reason": reason }),
+            Refusal::Proposal { id, state, by } => {
+                json!({ "refusal": "proposal", "id": id, "state": state, "by": by })
+            }
             Refusal::UnknownSilence { silence } => {
                 json!({ "refusal": "unknown_silence", "silence": silence })
             }

@@ -30,6 +30,8 @@ use warroom_core::ports::{Commit, OutboxItem, SnapshotMeta, Store, StoreError};
 
 /// Version of the layout and of every record written by this build.
 const FORMAT: u32 = 1;
+/// Key prefix of proposals in the meta tree.
+const PROPOSAL_PREFIX: &[u8] = b"proposal/";
 
 /// sled-backed [`Store`].
 pub struct SledStore {
@@ -495,6 +497,13 @@ impl Store for SledStore {
             .iter()
             .map(|(c, id)| Ok((c.as_bytes().to_vec(), encode(id)?)))
             .collect::<Result<_, StoreError>>()?;
+        // Proposals live in the meta tree under `proposal/<id>` (sled's transaction takes
+        // at most 14 trees), so they commit with the answer that shows their buttons.
+        let proposals: Vec<(Vec<u8>, Vec<u8>)> = commit
+            .proposals
+            .iter()
+            .map(|p| Ok((cat(PROPOSAL_PREFIX, p.id.as_bytes()), encode(p)?)))
+            .collect::<Result<_, StoreError>>()?;
         let silences: Vec<(Vec<u8>, Vec<u8>)> = commit
             .silences
             .iter()
@@ -556,6 +565,9 @@ impl Store for SledStore {
                     }
                     if let Some(v) = &scheduler {
                         meta.insert("scheduler", v.as_slice())?;
+                    }
+                    for (k, v) in &proposals {
+                        meta.insert(k.as_slice(), v.as_slice())?;
                     }
                     for (k, v) in &escalations {
                         esc.insert(k.as_slice(), v.as_slice())?;
@@ -783,6 +795,13 @@ impl Store for SledStore {
 
     fn silences(&self) -> Result<Vec<warroom_core::alerts::Silence>, StoreError> {
         self.silences.iter().map(decode_entry).collect()
+    }
+
+    fn proposals(&self) -> Result<Vec<warroom_core::assist::ProposalRecord>, StoreError> {
+        self.meta
+            .scan_prefix(PROPOSAL_PREFIX)
+            .map(decode_entry)
+            .collect()
     }
 
     fn record_attempt(&self, seq: u64) -> Result<(), StoreError> {

@@ -6,10 +6,11 @@
 //! the app's assistant does the retrieval (and the LLM call, when one is configured) and
 //! returns an [`AssistResult`] as an event; the engine then decides what is said.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Destination;
-use crate::incident::{IncidentId, Person};
+use crate::incident::{ChannelRef, IncidentId, Person};
 
 /// What the assistant is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,9 @@ pub enum AssistResult {
         question: String,
         /// The answer.
         answer: Answer,
+        /// Who asked (recorded on the answer's proposals).
+        #[serde(default)]
+        asker: Option<Person>,
     },
     /// The result of an [`AssistRequest::Similar`].
     Similar {
@@ -122,6 +126,68 @@ pub struct ProposalLine {
     pub skill: String,
     /// The chat command that carries it out.
     pub command: String,
+    /// The id a person confirms or cancels it by (`P-7`); given by the engine when the
+    /// answer is posted.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// A write the model proposed, kept until a person confirms it (then its command runs as
+/// that person, under their permissions), cancels it, or it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalRecord {
+    /// `P-<n>`, never reused.
+    pub id: String,
+    /// The write skill that proposed it.
+    pub skill: String,
+    /// The chat command it runs.
+    pub command: String,
+    /// Where the answer was posted (the command runs there).
+    pub channel: ChannelRef,
+    /// Who asked the question that led to it.
+    pub asked_by: Option<Person>,
+    /// When it was proposed.
+    pub created_at: DateTime<Utc>,
+    /// After this, it can no longer be confirmed.
+    pub expires_at: DateTime<Utc>,
+    /// Where it stands.
+    pub state: ProposalState,
+}
+
+/// Where a proposal stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ProposalState {
+    /// Waiting for a click.
+    Pending,
+    /// Confirmed; its command ran as `by`.
+    Confirmed {
+        /// Who confirmed.
+        by: Person,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Cancelled by `by`.
+    Cancelled {
+        /// Who cancelled.
+        by: Person,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Nobody decided in time.
+    Expired,
+}
+
+impl ProposalState {
+    /// `pending`, `confirmed`, `cancelled`, `expired`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed { .. } => "confirmed",
+            Self::Cancelled { .. } => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
 }
 
 /// One cited passage.

@@ -237,6 +237,23 @@ pub enum Command {
         /// An incident id, or text to match; empty: the channel's incident.
         target: Option<String>,
     },
+    /// `/confirm <proposal-id>` or `/cancel <proposal-id>`: decide on a write the model
+    /// proposed (the Confirm and Cancel buttons send these).
+    Proposal {
+        /// `P-7`.
+        id: String,
+        /// Confirm (true) or cancel.
+        confirm: bool,
+    },
+    /// `/page [id] <service|team|schedule> [reason…]`: page the on-call now.
+    Page {
+        /// Target.
+        incident: Option<IncidentId>,
+        /// Service, team or schedule.
+        target: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Command {
@@ -256,7 +273,8 @@ impl Command {
             | Self::ActionList { incident }
             | Self::RootCause { incident, .. }
             | Self::Resolution { incident, .. }
-            | Self::Analyze { incident } => incident.as_ref(),
+            | Self::Analyze { incident }
+            | Self::Page { incident, .. } => incident.as_ref(),
             Self::Link { incident } => Some(incident),
             Self::Help
             | Self::Declare { .. }
@@ -274,7 +292,8 @@ impl Command {
             | Self::SilenceList
             | Self::SilenceExpire { .. }
             | Self::Ask { .. }
-            | Self::Similar { .. } => None,
+            | Self::Similar { .. }
+            | Self::Proposal { .. } => None,
         }
     }
 
@@ -308,6 +327,8 @@ impl Command {
             Self::Ask { .. } => Syntax::Ask,
             Self::Analyze { .. } => Syntax::Analyze,
             Self::Similar { .. } => Syntax::Similar,
+            Self::Proposal { .. } => Syntax::Proposal,
+            Self::Page { .. } => Syntax::Page,
         }
     }
 }
@@ -366,11 +387,15 @@ pub enum Syntax {
     Similar,
     /// `/analyze`
     Analyze,
+    /// `/confirm`, `/cancel`
+    Proposal,
+    /// `/page`
+    Page,
 }
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 25] = [
+    pub const ALL: [Syntax; 27] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -386,7 +411,9 @@ impl Syntax {
         Self::Ask,
         Self::Similar,
         Self::Analyze,
+        Self::Proposal,
         Self::OnCall,
+        Self::Page,
         Self::Calendar,
         Self::Action,
         Self::Task,
@@ -426,6 +453,8 @@ impl Syntax {
             Self::Ask => "/ask <question…>  (or mention the bot)",
             Self::Similar => "/similar [incident-id | text…]",
             Self::Analyze => "/analyze [incident-id]",
+            Self::Proposal => "/confirm <proposal-id>  ·  /cancel <proposal-id>",
+            Self::Page => "/page [incident-id] <service|team|schedule> [reason…]",
         }
     }
 
@@ -457,6 +486,8 @@ impl Syntax {
             Self::Ask => "ask",
             Self::Similar => "similar",
             Self::Analyze => "analyze",
+            Self::Proposal => "proposal",
+            Self::Page => "page",
         }
     }
 }
@@ -609,6 +640,8 @@ pub fn parse(text: &str) -> Parsed {
         "ask" | "问" | "提问" => Syntax::Ask,
         "similar" | "相似" => Syntax::Similar,
         "analyze" | "analyse" | "定位" => Syntax::Analyze,
+        "confirm" | "cancel" | "确认" | "取消" => Syntax::Proposal,
+        "page" | "呼叫" => Syntax::Page,
         _ => Syntax::Help,
     };
     if text.chars().count() > MAX_COMMAND_CHARS {
@@ -661,6 +694,35 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "resolution" | "解决" => parse_text(rest, Syntax::RootCause, |incident, text| {
             Command::Resolution { incident, text }
         }),
+        "confirm" | "cancel" | "确认" | "取消" => match rest {
+            [id] => Ok(Command::Proposal {
+                id: id.to_uppercase(),
+                confirm: matches!(head.to_lowercase().as_str(), "confirm" | "确认"),
+            }),
+            [] => Err(ParseError {
+                syntax: Syntax::Proposal,
+                problem: Problem::Missing("proposal-id".into()),
+            }),
+            [_, extra, ..] => Err(ParseError {
+                syntax: Syntax::Proposal,
+                problem: Problem::Unexpected(clip(extra)),
+            }),
+        },
+        "page" | "呼叫" => {
+            let mut args = rest;
+            let incident = take_id(&mut args, Syntax::Page)?;
+            let Some((target, reason)) = args.split_first() else {
+                return Err(ParseError {
+                    syntax: Syntax::Page,
+                    problem: Problem::Missing("service|team|schedule".into()),
+                });
+            };
+            Ok(Command::Page {
+                incident,
+                target: target.trim_start_matches('@').to_string(),
+                reason: reason.join(" "),
+            })
+        }
         "analyze" | "analyse" | "定位" => {
             let mut args = rest;
             let incident = take_id(&mut args, Syntax::Analyze)?;

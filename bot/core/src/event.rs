@@ -485,6 +485,15 @@ pub enum Message {
         /// Its sections.
         analysis: Box<crate::assist::Analysis>,
     },
+    /// A proposal of the language model was cancelled.
+    ProposalCancelled {
+        /// `P-7`.
+        id: String,
+        /// Its command, not run.
+        command: String,
+        /// Who cancelled it.
+        by: Person,
+    },
     /// The knowledge base could not answer (not a user mistake).
     AssistUnavailable {
         /// The machinery's reason.
@@ -624,6 +633,15 @@ pub enum Refusal {
     NoSnapshots {
         /// As typed.
         target: String,
+    },
+    /// The proposal cannot be confirmed or cancelled.
+    Proposal {
+        /// As typed.
+        id: String,
+        /// `unknown`, `confirmed`, `cancelled`, `expired` or `invalid`.
+        state: String,
+        /// Who decided it, when someone did.
+        by: Option<String>,
     },
     /// The look-back reaches dates the trading calendar does not cover.
     CalendarGap {

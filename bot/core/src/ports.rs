@@ -69,6 +69,8 @@ pub struct Commit {
     pub alert_bindings: Vec<(String, IncidentId)>,
     /// Silences to add or replace (by id).
     pub silences: Vec<crate::alerts::Silence>,
+    /// Proposals of the language model to add or replace (by id).
+    pub proposals: Vec<crate::assist::ProposalRecord>,
 }
 
 /// What the task scheduler has told so far; persisted so a restart fires each
@@ -226,6 +228,12 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// As [`Store::incident`].
     fn silences(&self) -> Result<Vec<crate::alerts::Silence>, StoreError>;
+
+    /// Every proposal of the language model, by id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read.
+    fn proposals(&self) -> Result<Vec<crate::assist::ProposalRecord>, StoreError>;
 }
 
 /// What a stored snapshot is, without its content.

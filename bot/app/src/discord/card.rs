@@ -239,10 +239,44 @@ pub fn gate_buttons(change: &str, deny: bool, labels: &Labels) -> Option<CreateA
     ]))
 }
 
-/// The command a reminder or gate button stands for (`/task start PLAN:TASK`,
-/// `/change approve CHG-1 …`), if it is one.
+/// Custom id prefixes of the Confirm and Cancel buttons under a proposal (then its id).
+const PROPOSAL: [(&str, &str); 2] = [
+    ("wr:prop-yes:", "/confirm {}"),
+    ("wr:prop-no:", "/cancel {}"),
+];
+
+/// Confirm and Cancel under each proposal of an answer that has an id (one row each, at
+/// most five: Discord's limit); the rest are confirmed by typing `/confirm <id>`.
+pub fn proposal_buttons(
+    proposals: &[warroom_core::assist::ProposalLine],
+    labels: &Labels,
+) -> Vec<CreateActionRow> {
+    proposals
+        .iter()
+        .filter_map(|p| p.id.as_deref())
+        .filter(|id| id.chars().count() <= 64 && !id.contains(char::is_whitespace))
+        .take(5)
+        .map(|id| {
+            CreateActionRow::Buttons(vec![
+                CreateButton::new(format!("{}{id}", PROPOSAL[0].0))
+                    .label(
+                        labels
+                            .get("discord", "proposal_confirm")
+                            .replace("{id}", id),
+                    )
+                    .style(ButtonStyle::Success),
+                CreateButton::new(format!("{}{id}", PROPOSAL[1].0))
+                    .label(labels.get("discord", "proposal_cancel").replace("{id}", id))
+                    .style(ButtonStyle::Secondary),
+            ])
+        })
+        .collect()
+}
+
+/// The command a reminder, gate or proposal button stands for (`/task start PLAN:TASK`,
+/// `/change approve CHG-1 …`, `/confirm P-7`), if it is one.
 pub fn button_command(custom_id: &str) -> Option<String> {
-    for (prefix, command) in GATE {
+    for (prefix, command) in GATE.into_iter().chain(PROPOSAL) {
         if let Some(id) = custom_id.strip_prefix(prefix) {
             let ok = !id.is_empty() && !id.contains(char::is_whitespace);
             return ok.then(|| command.replace("{}", id));
@@ -267,7 +301,7 @@ const EN_LABELS: &str = include_str!("../../../../prompts/en/labels.toml");
 const ZH_LABELS: &str = include_str!("../../../../prompts/zh/labels.toml");
 
 /// The `[discord]` keys the adapter uses.
-pub const DISCORD_KEYS: [&str; 12] = [
+pub const DISCORD_KEYS: [&str; 14] = [
     "gate_approve",
     "gate_reject",
     "gate_override",
@@ -280,6 +314,8 @@ pub const DISCORD_KEYS: [&str; 12] = [
     "confirm",
     "task_start",
     "task_done",
+    "proposal_confirm",
+    "proposal_cancel",
 ];
 
 impl Labels {

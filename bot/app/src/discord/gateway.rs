@@ -477,6 +477,9 @@ slash!(#[poise::command(slash_command)] similar => "similar");
 slash!(#[poise::command(slash_command)] analyze => "analyze");
 slash!(#[poise::command(slash_command)] rootcause => "rootcause");
 slash!(#[poise::command(slash_command)] resolution => "resolution");
+slash!(#[poise::command(slash_command)] confirm => "confirm");
+slash!(#[poise::command(slash_command)] cancel => "cancel");
+slash!(#[poise::command(slash_command)] page => "page");
 
 /// `/incident <subcommand>` (a group: only its subcommands run).
 #[poise::command(
@@ -560,6 +563,9 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
         ask(),
         similar(),
         analyze(),
+        confirm(),
+        cancel(),
+        page(),
         rootcause(),
         resolution(),
     ];
@@ -584,6 +590,7 @@ pub fn commands(labels: &super::card::Labels) -> Vec<poise::Command<Data, Error>
             "role" => "role",
             "status" => "status_update",
             "rootcause" | "resolution" => "root_cause",
+            "confirm" | "cancel" => "proposal",
             other => other,
         }
         .to_string();

@@ -145,7 +145,7 @@ impl State {
 
     /// Posts text (split below 2000 characters); returns the last message's id.
     pub(super) async fn post_text(&self, channel: u64, text: &str) -> Result<(), DeliveryError> {
-        self.post_with(channel, text, None, None).await
+        self.post_with(channel, text, Vec::new(), None).await
     }
 
     /// Posts text like [`State::post_text`]; `row` (buttons) goes on the last part.
@@ -153,7 +153,7 @@ impl State {
         &self,
         channel: u64,
         text: &str,
-        row: Option<serenity::all::CreateActionRow>,
+        rows: Vec<serenity::all::CreateActionRow>,
         nonce: Option<&str>,
     ) -> Result<(), DeliveryError> {
         let parts = card::split_message(text);
@@ -165,8 +165,8 @@ impl State {
                 body["nonce"] = json!(format!("{n}.{i}"));
                 body["enforce_nonce"] = json!(true);
             }
-            if let (true, Some(row)) = (i == last, &row) {
-                body["components"] = json!([serde_json::to_value(row).map_err(permanent)?]);
+            if i == last && !rows.is_empty() {
+                body["components"] = serde_json::to_value(&rows).map_err(permanent)?;
             }
             self.rest
                 .call::<Value>(
@@ -548,9 +548,14 @@ impl State {
             },
         };
         let text = self.render(message)?;
-        let row = match message {
+        let rows = match message {
+            Message::Answer { answer, .. } => {
+                card::proposal_buttons(&answer.proposals, &self.labels)
+            }
             Message::Reminder { plan, task, .. } | Message::Unblocked { plan, task } => {
                 card::task_buttons(plan, &task.id, &self.labels)
+                    .into_iter()
+                    .collect()
             }
             Message::GateVerdict {
                 change,
@@ -560,10 +565,12 @@ impl State {
                 &change.id,
                 verdict.decision == warroom_core::changes::Decision::Deny,
                 &self.labels,
-            ),
-            _ => None,
+            )
+            .into_iter()
+            .collect(),
+            _ => Vec::new(),
         };
-        self.post_with(channel, &text, row, nonce).await
+        self.post_with(channel, &text, rows, nonce).await
     }
 
     /// A page: posted in the war room (mentioning the person when `[discord.users]`
@@ -602,7 +609,7 @@ impl State {
                 .get("id")
                 .and_then(snowflake)
                 .ok_or_else(|| permanent("the DM channel has no id"))?;
-            self.post_with(dm, &text, None, Some(&format!("{nonce}d")))
+            self.post_with(dm, &text, Vec::new(), Some(&format!("{nonce}d")))
                 .await?;
         }
         match room {
@@ -611,7 +618,7 @@ impl State {
                     Some(u) => format!("<@{u}> {text}"),
                     None => text,
                 };
-                self.post_with(room, &text, None, Some(&format!("{nonce}r")))
+                self.post_with(room, &text, Vec::new(), Some(&format!("{nonce}r")))
                     .await
             }
             None => {

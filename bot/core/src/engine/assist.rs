@@ -187,11 +187,15 @@ impl Engine {
             AssistResult::Answer {
                 to,
                 question,
-                answer,
-            } => plan.outbox.push(Action::Send {
-                to,
-                message: Message::Answer { question, answer },
-            }),
+                mut answer,
+                asker,
+            } => {
+                self.propose(&to, &mut answer, asker.as_ref(), now, &mut plan)?;
+                plan.outbox.push(Action::Send {
+                    to,
+                    message: Message::Answer { question, answer },
+                });
+            }
             AssistResult::Similar {
                 incident,
                 to,

@@ -7,6 +7,7 @@ mod alerts;
 mod assist;
 mod changes;
 mod oncall;
+mod proposals;
 mod tasks;
 
 pub use alerts::{alerts_actor, silence_from};
@@ -73,6 +74,8 @@ pub struct EngineConfig {
     pub alerts: Option<crate::alerts::PipelineConfig>,
     /// Where storm notices go (the task channel when `None`).
     pub alert_channel: Option<ChannelRef>,
+    /// How long a write the model proposed can be confirmed.
+    pub proposal_ttl: chrono::Duration,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +100,7 @@ impl Default for EngineConfig {
             change_channel: None,
             alerts: None,
             alert_channel: None,
+            proposal_ttl: chrono::Duration::minutes(30),
         }
     }
 }
@@ -136,6 +140,8 @@ pub struct Engine {
     pipeline: Option<crate::alerts::Pipeline>,
     /// Alert clusters → their incidents.
     bindings: BTreeMap<String, IncidentId>,
+    /// Writes the model proposed, by id.
+    proposals: BTreeMap<String, crate::assist::ProposalRecord>,
 }
 
 /// Work in progress for one event; becomes a [`Commit`].
@@ -160,6 +166,7 @@ struct Plan {
     audit: Vec<crate::audit::AuditEntry>,
     alert_bindings: Vec<(String, IncidentId)>,
     silences: Vec<crate::alerts::Silence>,
+    proposals: Vec<crate::assist::ProposalRecord>,
 }
 
 impl Plan {
@@ -218,6 +225,7 @@ impl Engine {
             gate: BTreeMap::new(),
             pipeline: None,
             bindings: BTreeMap::new(),
+            proposals: BTreeMap::new(),
         };
         if let Some(pc) = engine.cfg.alerts.clone() {
             // The configuration was validated when it was loaded.
@@ -231,6 +239,12 @@ impl Engine {
             }
         }
         engine.bindings = engine.store.alert_bindings()?.into_iter().collect();
+        engine.proposals = engine
+            .store
+            .proposals()?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
         engine.changes = engine.store.changes()?;
         engine.gate = engine
             .store
@@ -402,7 +416,9 @@ impl Engine {
         let audit = std::mem::take(&mut plan.audit);
         let alert_bindings = std::mem::take(&mut plan.alert_bindings);
         let silences = std::mem::take(&mut plan.silences);
+        let proposals = std::mem::take(&mut plan.proposals);
         if !changes.is_empty()
+            || !proposals.is_empty()
             || !gate.is_empty()
             || !audit.is_empty()
             || !alert_bindings.is_empty()
@@ -434,7 +450,11 @@ impl Engine {
                 audit,
                 alert_bindings: alert_bindings.clone(),
                 silences,
+                proposals: proposals.clone(),
             })?;
+        }
+        for p in proposals {
+            self.proposals.insert(p.id.clone(), p);
         }
         self.bindings.extend(alert_bindings);
         for c in changes {
@@ -603,6 +623,10 @@ impl Engine {
                     }));
                 }
                 Ok(self.expire_silence(id, now))
+            }
+            Command::Proposal { id, confirm } => {
+                let (id, confirm) = (id.clone(), *confirm);
+                self.decide_proposal(origin, actor, &id, confirm, now)
             }
             _ => self.command(origin, actor, cmd, now),
         }
@@ -991,7 +1015,11 @@ impl Engine {
             | Command::SilenceList
             | Command::SilenceExpire { .. }
             | Command::Ask { .. }
-            | Command::Similar { .. } => Plan::default(),
+            | Command::Similar { .. }
+            | Command::Proposal { .. } => Plan::default(),
+            Command::Page { target, reason, .. } => {
+                self.manual_page(&inc, &actor, &target, &reason, now)
+            }
             Command::Analyze { .. } => Plan {
                 outbox: vec![assist::analyze(&id, origin)],
                 ..Plan::default()
@@ -1128,6 +1156,7 @@ impl Change {
             audit: Vec::new(),
             alert_bindings: Vec::new(),
             silences: Vec::new(),
+            proposals: Vec::new(),
         }
     }
 }
@@ -1184,7 +1213,10 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::OnCallOverride { .. }
         | Command::RootCause { .. }
         | Command::Resolution { .. }
-        | Command::ActionAdd { .. } => Permission::Update,
+        | Command::ActionAdd { .. }
+        | Command::Page { .. } => Permission::Update,
+        // Checked against the proposal's own command when it runs.
+        Command::Proposal { .. } => Permission::View,
     }
 }
 

@@ -108,6 +108,56 @@ impl Engine {
         }
     }
 
+    /// `/page`: pages whoever is on call now for a service, team or schedule into `inc`
+    /// (one page per schedule), with the reason on the timeline.
+    pub(super) fn manual_page(
+        &self,
+        inc: &Incident,
+        actor: &crate::incident::Person,
+        target: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Plan {
+        let schedules = self.schedules.get();
+        let catalog = self.catalog.get();
+        let Some(names) = schedules_for(
+            Lookup::Any(target),
+            &schedules,
+            &catalog,
+            &self.cfg.policies,
+        ) else {
+            return Plan::refuse(Refusal::UnknownOnCall {
+                query: target.chars().take(64).collect(),
+            });
+        };
+        let pages = names
+            .into_iter()
+            .map(|s| Page {
+                key: inc.id.to_string(),
+                policy: format!("/page by {}", actor.name),
+                step: 0,
+                round: 0,
+                target: Target::Schedule(s),
+            })
+            .collect();
+        let mut plan = Plan::default();
+        if !reason.trim().is_empty() {
+            plan.timeline.push((
+                inc.id.clone(),
+                TimelineEntry {
+                    at: now,
+                    who: actor.clone(),
+                    source: Source::Command,
+                    entry: Entry::Note {
+                        text: format!("page {target}: {}", reason.trim()),
+                    },
+                },
+            ));
+        }
+        self.page(inc, pages, now, &mut plan);
+        plan
+    }
+
     /// Acknowledges every running escalation of `id`.
     pub(super) fn ack_paging(
         &self,
