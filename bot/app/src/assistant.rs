@@ -251,6 +251,30 @@ async fn handle(shared: &Arc<Shared>, request: AssistRequest) -> Option<AssistRe
     outcome.unwrap_or_else(|e| unavailable(&request, e))
 }
 
+/// What the system prompt names: now, the zone, the incident, and the catalog's services and
+/// the schedules (ids the model must use in tool arguments).
+pub fn prompt_vars(
+    shared: &Shared,
+    now: chrono::DateTime<chrono::Utc>,
+    incident: Option<&IncidentId>,
+) -> serde_json::Value {
+    let cfg = &shared.config.engine;
+    let services: Vec<String> = shared
+        .catalog
+        .get()
+        .services()
+        .map(|s| s.name.clone())
+        .collect();
+    let schedules: Vec<String> = shared.schedules.get().keys().cloned().collect();
+    json!({
+        "now": now.with_timezone(&cfg.tz).format("%Y-%m-%d %H:%M").to_string(),
+        "tz": cfg.tz.name(),
+        "incident": incident.map(ToString::to_string),
+        "services": services,
+        "schedules": schedules,
+    })
+}
+
 /// The language of a question: Chinese when it has Chinese characters, else English.
 fn language_of(text: &str) -> Language {
     if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
@@ -279,12 +303,7 @@ async fn write_answer(
         Language::Zh => crate::config::Lang::Zh,
         Language::En => crate::config::Lang::En,
     };
-    let cfg = &shared.config.engine;
-    let vars = json!({
-        "now": now.with_timezone(&cfg.tz).format("%Y-%m-%d %H:%M").to_string(),
-        "tz": cfg.tz.name(),
-        "incident": incident.map(ToString::to_string),
-    });
+    let vars = prompt_vars(shared, now, incident);
     let (system, last) = match (
         shared.renderer.llm_prompt(render_lang, "system", &vars),
         shared.renderer.llm_prompt(render_lang, "final", &vars),
@@ -626,12 +645,7 @@ async fn hypotheses(shared: &Arc<Shared>, agent: &Agent, inc: &Incident, analysi
         Language::En => crate::config::Lang::En,
     };
     let now = chrono::Utc::now();
-    let cfg = &shared.config.engine;
-    let vars = json!({
-        "now": now.with_timezone(&cfg.tz).format("%Y-%m-%d %H:%M").to_string(),
-        "tz": cfg.tz.name(),
-        "incident": inc.id.to_string(),
-    });
+    let vars = prompt_vars(shared, now, Some(&inc.id));
     let (system, ask) = match (
         shared.renderer.llm_prompt(render_lang, "system", &vars),
         shared.renderer.llm_prompt(render_lang, "card", &vars),

@@ -28,7 +28,7 @@ const LABELS: [&str; 8] = [
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
-    /// Service id; every service when omitted.
+    /// Service id (the service the question names); every service when omitted.
     pub service: Option<String>,
     /// Look back this many minutes, 1 to 1440.
     #[schemars(range(min = 1, max = 1440))]

@@ -12,7 +12,7 @@ use crate::skill::{parse_args, Skill, SkillContext, SkillError, SkillOutput};
 /// Timeline entries handed to the model (the latest ones).
 const TIMELINE_TAIL: usize = 20;
 
-/// Look up an incident (故障单): title, severity, status, services, roles, milestones and its latest timeline entries. Give `incident` for an id; omit it for the incident of this war room; set `open` to list every incident that is not resolved or closed.
+/// Look up an incident (故障单/事件) by id, or list the open incidents (未关闭的事件): title, severity, status, services, roles, milestones and the latest timeline entries. Give `incident` for an id; omit it for the incident of this war room; set `open` to list every incident that is not resolved or closed.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
