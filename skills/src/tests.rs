@@ -306,6 +306,40 @@ async fn reads_tool_calls_that_small_models_write_into_the_text() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_reply_of_bare_markup_is_asked_again_once_and_never_posted() {
+    // Asked again: the second reply calls the tool.
+    let model = Arc::new(ScriptedModel::new(vec![
+        text("<tools></tools>"),
+        text(
+            "```json\n{\"name\": \"alert_query\", \"arguments\": {\"service\": \"payments\"}}\n```",
+        ),
+        text("HighLatency"),
+    ]));
+    let answer = agent(&model, config())
+        .ask(&question("payments alerts"), &FakeContext::new())
+        .await
+        .expect("answered");
+    assert_eq!(answer.text, "HighLatency");
+    let second = &model.requests()[1];
+    let nudge = second.messages.last().expect("a message");
+    assert_eq!(nudge.role, Role::User);
+    assert!(nudge.content.contains("empty"), "{}", nudge.content);
+    // Only once: a second empty reply ends the question with no text rather than markup.
+    let model = Arc::new(ScriptedModel::new(vec![
+        text("<tools></tools>"),
+        text("<tools>\n</tools>"),
+    ]));
+    let answer = agent(&model, config())
+        .ask(&question("payments alerts"), &FakeContext::new())
+        .await
+        .expect("answered");
+    assert_eq!(answer.text, "");
+    assert_eq!(model.requests().len(), 2);
+    assert!(crate::agent::is_non_answer("```json\n```"));
+    assert!(!crate::agent::is_non_answer("<b>payments</b> is fine"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn runs_the_independent_calls_of_one_round_concurrently() {
     let model = Arc::new(ScriptedModel::new(vec![
         calls(&[

@@ -36,7 +36,7 @@ pub struct Args {
     /// Look back this many hours, 1 to 72.
     #[schemars(range(min = 1, max = 72))]
     pub hours: Option<u32>,
-    /// Which alerts: firing (default), resolved or all.
+    /// Which alerts: firing (触发中, the default), resolved (已恢复) or all.
     pub status: Option<StatusFilter>,
 }
 

@@ -12,7 +12,7 @@ use crate::skill::{
     parse_args, Proposal, ProposedAction, Skill, SkillContext, SkillError, SkillOutput,
 };
 
-/// Propose recording an incident milestone (里程碑): occurred 发生, discovered 发现, responded 响应, delimited 定界, stop-loss 止损, recovered 恢复, root-cause 定位根因, postmortem 复盘; now or at a past local time. Nothing is recorded until a person with the right to do so clicks Confirm; the result says it awaits confirmation.
+/// Propose recording an incident milestone (里程碑): occurred 发生, discovered 发现, responded 响应, delimited 定界, stop-loss 止损, recovered 恢复, root-cause 定位根因, postmortem 复盘; now or at a past local time. Use only when the user asks to mark or set a milestone (标记里程碑), never to answer a question about the incident. Nothing is recorded until a person with the right to do so clicks Confirm; the result says it awaits confirmation.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
