@@ -39,7 +39,9 @@ fn arg(name: &str, default: &str) -> String {
 fn matches(want: &Value, got: Option<&Value>) -> bool {
     let Some(got) = got.filter(|g| !g.is_null()) else {
         // `null` among the alternatives: leaving the argument out is right (its default).
-        return want.as_array().is_some_and(|alts| alts.contains(&Value::Null));
+        return want
+            .as_array()
+            .is_some_and(|alts| alts.contains(&Value::Null));
     };
     match want {
         Value::String(w) if w == "*" => match got {
@@ -51,7 +53,10 @@ fn matches(want: &Value, got: Option<&Value>) -> bool {
         Value::String(w) => got
             .as_str()
             .is_some_and(|g| g.trim().eq_ignore_ascii_case(w)),
-        Value::Number(w) => got.as_f64() == w.as_f64() || got.as_str().and_then(|s| s.parse::<f64>().ok()) == w.as_f64(),
+        Value::Number(w) => {
+            got.as_f64() == w.as_f64()
+                || got.as_str().and_then(|s| s.parse::<f64>().ok()) == w.as_f64()
+        }
         other => got == other,
     }
 }
@@ -117,7 +122,9 @@ async fn main() -> anyhow::Result<()> {
     let mut first = None;
     for round in 0..repeat {
         for c in &cases {
-            let zh = c.q.chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch));
+            let zh =
+                c.q.chars()
+                    .any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch));
             let lang = if zh { Lang::Zh } else { Lang::En };
             let question = Question {
                 text: c.q.clone(),
@@ -164,7 +171,11 @@ async fn main() -> anyhow::Result<()> {
                 if name.is_empty() { "-" } else { &name },
                 how,
                 args,
-                if right { String::new() } else { format!("  (want {} {})", c.skill, Value::Object(c.args.clone())) },
+                if right {
+                    String::new()
+                } else {
+                    format!("  (want {} {})", c.skill, Value::Object(c.args.clone()))
+                },
             );
             let _ = round;
         }

@@ -263,7 +263,9 @@ impl Agent {
             if !is_non_answer(&reply.content) {
                 break;
             }
-            request.messages.push(ChatMessage::assistant(reply.content, Vec::new()));
+            request
+                .messages
+                .push(ChatMessage::assistant(reply.content, Vec::new()));
             request
                 .messages
                 .push(ChatMessage::user(non_answer_nudge(question.language)));
@@ -593,7 +595,9 @@ pub fn is_non_answer(content: &str) -> bool {
 fn non_answer_nudge(lang: Language) -> &'static str {
     match lang {
         Language::Zh => "上一条回复是空的。请调用能查到数据的工具，或者直接回答问题。",
-        Language::En => "That reply was empty. Call the tool that has the data, or answer the question.",
+        Language::En => {
+            "That reply was empty. Call the tool that has the data, or answer the question."
+        }
     }
 }
 

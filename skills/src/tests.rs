@@ -323,7 +323,7 @@ async fn a_reply_of_bare_markup_is_asked_again_once_and_never_posted() {
     let second = &model.requests()[1];
     let nudge = second.messages.last().expect("a message");
     assert_eq!(nudge.role, Role::User);
-    assert!(nudge.content.contains("empty"), "{}", nudge.content);
+    assert!(nudge.content.contains("空的"), "{}", nudge.content);
     // Only once: a second empty reply ends the question with no text rather than markup.
     let model = Arc::new(ScriptedModel::new(vec![
         text("<tools></tools>"),

@@ -80,6 +80,15 @@ pub async fn watch(
 ) {
     let mut in_force = shared.config.alerts.clone();
     let mut seen = path.as_deref().and_then(stamp);
+    // An edit between the start-up load and this task's first look is caught by the
+    // content: the file no longer has the digest of the text that was loaded.
+    if let Some(p) = path.as_deref() {
+        let loaded = std::fs::read(p)
+            .map(|b| crate::audit_chain::hex(&<sha2::Sha256 as sha2::Digest>::digest(&b)));
+        if loaded.ok().as_deref() != Some(shared.config.digest.as_str()) {
+            seen = None;
+        }
+    }
     // A changed stamp waiting to be confirmed by the next poll.
     let mut pending: Option<Option<Stamp>> = None;
     let mut every = tokio::time::interval(POLL);
