@@ -61,6 +61,19 @@ fn matches(want: &Value, got: Option<&Value>) -> bool {
     }
 }
 
+/// `minutes` that are whole hours also count as `hours` (the skills take either).
+fn same_window(mut args: Value) -> Value {
+    if let Some(o) = args.as_object_mut() {
+        let minutes = o.get("minutes").and_then(Value::as_u64);
+        if let (None, Some(m)) = (o.get("hours"), minutes) {
+            if m > 0 && m % 60 == 0 {
+                o.insert("hours".into(), json!(m / 60));
+            }
+        }
+    }
+    args
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -156,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 times.push(secs);
             }
+            let args = same_window(args);
             let right_skill = name == c.skill;
             let right = right_skill && c.args.iter().all(|(k, w)| matches(w, args.get(k)));
             skill_ok += usize::from(right_skill);
