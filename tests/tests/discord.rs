@@ -1072,6 +1072,16 @@ async fn a_write_the_model_proposes_runs_only_when_an_authorized_person_clicks_c
         .await
         .to_string()
         .contains("drained by the model"));
+    // Decided, its buttons leave the answer (the denied click left them).
+    let answer_path = format!("/channels/{room}/messages/{}", id_of(&answer));
+    let edits = fake
+        .wait_until("the answer edited without P-1's buttons", |s| {
+            let edits = s.find("PATCH", &answer_path);
+            (!edits.is_empty()).then(|| edits.iter().map(|r| r.body.clone()).collect::<Vec<_>>())
+        })
+        .await;
+    assert_eq!(edits.len(), 1, "only the confirmed click edits: {edits:?}");
+    assert!(!edits[0].to_string().contains("wr:prop-"), "{}", edits[0]);
     fake.click(room, ALICE, id_of(&answer), "wr:prop-no:P-1", None);
     fake.wait_until("the proposal is already decided", |s| {
         texts_in(s, room)

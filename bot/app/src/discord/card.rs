@@ -251,10 +251,22 @@ pub fn proposal_buttons(
     proposals: &[warroom_core::assist::ProposalLine],
     labels: &Labels,
 ) -> Vec<CreateActionRow> {
-    proposals
+    proposal_rows(proposals.iter().filter_map(|p| p.id.as_deref()), labels)
+}
+
+/// The proposal id a Confirm or Cancel button carries.
+pub fn proposal_of(custom_id: &str) -> Option<&str> {
+    PROPOSAL
         .iter()
-        .filter_map(|p| p.id.as_deref())
-        .filter(|id| id.chars().count() <= 64 && !id.contains(char::is_whitespace))
+        .find_map(|(prefix, _)| custom_id.strip_prefix(prefix))
+}
+
+/// Confirm and Cancel rows for these proposal ids.
+pub fn proposal_rows<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    labels: &Labels,
+) -> Vec<CreateActionRow> {
+    ids.filter(|id| id.chars().count() <= 64 && !id.contains(char::is_whitespace))
         .take(5)
         .map(|id| {
             CreateActionRow::Buttons(vec![

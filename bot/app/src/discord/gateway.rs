@@ -54,6 +54,57 @@ impl State {
         }
     }
 
+    /// Once a proposal is decided (confirmed, cancelled, expired), its buttons leave the
+    /// answer; they stay while it is still open (the click was denied, or its command was
+    /// refused).
+    async fn settle_proposal_buttons(
+        &self,
+        ctx: &Context,
+        ci: &ComponentInteraction,
+        id: &str,
+        reply: Option<&Message>,
+    ) {
+        let open = match reply {
+            Some(Message::Denied { .. } | Message::Usage { .. }) => true,
+            Some(Message::Refused { problem }) => {
+                !matches!(problem, warroom_core::event::Refusal::Proposal { .. })
+            }
+            _ => false,
+        };
+        if open {
+            return;
+        }
+        let left: Vec<String> = ci
+            .message
+            .components
+            .iter()
+            .flat_map(|row| row.components.iter())
+            .filter_map(|c| match c {
+                serenity::ActionRowComponent::Button(b) => match &b.data {
+                    serenity::ButtonKind::NonLink { custom_id, .. } => {
+                        super::card::proposal_of(custom_id)
+                            .filter(|p| *p != id && custom_id.starts_with("wr:prop-yes:"))
+                            .map(String::from)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let rows = super::card::proposal_rows(left.iter().map(String::as_str), &self.labels);
+        if let Err(e) = ci
+            .channel_id
+            .edit_message(
+                &ctx.http,
+                ci.message.id,
+                serenity::EditMessage::new().components(rows),
+            )
+            .await
+        {
+            warn!(error = %e, "cannot take the decided proposal's buttons off the answer");
+        }
+    }
+
     fn in_guild(&self, g: Option<serenity::GuildId>) -> bool {
         g.map(serenity::GuildId::get) == Some(self.cfg.guild_id)
     }
@@ -175,7 +226,20 @@ impl State {
                 actor: person(&ci.user),
                 text,
             };
-            self.submit_or_reply(ctx, ci.channel_id, event).await;
+            match self.shared.engine.submit(event).await {
+                Ok(outcome) => {
+                    if let Some(id) = super::card::proposal_of(&ci.data.custom_id) {
+                        self.settle_proposal_buttons(ctx, ci, id, outcome.reply.as_ref())
+                            .await;
+                    }
+                }
+                Err(e) => {
+                    let text = e.chat_reply(&self.shared.renderer);
+                    if let Err(e) = ci.channel_id.say(&ctx.http, text).await {
+                        warn!(error = %e, "cannot post the failure reply");
+                    }
+                }
+            }
             return;
         }
         let Some((click, id)) = Click::parse(&ci.data.custom_id) else {
