@@ -318,6 +318,26 @@ pub(crate) fn rank(
                 .collect()
         }
     };
+    // A runbook whose whole title the question names is about what was asked: an alert text
+    // says what is failing ("Thanos Rule is failing to send alerts"), and the runbook of that
+    // thing is titled by it, while its siblings share only some of the words.
+    let asked: std::collections::HashSet<String> = text::tokens(query).into_iter().collect();
+    for (s, _, d) in &mut scored {
+        let title = [
+            d.any.as_ref(),
+            d.best_lex.as_ref().map(|x| &x.1),
+            d.best_dense.as_ref().map(|x| &x.1),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|p| get_str(p, "title"))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default();
+        let named = text::tokens(title);
+        if !named.is_empty() && named.iter().all(|t| asked.contains(t)) {
+            *s += TITLE_NAMED;
+        }
+    }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     let terms = text::query_terms(query);
 
@@ -339,6 +359,10 @@ pub(crate) fn rank(
         confidence,
     }
 }
+
+/// Added to a document's fused score (0 to 1) when the question holds every word of its
+/// title: a tenth of the scale, enough to order siblings, not to lift an unrelated page.
+const TITLE_NAMED: f32 = 0.1;
 
 /// Confidence in a document: the share of the query's IDF mass found in its best chunks,
 /// title, path and front matter. The query is taken as concepts (a word with its glossary

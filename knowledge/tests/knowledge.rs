@@ -593,3 +593,32 @@ async fn the_in_process_model_finds_a_paraphrase_that_shares_no_words() {
         .expect("search");
     assert_eq!(top(&b), "infra/cert.md", "{b:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_that_names_a_runbooks_whole_title_finds_that_runbook_before_its_siblings() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    write(
+        docs.path(),
+        "monitoring/alertmanager-notification-failures.md",
+        "# Alertmanager notification failures\n\nAlertmanager is failing to send alerts to a receiver. Check the integration that rejects them.\n",
+    );
+    write(
+        docs.path(),
+        "monitoring/thanos-rule.md",
+        "# Thanos Rule\n\n## Overview\n\nThe ruler evaluates recording and alerting rules and sends what fires to Alertmanager.\n\n## Queue\n\nA full queue drops notifications; look at the queue length.\n",
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
+    kb.ingest(&[docs.path().to_path_buf()], &quiet)
+        .await
+        .expect("ingest");
+    let a = kb
+        .search(
+            "Thanos Rule is failing to send alerts. Thanos Rule prometheus-01 is failing to send alerts to the Alertmanager.",
+            &SearchOptions::default(),
+        )
+        .await
+        .expect("search");
+    let ranked: Vec<(&str, f32)> = a.hits.iter().map(|h| (h.doc.as_str(), h.score)).collect();
+    assert_eq!(top(&a), "monitoring/thanos-rule.md", "{ranked:?}");
+}
