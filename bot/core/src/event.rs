@@ -520,6 +520,16 @@ pub enum Message {
     },
 }
 
+impl Message {
+    /// The command it answers was not carried out: denied, malformed, or refused.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Denied { .. } | Self::Usage { .. } | Self::Refused { .. }
+        )
+    }
+}
+
 /// Why a well-formed command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "refusal", rename_all = "snake_case")]

@@ -64,17 +64,20 @@ impl State {
         id: &str,
         reply: Option<&Message>,
     ) {
-        let open = match reply {
-            Some(Message::Denied { .. } | Message::Usage { .. }) => true,
-            Some(Message::Refused { problem }) => {
-                !matches!(problem, warroom_core::event::Refusal::Proposal { .. })
-            }
-            _ => false,
-        };
+        // A refusal of the proposal itself (decided, expired, unknown) settles it too.
+        let open = reply.is_some_and(|m| {
+            m.is_refusal()
+                && !matches!(
+                    m,
+                    Message::Refused {
+                        problem: warroom_core::event::Refusal::Proposal { .. }
+                    }
+                )
+        });
         if open {
             return;
         }
-        let left: Vec<String> = ci
+        let mut left: Vec<String> = ci
             .message
             .components
             .iter()
@@ -83,7 +86,7 @@ impl State {
                 serenity::ActionRowComponent::Button(b) => match &b.data {
                     serenity::ButtonKind::NonLink { custom_id, .. } => {
                         super::card::proposal_of(custom_id)
-                            .filter(|p| *p != id && custom_id.starts_with("wr:prop-yes:"))
+                            .filter(|p| *p != id)
                             .map(String::from)
                     }
                     _ => None,
@@ -91,6 +94,7 @@ impl State {
                 _ => None,
             })
             .collect();
+        left.dedup(); // Confirm and Cancel of one proposal sit side by side
         let rows = super::card::proposal_rows(left.iter().map(String::as_str), &self.labels);
         if let Err(e) = ci
             .channel_id

@@ -151,21 +151,18 @@ impl Engine {
             Parsed::Command(c) => c,
         };
         let mut plan = self.command_mut(origin, actor.clone(), cmd, now)?;
-        let not_run = match &plan.reply {
-            Some(Message::Denied { permission, .. }) => {
-                Some(format!("denied: {}", permission.key()))
-            }
-            Some(Message::Refused { problem }) => Some(format!(
-                "refused: {}",
-                serde_json::to_value(problem)
-                    .ok()
-                    .and_then(|v| v["refusal"].as_str().map(str::to_string))
-                    .unwrap_or_default()
-            )),
-            Some(Message::Usage { .. }) => Some("usage".into()),
-            _ => None,
-        };
-        if let Some(reason) = not_run {
+        if let Some(refusal) = plan.reply.as_ref().filter(|m| m.is_refusal()) {
+            let reason = match refusal {
+                Message::Denied { permission, .. } => format!("denied: {}", permission.key()),
+                Message::Refused { problem } => format!(
+                    "refused: {}",
+                    serde_json::to_value(problem)
+                        .ok()
+                        .and_then(|v| v["refusal"].as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ),
+                _ => "usage".into(),
+            };
             // Still pending: someone allowed to do it can confirm it.
             let mut entry = audit(".not_run", Some(&actor), &rec, now);
             entry.detail["reason"] = json!(reason);
