@@ -10,6 +10,8 @@
 # and prints a table. Throughput is the best of three replays of a ten-times-denser day.
 # Outputs go to target/bench-alerts/ (override with OUT=dir). To see where recall, purity
 # and compression are lost: bench/alerts/explain.py --truth T --groups G --stream S [-v].
+# SWEEP=1 also replays each generator's day at 100, 150, 200 and 300 incidents (same
+# noise), to show how the scores depend on how many incidents overlap.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEED=${1:-7}
@@ -45,6 +47,24 @@ print("%-5s %-8s %8d %8d %7d %6.1fx %7.3f %7.3f %7d %6s %5.1fx" % (g, mode, s["r
       s["raw_alerts"] / max(1, s["incidents"])))' "$g" "$mode" "$det"
   done
 done
+
+if [ "${SWEEP:-0}" = 1 ]; then
+  printf '\n%-5s %9s %8s %7s %7s %7s %7s %9s\n' stream incidents raw groups compr recall purity ambiguous
+  for g in gen gen2; do
+    seed=$SEED; [ "$g" = gen2 ] && seed=$((SEED + 4))
+    for n in 100 150 200 300; do
+      d="$OUT/sweep-$g-$n"
+      amb=$(python3 "bench/alerts/$g.py" --seed "$seed" --incidents "$n" --out "$d" | grep -o '[0-9]*% of incident alerts ambiguous' | cut -d' ' -f1 || true)
+      "$BIN" alerts replay --input "$d/STREAM.jsonl" --output "$d/GROUPS.jsonl" --config "$d/estate.toml" 2>/dev/null
+      python3 bench/alerts/score.py --truth "$d/TRUTH.jsonl" --groups "$d/GROUPS.jsonl" --stream "$d/STREAM.jsonl" --json |
+        python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print("%-5s %9s %8d %7d %6.1fx %7.3f %7.3f %9s" % (sys.argv[1], sys.argv[2], s["raw_alerts"], s["groups"], s["compression"],
+      s["recall"], s["purity"], sys.argv[3] or "-"))' "$g" "$n" "$amb"
+    done
+  done
+fi
 
 # Throughput: a day with ten times the incidents and noise, best of three.
 python3 bench/alerts/gen.py --seed "$SEED" --incidents 3000 --noise-sources 1200 --out "$OUT/dense" >&2

@@ -40,7 +40,9 @@
 //! [alerts.chronic]                      # 2 lonely episodes (transient, flapping) in 24h = noise
 //! after = 2
 //! window = "24h"
-//! from = "P3"                           # never mutes P1/P2 alerts
+//! from = "P3"                           # never mutes P1/P2 alerts…
+//! hold = "15m"                          # …they are declared after 15m instead of their pause
+//! lone = "15m"                          # an incident of one alert gone in 15m counts as lonely
 //!
 //! [alerts.storm]                        # one notice instead of a post per alert
 //! per_service = 20

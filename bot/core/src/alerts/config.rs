@@ -102,8 +102,11 @@ impl Default for FlapConfig {
 /// An alert whose last `after` episodes within `window` all ended without being part
 /// of an incident (transient, flapping) is chronic noise: later episodes are recorded
 /// and suppressed, not correlated, until those episodes age out of the window. Being
-/// part of a declared incident clears the count. Alerts more severe than `from` are
-/// never muted this way. `after = 0` disables it.
+/// part of a declared incident clears the count, except an incident of this one alert
+/// alone that cleared by itself within `lone` (the alert that pages, alone, and goes
+/// away in minutes: it counts as lonely too). Alerts more severe than `from` are never
+/// muted this way: once chronic, their incident waits `hold` instead of the severity's
+/// pause, so a stuck one still pages and a blip does not. `after = 0` disables it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChronicConfig {
@@ -111,8 +114,13 @@ pub struct ChronicConfig {
     pub after: u32,
     /// Within this long.
     pub window: Dur,
-    /// The most severe severity it applies to.
+    /// The most severe severity it mutes.
     pub from: Severity,
+    /// A lone incident of the alert that resolves within this long counts as a lonely
+    /// episode (0s: never).
+    pub lone: Dur,
+    /// How long a chronic alert more severe than `from` fires before it is declared.
+    pub hold: Dur,
 }
 
 impl Default for ChronicConfig {
@@ -121,6 +129,8 @@ impl Default for ChronicConfig {
             after: 2,
             window: Dur::hours(24),
             from: Severity::P3,
+            lone: Dur::mins(15),
+            hold: Dur::mins(15),
         }
     }
 }

@@ -781,10 +781,7 @@ impl Pipeline {
                 c.members
                     .iter()
                     .filter(|m| m.resolved_at.is_none())
-                    .map(|m| {
-                        m.key.starts_at
-                            + scale(self.config.declare.pause_of(m.severity).get(), factor)
-                    })
+                    .map(|m| m.key.starts_at + self.pause_for(m, factor).0)
                     .min()
             }
             (ClusterState::Declared, Some(q)) => Some(q + corr.close_after.get()),
@@ -839,16 +836,22 @@ impl Pipeline {
                         .members
                         .iter()
                         .filter(|m| m.resolved_at.is_none())
-                        .min_by_key(|m| {
-                            m.key.starts_at + self.config.declare.pause_of(m.severity).get()
-                        })
-                        .map(|m| {
-                            format!(
+                        .map(|m| (m, self.pause_for(m, 1.0)))
+                        .min_by_key(|(m, (pause, _))| m.key.starts_at + *pause)
+                        .map(|(m, (pause, held))| {
+                            let mut r = format!(
                                 "{} {} firing for {}",
                                 m.severity.code(),
                                 m.alertname,
-                                self.config.declare.pause_of(m.severity)
-                            )
+                                Dur::secs(pause.num_seconds())
+                            );
+                            if let Some(n) = held {
+                                r.push_str(&format!(
+                                    " (held: alone and gone soon {n} times in {})",
+                                    self.config.chronic.window
+                                ));
+                            }
+                            r
                         })
                         .unwrap_or_default();
                     self.declare(&id, reason, &mut out);
@@ -1181,9 +1184,63 @@ impl Pipeline {
                     cluster: cid.to_string(),
                     incident_key: c.incident_key(),
                 });
+                // An incident of this one alert alone that went away by itself soon
+                // counts as a lonely episode; any other incident clears its alerts'
+                // counts (part of an incident: not chronic noise).
+                let lone = self.config.chronic.lone.get();
+                let end = at.unwrap_or(c.created_at);
+                let start = c.members.last().map(|m| m.key.starts_at);
+                if c.fingerprints.len() == 1
+                    && lone > Duration::zero()
+                    && end - c.first_onset <= lone
+                {
+                    if let (Some(st), Some(start)) = (self.state.alerts.get_mut(fp), start) {
+                        if !st.unconfirmed.contains(&start) {
+                            st.unconfirmed.push_back(start);
+                            while st.unconfirmed.len() > 64 {
+                                st.unconfirmed.pop_front();
+                            }
+                        }
+                    }
+                } else {
+                    for f in &c.fingerprints {
+                        if let Some(st) = self.state.alerts.get_mut(f) {
+                            st.unconfirmed.clear();
+                        }
+                    }
+                }
             }
         }
         true
+    }
+
+    /// Lonely episodes (see [`super::ChronicConfig`]) of `fp` within the chronic window
+    /// before `t`.
+    fn lonely(&self, fp: &str, t: DateTime<Utc>) -> usize {
+        let window = self.config.chronic.window.get();
+        self.state.alerts.get(fp).map_or(0, |st| {
+            st.unconfirmed
+                .iter()
+                .filter(|u| **u < t && t - **u <= window)
+                .count()
+        })
+    }
+
+    /// How long a pending member must fire before its cluster is declared: its
+    /// severity's pause (times `factor`), or the chronic hold for a chronic alert too
+    /// severe to mute. The second value is its lonely-episode count when held.
+    fn pause_for(&self, m: &Member, factor: f64) -> (Duration, Option<usize>) {
+        let pause = scale(self.config.declare.pause_of(m.severity).get(), factor);
+        let chronic = &self.config.chronic;
+        if chronic.after == 0 || m.severity >= chronic.from {
+            return (pause, None);
+        }
+        let lonely = self.lonely(&m.key.fingerprint, m.key.starts_at);
+        if lonely >= chronic.after as usize && chronic.hold.get() > pause {
+            (chronic.hold.get(), Some(lonely))
+        } else {
+            (pause, None)
+        }
     }
 
     fn member(&self, fp: &str, st: &AlertState, ep: &Episode) -> Member {
@@ -1232,6 +1289,7 @@ impl Pipeline {
                 .iter()
                 .filter(|t| now - **t <= chronic.window.get())
                 .count();
+            // Too severe to mute: correlated as usual, declared only after the hold.
             if chronic.after > 0 && lonely >= chronic.after as usize && st.severity >= chronic.from
             {
                 let episodes = u32::try_from(lonely).unwrap_or(u32::MAX);
@@ -1399,13 +1457,8 @@ impl Pipeline {
         let Some(c) = self.state.clusters.get_mut(cid) else {
             return;
         };
+        // Its alerts' chronic counts are settled when it resolves (see `report_resolve`).
         c.state = ClusterState::Declared;
-        for fp in &c.fingerprints {
-            // Part of an incident: not chronic noise.
-            if let Some(st) = self.state.alerts.get_mut(fp) {
-                st.unconfirmed.clear();
-            }
-        }
         let title = c.title(topo);
         let owner = c
             .root(topo)

@@ -680,6 +680,7 @@ fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
         after: 2,
         window: Dur::hours(24),
         from: Severity::P3,
+        ..ChronicConfig::default()
     };
     let mut p = pipeline(cfg);
     let labels = [
@@ -724,6 +725,62 @@ fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
         })
         .count();
     assert_eq!((transient, chronic), (2, 1), "{out:#?}");
+}
+
+#[test]
+fn a_critical_alert_that_pages_alone_and_clears_soon_is_held_after_the_second_time_not_muted() {
+    let mut p = pipeline(PipelineConfig::default());
+    let labels = [
+        ("alertname", "RedisEvictions"),
+        ("service", "cache"),
+        ("severity", "critical"),
+    ];
+    // Twice: fires alone, declared after the P1 pause (2m), gone by itself at 5m.
+    let mut first = Vec::new();
+    for i in 0..2 {
+        let start = at(i * 3600);
+        let a = alert(&labels, start, AlertStatus::Firing);
+        first.extend(p.ingest(vec![a.clone()], start));
+        first.extend(run_until(&mut p, start + Duration::seconds(300)));
+        first.extend(p.ingest(
+            vec![resolved(&a, start + Duration::seconds(300))],
+            start + Duration::seconds(300),
+        ));
+        first.extend(run_until(&mut p, start + Duration::seconds(3000)));
+    }
+    assert_eq!(declares(&first).len(), 2, "{first:#?}");
+    // Third time: a 5-minute blip is not declared (held for 15m, then transient)…
+    let blip = alert(&labels, at(7200), AlertStatus::Firing);
+    let mut out = p.ingest(vec![blip.clone()], at(7200));
+    out.extend(run_until(&mut p, at(7500)));
+    out.extend(p.ingest(vec![resolved(&blip, at(7500))], at(7500)));
+    out.extend(run_until(&mut p, at(9000)));
+    assert!(declares(&out).is_empty(), "{out:#?}");
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Suppressed {
+            reason: SuppressReason::Transient,
+            ..
+        }
+    )));
+    // …but a fourth that stays is declared after the hold, never muted.
+    let stuck = alert(&labels, at(10_800), AlertStatus::Firing);
+    let mut out = p.ingest(vec![stuck.clone()], at(10_800));
+    out.extend(run_until(&mut p, at(10_800 + 14 * 60)));
+    assert!(
+        declares(&out).is_empty(),
+        "declared before the hold: {out:#?}"
+    );
+    out.extend(run_until(&mut p, at(10_800 + 16 * 60)));
+    let d = declares(&out);
+    assert_eq!(d.len(), 1, "{out:#?}");
+    let Output::Declare { reason, .. } = d[0] else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("firing for 15m (held: alone and gone soon 3 times in 1d)"),
+        "{reason}"
+    );
 }
 
 #[test]
