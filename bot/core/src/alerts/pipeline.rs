@@ -1457,8 +1457,16 @@ impl Pipeline {
         let Some(c) = self.state.clusters.get_mut(cid) else {
             return;
         };
-        // Its alerts' chronic counts are settled when it resolves (see `report_resolve`).
         c.state = ClusterState::Declared;
+        // Part of an incident with other alerts: not chronic noise. An incident of one
+        // alert alone is settled when it resolves (see `report_resolve`).
+        if c.fingerprints.len() > 1 {
+            for fp in &c.fingerprints {
+                if let Some(st) = self.state.alerts.get_mut(fp) {
+                    st.unconfirmed.clear();
+                }
+            }
+        }
         let title = c.title(topo);
         let owner = c
             .root(topo)
