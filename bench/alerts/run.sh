@@ -77,3 +77,8 @@ for _ in 1 2 3; do
 done
 raw=$(grep -o '[0-9]* raw alerts' "$OUT/dense/replay.log" | cut -d' ' -f1)
 echo "throughput: $best alerts/s (release, $raw raw alerts, one core, parse + pipeline + output)"
+
+# A market-open storm: 20,000 distinct alerts starting in the same second.
+python3 bench/alerts/storm.py --out "$OUT/storm"
+"$BIN" alerts replay --input "$OUT/storm/STREAM.jsonl" --output "$OUT/storm/GROUPS.jsonl" 2>"$OUT/storm/replay.log"
+echo "storm: $(grep -o '[0-9]* raw alerts.*' "$OUT/storm/replay.log" | tr -d '\n')"

@@ -688,6 +688,72 @@ pub struct Cluster {
     pub reasons: Vec<String>,
     /// Whether the all-resolved output was given for the current quiet spell.
     pub resolved_reported: bool,
+    /// What its members can be related through (not stored; see [`Cluster::index`]).
+    #[serde(skip)]
+    reach: Option<Reach>,
+}
+
+/// The services, hosts, nodes and named words of a cluster's members: enough to tell
+/// that a candidate is related to none of them without visiting each (a storm of
+/// thousands of alerts on unrelated services).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Reach {
+    services: BTreeSet<String>,
+    hosts: BTreeSet<String>,
+    nodes: BTreeSet<String>,
+    mentions: BTreeSet<String>,
+}
+
+impl Reach {
+    /// Whether `cand` shares a host, node or service with a member, or a member names
+    /// its service.
+    fn shares(&self, cand: &Member) -> bool {
+        cand.hosts
+            .iter()
+            .any(|h| self.hosts.contains(h) || self.nodes.contains(h))
+            || cand.node.as_ref().is_some_and(|n| self.hosts.contains(n))
+            || cand
+                .service
+                .as_ref()
+                .is_some_and(|a| self.services.contains(a) || self.mentions.contains(a))
+    }
+
+    /// Whether the catalog, the learned edges or the candidate's text relate its
+    /// service to a member's (`pairs`: [`Pair::of`] it and each of `services`). With
+    /// [`Reach::shares`], false only when [`relation`] is `None` for every member.
+    fn related(&self, cand: &Member, pairs: &[(&str, Pair)], cfg: &CorrelationConfig) -> bool {
+        cand.service.is_some()
+            && pairs.iter().any(|(b, p)| {
+                p.member_on_cand.is_some()
+                    || p.cand_on_member.is_some()
+                    || p.learned.is_some()
+                    || cand.mentions.contains(*b)
+                    || (p.unknown && cfg.temporal_window.as_secs() > 0)
+            })
+    }
+
+    fn add(&mut self, m: &Member) {
+        if let Some(s) = &m.service {
+            if !self.services.contains(s) {
+                self.services.insert(s.clone());
+            }
+        }
+        for h in &m.hosts {
+            if !self.hosts.contains(h) {
+                self.hosts.insert(h.clone());
+            }
+        }
+        if let Some(n) = &m.node {
+            if !self.nodes.contains(n) {
+                self.nodes.insert(n.clone());
+            }
+        }
+        for w in &m.mentions {
+            if !self.mentions.contains(w) {
+                self.mentions.insert(w.clone());
+            }
+        }
+    }
 }
 
 /// Why an alert joins a cluster.
@@ -729,6 +795,7 @@ impl Cluster {
             severity: m.severity,
             reasons: Vec::new(),
             resolved_reported: false,
+            reach: Some(Reach::default()),
         };
         c.add(m, None);
         c
@@ -747,7 +814,22 @@ impl Cluster {
                 self.reasons.push(r);
             }
         }
+        if let Some(r) = &mut self.reach {
+            r.add(&m);
+        }
         self.members.push(m);
+    }
+
+    /// Rebuilds what [`Cluster::score`] uses to skip unrelated clusters (after the
+    /// cluster was read back from the store).
+    pub fn index(&mut self) {
+        if self.reach.is_none() {
+            let mut r = Reach::default();
+            for m in &self.members {
+                r.add(m);
+            }
+            self.reach = Some(r);
+        }
     }
 
     /// The key the incident is known by.
@@ -859,6 +941,19 @@ impl Cluster {
             return None;
         }
         let mut best: Option<(f64, String, bool)> = None;
+        // What the catalog and the learned edges say about the candidate's service and
+        // a member's depends only on the two services: looked up once per service.
+        let mut pairs: Vec<(&str, Pair)> = Vec::new();
+        if let Some(r) = self.reach.as_ref().filter(|r| !r.shares(cand)) {
+            if let Some(a) = &cand.service {
+                for b in &r.services {
+                    pairs.push((b.as_str(), Pair::of(a, b, topo, learned, cfg, now)));
+                }
+            }
+            if !r.related(cand, &pairs, cfg) {
+                return None;
+            }
+        }
         // Recent members are the relevant ones; big storms are capped.
         let skip = self.members.len().saturating_sub(256);
         for m in self.members[skip..].iter().filter(|m| m.anchor) {
@@ -866,7 +961,18 @@ impl Cluster {
             if gap > max_gap {
                 continue;
             }
-            let Some(rel) = relation(cand, m, topo, learned, cfg, now) else {
+            let pair = match (&cand.service, &m.service) {
+                (Some(a), Some(b)) => Some(match pairs.iter().find(|(s, _)| *s == b.as_str()) {
+                    Some((_, p)) => *p,
+                    None => {
+                        let p = Pair::of(a, b, topo, learned, cfg, now);
+                        pairs.push((b.as_str(), p));
+                        p
+                    }
+                }),
+                _ => None,
+            };
+            let Some(rel) = relation(cand, m, pair, cfg) else {
                 continue;
             };
             // A member that had already cleared when the candidate started explains
@@ -921,20 +1027,53 @@ impl Cluster {
     }
 }
 
+/// What the catalog and the learned co-starts say about two services.
+#[derive(Clone, Copy)]
+struct Pair {
+    /// Hops when the member's service depends on the candidate's.
+    member_on_cand: Option<u32>,
+    /// Hops when the candidate's service depends on the member's.
+    cand_on_member: Option<u32>,
+    /// One of them is not in the catalog.
+    unknown: bool,
+    /// A learned edge `(count, lift)` (only looked up when `unknown`).
+    learned: Option<(u32, f64)>,
+}
+
+impl Pair {
+    fn of(
+        a: &str,
+        b: &str,
+        topo: &Topology,
+        learned: &CoStarts,
+        cfg: &CorrelationConfig,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let unknown = topo.catalog().get(a).is_none() || topo.catalog().get(b).is_none();
+        Self {
+            member_on_cand: topo.depends(b, a),
+            cand_on_member: topo.depends(a, b),
+            unknown,
+            learned: (cfg.learn && unknown && a != b)
+                .then(|| learned.edge(a, b, now, cfg.window.get(), cfg))
+                .flatten(),
+        }
+    }
+}
+
 struct Relation {
     kind: RelKind,
     strength: f64,
     why: String,
 }
 
-/// The strongest relation between a candidate and a member (before time limits).
+/// The strongest relation between a candidate and a member (before time limits);
+/// `pair` is [`Pair::of`] their services when both have one.
 fn relation(
     cand: &Member,
     m: &Member,
-    topo: &Topology,
-    learned: &CoStarts,
+    pair: Option<Pair>,
     cfg: &CorrelationConfig,
-    now: DateTime<Utc>,
 ) -> Option<Relation> {
     let rel = |kind, strength, why: String| {
         Some(Relation {
@@ -980,7 +1119,7 @@ fn relation(
             return rel(RelKind::OnNode, 0.7, format!("{n} under {}", m.alertname));
         }
     }
-    let (Some(a), Some(b)) = (&cand.service, &m.service) else {
+    let (Some(a), Some(b), Some(pair)) = (&cand.service, &m.service, pair) else {
         return None;
     };
     let hops = |h: u32| {
@@ -992,7 +1131,7 @@ fn relation(
     };
     // A root cause reported late explains the cluster's root-cause side, not its
     // symptoms (which would chain unrelated incidents through shared dependents).
-    if let Some(h) = topo.depends(b, a).filter(|_| m.cause) {
+    if let Some(h) = pair.member_on_cand.filter(|_| m.cause) {
         return rel(
             RelKind::DependedOnBy,
             0.75 - 0.15 * f64::from(h - 1),
@@ -1007,7 +1146,7 @@ fn relation(
     // Effects follow their cause: a downstream symptom starting well before the
     // member is not its effect.
     let after = cand.key.starts_at + cfg.onset_tolerance.get() >= m.key.starts_at;
-    if let Some(h) = topo.depends(a, b).filter(|_| after) {
+    if let Some(h) = pair.cand_on_member.filter(|_| after) {
         return rel(
             RelKind::DependsOn,
             0.85 - 0.15 * f64::from(h - 1),
@@ -1021,9 +1160,9 @@ fn relation(
             format!("{a} and {b} named together"),
         );
     }
-    let unknown = topo.catalog().get(a).is_none() || topo.catalog().get(b).is_none();
+    let unknown = pair.unknown;
     if cfg.learn && unknown {
-        if let Some((n, lift)) = learned.edge(a, b, now, cfg.window.get(), cfg) {
+        if let Some((n, lift)) = pair.learned {
             return rel(
                 RelKind::Learned,
                 0.6,
@@ -1053,6 +1192,55 @@ mod tests {
         let zh = tokenize("数据库连接超时");
         assert!(zh.contains("数据") && zh.contains("超时"));
         assert!(jaccard(&tokenize("HighLatency"), &tokenize("high_latency")) > 0.99);
+    }
+
+    fn member(fp: &str, service: &str, host: &str, name: &str) -> Member {
+        let start = DateTime::parse_from_rfc3339("2026-03-02T01:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Member {
+            key: AlertKey {
+                fingerprint: fp.into(),
+                starts_at: start,
+            },
+            service: Some(service.into()),
+            hosts: vec![host.into()],
+            node: None,
+            alertname: name.into(),
+            tokens: tokenize(name),
+            mentions: BTreeSet::new(),
+            severity: Severity::P2,
+            title: name.into(),
+            resolved_at: None,
+            anchor: true,
+            symptom: true,
+            cause: false,
+        }
+    }
+
+    #[test]
+    fn a_cluster_skips_an_unrelated_alert_without_losing_a_related_one_also_after_a_restart() {
+        let (topo, learned, cfg) = (
+            Topology::default(),
+            CoStarts::default(),
+            CorrelationConfig::default(),
+        );
+        let now = member("a", "x", "h", "X").key.starts_at;
+        let fresh = Cluster::new("C-1".into(), member("a", "orders", "db-1", "DiskFull"), now);
+        let mut stored: Cluster =
+            serde_json::from_str(&serde_json::to_string(&fresh).unwrap()).unwrap();
+        assert!(stored.reach.is_none(), "the summary is not stored");
+        let unrelated = member("b", "quotes", "md-7", "HighLatency");
+        let same_host = member("c", "quotes", "db-1", "HighLatency");
+        let mut named = member("d", "quotes", "md-7", "HighLatency");
+        named.mentions.insert("orders".into());
+        for c in [&fresh, &stored] {
+            assert!(c.score(&unrelated, &topo, &learned, &cfg, now).is_none());
+            assert!(c.score(&same_host, &topo, &learned, &cfg, now).is_some());
+            assert!(c.score(&named, &topo, &learned, &cfg, now).is_some());
+        }
+        stored.index();
+        assert_eq!(stored.reach, fresh.reach);
     }
 
     #[test]

@@ -1271,6 +1271,11 @@ impl Pipeline {
         now: DateTime<Utc>,
         out: &mut Vec<Output>,
     ) {
+        for id in &self.state.open {
+            if let Some(c) = self.state.clusters.get_mut(id) {
+                c.index();
+            }
+        }
         // Per cluster: (alert, confidence, reason, notify) joined in this batch.
         let mut joined: BTreeMap<String, Vec<(AlertRef, f64, String, bool)>> = BTreeMap::new();
         let mut severities: BTreeMap<String, Severity> = BTreeMap::new();
@@ -1289,7 +1294,8 @@ impl Pipeline {
                 .iter()
                 .filter(|t| now - **t <= chronic.window.get())
                 .count();
-            // Too severe to mute: correlated as usual, declared only after the hold.
+            // Chronic and mild enough to mute (a more severe one is correlated as usual
+            // and held before its declaration: see `pause_for`).
             if chronic.after > 0 && lonely >= chronic.after as usize && st.severity >= chronic.from
             {
                 let episodes = u32::try_from(lonely).unwrap_or(u32::MAX);
