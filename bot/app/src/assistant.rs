@@ -524,6 +524,9 @@ pub async fn similar(
 const ANALYSIS_DAYS: u32 = 3;
 /// Minutes of alerts on a fault-localization card.
 const ANALYSIS_ALERT_MINUTES: u32 = 120;
+/// The analysis counts at most this many of the newest alerts in that window (a storm
+/// must not make every declaration read the whole log).
+const ANALYSIS_ALERTS_READ: usize = 20_000;
 
 /// The fault-localization card: changes in the last 3 trading days to the incident's
 /// services and their neighbours, alerts of the last 2 hours there, similar incidents,
@@ -568,11 +571,13 @@ async fn analyze(shared: &Arc<Shared>, k: &Knowledge, id: &IncidentId) -> Result
     changes.truncate(warroom_core::assist::ANALYSIS_CHANGES);
     let window = now - chrono::Duration::minutes(i64::from(ANALYSIS_ALERT_MINUTES));
     let mut counts: Vec<AlertCount> = Vec::new();
-    for (_, batch) in shared
-        .store
-        .alerts_since(window)
-        .map_err(|e| e.to_string())?
-    {
+    let store = shared.store.clone();
+    let batches =
+        tokio::task::spawn_blocking(move || store.alerts_since(window, ANALYSIS_ALERTS_READ))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    for (_, batch) in batches {
         for a in batch {
             let service = a.labels.get("service").cloned();
             let in_scope = service

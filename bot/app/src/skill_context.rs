@@ -20,6 +20,9 @@ use warroom_core::Tz;
 use warroom_knowledge::{HistoryHit, SearchAnswer, SearchOptions};
 use warroom_skills::{ContextError, SkillContext};
 
+/// The `alert_query` skill reads at most this many of the newest alerts.
+const ALERTS_READ: usize = 20_000;
+
 use crate::app::Shared;
 
 /// The context of one question.
@@ -175,7 +178,9 @@ impl SkillContext for AppContext {
     }
 
     async fn alerts(&self, since: DateTime<Utc>) -> Result<Vec<Alert>, ContextError> {
-        let batches = self.read(move |s| s.alerts_since(since)).await?;
+        let batches = self
+            .read(move |s| s.alerts_since(since, ALERTS_READ))
+            .await?;
         Ok(batches.into_iter().flat_map(|(_, a)| a).collect())
     }
 

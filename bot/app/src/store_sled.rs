@@ -326,14 +326,18 @@ fn tx_put_incident(tree: &TransactionalTree, inc: &Incident) -> TxResult<()> {
 }
 
 impl SledStore {
-    /// Alert batches received at or after `since`, oldest first, without pruning the log
-    /// (for readers such as the agent's `alert_query`; the engine prunes at replay).
+    /// Alert batches received at or after `since`, oldest first, at most about
+    /// `max_alerts` alerts (the newest), without pruning the log (for readers such as
+    /// the agent's `alert_query` and the analysis card; the engine prunes at replay).
+    /// Reads the log from its newest record back and stops at the first one older than
+    /// `since`, so a long log or a storm costs a bounded read.
     ///
     /// # Errors
     /// [`StoreError::Io`] and undecodable records.
     pub fn alerts_since(
         &self,
         since: chrono::DateTime<chrono::Utc>,
+        max_alerts: usize,
     ) -> Result<
         Vec<(
             chrono::DateTime<chrono::Utc>,
@@ -342,13 +346,17 @@ impl SledStore {
         StoreError,
     > {
         let mut out = Vec::new();
-        for kv in self.alert_log.iter() {
+        let mut n = 0usize;
+        for kv in self.alert_log.iter().rev() {
             let (k, v) = kv.map_err(io)?;
             let b: AlertBatch = decode(&k, &v)?;
-            if b.at >= since {
-                out.push((b.at, b.alerts));
+            if b.at < since || n >= max_alerts {
+                break;
             }
+            n += b.alerts.len();
+            out.push((b.at, b.alerts));
         }
+        out.reverse();
         Ok(out)
     }
 }
