@@ -733,26 +733,18 @@ impl Reach {
     }
 
     fn add(&mut self, m: &Member) {
-        if let Some(s) = &m.service {
-            if !self.services.contains(s) {
-                self.services.insert(s.clone());
+        // Only values not seen yet are copied (members mostly repeat them).
+        fn put<'a>(set: &mut BTreeSet<String>, values: impl IntoIterator<Item = &'a String>) {
+            for v in values {
+                if !set.contains(v) {
+                    set.insert(v.clone());
+                }
             }
         }
-        for h in &m.hosts {
-            if !self.hosts.contains(h) {
-                self.hosts.insert(h.clone());
-            }
-        }
-        if let Some(n) = &m.node {
-            if !self.nodes.contains(n) {
-                self.nodes.insert(n.clone());
-            }
-        }
-        for w in &m.mentions {
-            if !self.mentions.contains(w) {
-                self.mentions.insert(w.clone());
-            }
-        }
+        put(&mut self.services, &m.service);
+        put(&mut self.hosts, &m.hosts);
+        put(&mut self.nodes, &m.node);
+        put(&mut self.mentions, &m.mentions);
     }
 }
 
