@@ -4,7 +4,8 @@
 //! A request is answered 202 only after its alerts are in the log and the log is
 //! flushed. Concurrent requests share one write and one flush (group commit): the
 //! writer takes everything queued, appends it as one batch, flushes once, answers
-//! every waiter, then hands the alerts to the engine in log order.
+//! every waiter, then hands the alerts to the engine in log order (and waits when the
+//! engine is `FORWARD` batches behind: backpressure instead of a growing queue).
 //!
 //! | | |
 //! |---|---|
@@ -41,6 +42,9 @@ use crate::store_sled::SledStore;
 /// Most batches written by one group commit.
 const GROUP: usize = 4096;
 
+/// Logged batches waiting for the engine before the writer stops taking more.
+const FORWARD: usize = 256;
+
 type Waiter = (Vec<Alert>, oneshot::Sender<Result<(), IngestError>>);
 
 /// The durable alert log's front door ([`AlertSink`]).
@@ -58,7 +62,10 @@ impl Intake {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
         let (tx, mut rx) = mpsc::channel::<Waiter>(GROUP);
-        let (fwd_tx, mut fwd_rx) = mpsc::unbounded_channel::<(DateTime<Utc>, Vec<Alert>)>();
+        // Bounded: when the engine falls behind, the writer waits here, new requests
+        // wait for the writer, and senders see slower 202s instead of the bot's memory
+        // filling with logged alerts.
+        let (fwd_tx, mut fwd_rx) = mpsc::channel::<(DateTime<Utc>, Vec<Alert>)>(FORWARD);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut waiters = vec![first];
@@ -92,7 +99,7 @@ impl Intake {
                 }
                 if ok {
                     for b in batch {
-                        let _ = fwd_tx.send(b);
+                        let _ = fwd_tx.send(b).await;
                     }
                 }
             }

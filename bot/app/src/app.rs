@@ -60,9 +60,16 @@ impl EngineHandle {
                     metrics.observe_engine(started.elapsed().as_secs_f64());
                     match &result {
                         Ok(outcome) => {
-                            if matches!(outcome.reply, Some(Message::Declared { .. })) {
-                                metrics.declared.fetch_add(1, Ordering::Relaxed);
-                            }
+                            // Every declaration, by a person or by the alert pipeline,
+                            // opens one war room.
+                            let declared = outcome
+                                .actions
+                                .iter()
+                                .filter(|a| matches!(a, Action::OpenWarRoom { .. }))
+                                .count();
+                            metrics
+                                .declared
+                                .fetch_add(declared as u64, Ordering::Relaxed);
                             if matches!(
                                 outcome.reply,
                                 Some(
