@@ -1289,11 +1289,7 @@ impl Pipeline {
             let aref = st.aref(&fp, ep);
             let storming = self.storming(st);
             let chronic = &self.config.chronic;
-            let lonely = st
-                .unconfirmed
-                .iter()
-                .filter(|t| now - **t <= chronic.window.get())
-                .count();
+            let lonely = self.lonely(&fp, now);
             // Chronic and mild enough to mute (a more severe one is correlated as usual
             // and held before its declaration: see `pause_for`).
             if chronic.after > 0 && lonely >= chronic.after as usize && st.severity >= chronic.from
