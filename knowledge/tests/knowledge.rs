@@ -38,6 +38,16 @@ const DISK: &str = "---\ntitle: Filesystem almost full\nservice: matching\nalert
 const KAFKA: &str = "---\ntitle: Kafka consumer lag\nservice: streaming\n---\n# Kafka consumer lag\n\n## Symptoms\n\nThe consumer group falls behind the latest offsets.\n\n## Recovery\n\nScale the consumer group up to the number of partitions.\n";
 const CERT: &str = "# TLS certificate expiring\n\n## Renew\n\nRequest a new certificate from the internal CA with the same SANs.\n";
 
+/// A lexical index (in its own temporary data directory) over the files in `docs`.
+async fn lexical_index(docs: &Path) -> (tempfile::TempDir, Knowledge) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
+    kb.ingest(&[docs.to_path_buf()], &quiet)
+        .await
+        .expect("ingest");
+    (data, kb)
+}
+
 fn corpus() -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tempdir");
     write(d.path(), "infra/disk-full.md", DISK);
@@ -75,11 +85,7 @@ async fn ingest_indexes_files_with_ids_relative_to_the_directory_and_skips_uncha
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_file_is_reindexed_and_its_old_text_is_gone() {
     let docs = corpus();
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     let before = kb.count().await.expect("count");
     write(
         docs.path(),
@@ -114,11 +120,7 @@ async fn a_changed_file_is_reindexed_and_its_old_text_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_file_disappears_from_results() {
     let docs = corpus();
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     std::fs::remove_file(docs.path().join("platform/kafka.md")).expect("rm");
     let r = kb
         .ingest(&[docs.path().to_path_buf()], &quiet)
@@ -158,11 +160,7 @@ async fn the_index_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn citations_point_at_the_lines_of_the_matching_section() {
     let docs = corpus();
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     let a = kb
         .search("compress rotated logs retention", &SearchOptions::default())
         .await
@@ -189,11 +187,7 @@ async fn citations_point_at_the_lines_of_the_matching_section() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_no_runbook_covers_is_an_abstention_with_the_closest_documents() {
     let docs = corpus();
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     let a = kb
         .search(
             "how do I book a meeting room for the offsite",
@@ -228,11 +222,7 @@ async fn chinese_questions_find_chinese_runbooks() {
     write(docs.path(), "行情/网关断连.md", "---\ntitle: 行情网关断连\nservice: md-gateway\n---\n# 行情网关断连\n\n## 现象\n\n行情网关与交易所的连接断开，策略收不到最新报价。\n\n## 处置\n\n执行重连命令，必要时切换到备用线路。\n");
     write(docs.path(), "清算/批处理失败.md", "# 日终清算批处理失败\n\n## 现象\n\n收盘后的清算任务失败，柜台停留在清算中。\n\n## 处置\n\n从失败的步骤重跑。\n");
     write(docs.path(), "infra/disk.md", DISK);
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     let a = kb
         .search(
             "策略拿不到报价了，和交易所连接是不是断了",
@@ -257,11 +247,7 @@ async fn chinese_questions_find_chinese_runbooks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_filter_keeps_only_that_services_runbooks() {
     let docs = corpus();
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     let opts = SearchOptions {
         services: vec!["streaming".into()],
         ..SearchOptions::default()
@@ -277,11 +263,7 @@ async fn the_service_filter_keeps_only_that_services_runbooks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolved_incidents_are_found_as_history_and_never_as_runbooks() {
     let docs = corpus();
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     kb.index_incident(HistoryDoc {
         id: "IMS-20261120-001".into(),
         title: "Matching engine stalled after disk filled up".into(),
@@ -607,11 +589,7 @@ async fn an_alert_that_names_a_runbooks_whole_title_finds_that_runbook_before_it
         "monitoring/thanos-rule.md",
         "# Thanos Rule\n\n## Overview\n\nThe ruler evaluates recording and alerting rules and sends what fires to Alertmanager.\n\n## Queue\n\nA full queue drops notifications; look at the queue length.\n",
     );
-    let data = tempfile::tempdir().expect("tempdir");
-    let kb = Knowledge::open(&lexical(), data.path()).expect("open");
-    kb.ingest(&[docs.path().to_path_buf()], &quiet)
-        .await
-        .expect("ingest");
+    let (_data, kb) = lexical_index(docs.path()).await;
     let a = kb
         .search(
             "Thanos Rule is failing to send alerts. Thanos Rule prometheus-01 is failing to send alerts to the Alertmanager.",
