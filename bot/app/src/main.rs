@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use warroom::app::{self, RunOptions};
 use warroom::config::Config;
 
+/// mimalloc instead of glibc malloc: per-thread heaps, no arena lock between the HTTP
+/// workers, the log writer and the engine (bench/alerts/README.md, throughput).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// warroom: incident-response ChatOps bot.
 #[derive(Parser)]
 #[command(version, about)]
