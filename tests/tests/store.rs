@@ -230,3 +230,66 @@ fn escalations_and_catalog_services_survive_a_reopen() {
         vec!["cache".to_string()]
     );
 }
+
+#[test]
+fn a_large_alert_batch_is_logged_inline_in_records_and_read_back_whole_and_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 23, 1, 30, 0)
+        .single()
+        .expect("time");
+    // 3,000 alerts with long annotations: about 1.5 MB as one batch.
+    let alerts: Vec<serde_json::Value> = (0..3000)
+        .map(|i| {
+            serde_json::json!({
+                "status": "firing",
+                "labels": {"alertname": "OrderGatewayLatency", "service": "order-gw", "instance": format!("gw-{i:04}:9100"), "severity": "critical"},
+                "annotations": {"summary": format!("订单网关延迟 p99 > 50ms on gw-{i:04}"), "description": "x".repeat(300)},
+                "startsAt": "2026-11-23T01:29:00Z"
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"version": "4", "status": "firing", "alerts": alerts});
+    let alerts = warroom_core::alerts::normalize::parse_alertmanager(body.to_string().as_bytes())
+        .expect("parse");
+    let huge = warroom_core::alerts::normalize::parse_alertmanager(
+        serde_json::json!({"version": "4", "alerts": [{"status": "firing",
+            "labels": {"alertname": "Huge"}, "annotations": {"description": "y".repeat(200_000)},
+            "startsAt": "2026-11-23T01:29:00Z"}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("parse");
+    let blobs = || {
+        std::fs::read_dir(dir.path().join("blobs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        store
+            .append_alerts(&[(at, alerts.clone())])
+            .expect("append");
+        assert_eq!(
+            blobs(),
+            0,
+            "the batch is logged inline, not as a file of its own (create, sync, unlink)"
+        );
+        store.append_alerts(&[(at, huge.clone())]).expect("append");
+    }
+    let store = SledStore::open(dir.path()).expect("reopen");
+    let read = store.alert_log(at).expect("read");
+    assert!(
+        read.len() > 2,
+        "the batch is split into records: {}",
+        read.len()
+    );
+    assert!(
+        read.iter().all(|(t, _)| *t == at),
+        "every record keeps the batch time"
+    );
+    let back: Vec<_> = read.into_iter().flat_map(|(_, a)| a).collect();
+    let mut want = alerts;
+    want.extend(huge);
+    assert_eq!(back, want, "every alert, in order");
+}

@@ -84,13 +84,6 @@ struct AlertBatch {
     alerts: Vec<warroom_core::alerts::Alert>,
 }
 
-/// [`AlertBatch`] as written, without copying the alerts.
-#[derive(Serialize)]
-struct AlertBatchRef<'a> {
-    at: chrono::DateTime<chrono::Utc>,
-    alerts: &'a [warroom_core::alerts::Alert],
-}
-
 #[derive(Serialize, Deserialize)]
 struct Envelope<T> {
     v: u32,
@@ -109,6 +102,47 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 
 fn encode<T: Serialize>(data: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(&Envelope { v: FORMAT, data }).map_err(io)
+}
+
+/// Largest alert-log record. sled writes anything above a quarter of its 512 KiB segment
+/// to a file of its own (create, write, sync, later unlink), and that includes a tree
+/// leaf, which holds up to 16 records: a group commit of 64 requests of 10 alerts
+/// (~400 KiB as one record) did that on every flush. 16 × 7 KiB stays under the limit.
+const ALERT_RECORD_MAX: usize = 7 * 1024;
+
+/// One intake batch as alert-log records of at most [`ALERT_RECORD_MAX`] bytes (an alert
+/// larger than that alone is one record), in order, each an [`AlertBatch`] with the
+/// batch's time, encoded in one pass.
+fn alert_records(
+    at: chrono::DateTime<chrono::Utc>,
+    alerts: &[warroom_core::alerts::Alert],
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    const TAIL: &[u8] = b"]}}";
+    let mut head = format!("{{\"v\":{FORMAT},\"data\":{{\"at\":").into_bytes();
+    serde_json::to_writer(&mut head, &at).map_err(io)?;
+    head.extend_from_slice(b",\"alerts\":[");
+    let mut out = Vec::new();
+    let mut cur = head.clone();
+    let mut n = 0usize;
+    for a in alerts {
+        let mark = cur.len();
+        if n > 0 {
+            cur.push(b',');
+        }
+        serde_json::to_writer(&mut cur, a).map_err(io)?;
+        n += 1;
+        if n > 1 && cur.len() + TAIL.len() > ALERT_RECORD_MAX {
+            let item = cur.split_off(mark + 1);
+            cur.truncate(mark);
+            cur.extend_from_slice(TAIL);
+            out.push(std::mem::replace(&mut cur, head.clone()));
+            cur.extend_from_slice(&item);
+            n = 1;
+        }
+    }
+    cur.extend_from_slice(TAIL);
+    out.push(cur);
+    Ok(out)
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
@@ -756,9 +790,10 @@ impl Store for SledStore {
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (at, alerts) in batches {
-            let id = self.db.generate_id().map_err(io)?;
-            let rec = AlertBatchRef { at: *at, alerts };
-            batch.insert(&id.to_be_bytes(), encode(&rec)?);
+            for rec in alert_records(*at, alerts)? {
+                let id = self.db.generate_id().map_err(io)?;
+                batch.insert(&id.to_be_bytes(), rec);
+            }
         }
         self.alert_log.apply_batch(batch).map_err(io)?;
         self.flush()
