@@ -29,6 +29,7 @@ pub mod normalize;
 mod pipeline;
 pub mod route;
 pub mod silence;
+mod wire;
 
 pub use config::{
     AlertRules, ChronicConfig, DeclareConfig, FlapConfig, PipelineConfig, StormConfig,

@@ -32,9 +32,9 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> AlertParseErr
 }
 
 /// Longest label or annotation value kept, in bytes (longer ones are cut at a char boundary).
-const MAX_VALUE: usize = 4096;
+pub(super) const MAX_VALUE: usize = 4096;
 /// Most labels (or annotations) on one alert.
-const MAX_PAIRS: usize = 256;
+pub(super) const MAX_PAIRS: usize = 256;
 
 fn parse_json(body: &[u8]) -> Result<Value, AlertParseError> {
     serde_json::from_slice(body).map_err(|e| AlertParseError::NotJson(e.to_string()))
@@ -45,7 +45,7 @@ fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Alert
         .ok_or_else(|| invalid(field, "expected an object"))
 }
 
-fn cut(s: &str) -> String {
+pub(super) fn cut(s: &str) -> String {
     if s.len() <= MAX_VALUE {
         return s.to_string();
     }
@@ -131,6 +131,48 @@ fn status(s: Option<&str>, field: &str) -> Result<AlertStatus, AlertParseError> 
     }
 }
 
+/// The text fields of one webhook alert, as sent.
+pub(super) struct Raw<'a> {
+    pub status: Option<&'a str>,
+    pub starts_at: Option<&'a str>,
+    pub ends_at: Option<&'a str>,
+    pub fingerprint: Option<&'a str>,
+}
+
+/// Alert `i` of a webhook body from its maps and text fields (both parsers).
+pub(super) fn assemble(
+    i: usize,
+    labels: Labels,
+    annotations: Labels,
+    raw: Raw<'_>,
+    source: AlertSource,
+) -> Result<Alert, AlertParseError> {
+    let f = |k: &str| format!("alerts[{i}].{k}");
+    let st = status(raw.status, &f("status"))?;
+    let starts_at =
+        time(raw.starts_at, &f("startsAt"))?.ok_or_else(|| invalid(f("startsAt"), "missing"))?;
+    let ends_at = time(raw.ends_at, &f("endsAt"))?.filter(|e| *e >= starts_at);
+    let fp = match raw.fingerprint.map(str::trim) {
+        Some(s) if !s.is_empty() => s.chars().take(128).collect(),
+        _ => fingerprint(&labels),
+    };
+    let received_at = match (st, ends_at) {
+        (AlertStatus::Resolved, Some(e)) => e,
+        _ => starts_at,
+    };
+    Ok(Alert {
+        fingerprint: fp,
+        labels,
+        annotations,
+        status: st,
+        starts_at,
+        ends_at,
+        source,
+        received_at,
+    })
+}
+
+/// The tree-based parser: reads any body and names the field of the first problem.
 fn webhook_alerts(v: &Value, source: AlertSource) -> Result<Vec<Alert>, AlertParseError> {
     let body = object(v, "body")?;
     let alerts = match body.get("alerts") {
@@ -147,29 +189,13 @@ fn webhook_alerts(v: &Value, source: AlertSource) -> Result<Vec<Alert>, AlertPar
             return Err(invalid(format!("{f}.labels"), "no labels"));
         }
         let annotations = string_map(m.get("annotations"), &format!("{f}.annotations"), false)?;
-        let st = status(opt_str(m, "status", &f)?, &format!("{f}.status"))?;
-        let starts_at = time(opt_str(m, "startsAt", &f)?, &format!("{f}.startsAt"))?
-            .ok_or_else(|| invalid(format!("{f}.startsAt"), "missing"))?;
-        let ends_at =
-            time(opt_str(m, "endsAt", &f)?, &format!("{f}.endsAt"))?.filter(|e| *e >= starts_at);
-        let fp = match opt_str(m, "fingerprint", &f)?.map(str::trim) {
-            Some(s) if !s.is_empty() => s.chars().take(128).collect(),
-            _ => fingerprint(&labels),
+        let raw = Raw {
+            status: opt_str(m, "status", &f)?,
+            starts_at: opt_str(m, "startsAt", &f)?,
+            ends_at: opt_str(m, "endsAt", &f)?,
+            fingerprint: opt_str(m, "fingerprint", &f)?,
         };
-        let received_at = match (st, ends_at) {
-            (AlertStatus::Resolved, Some(e)) => e,
-            _ => starts_at,
-        };
-        out.push(Alert {
-            fingerprint: fp,
-            labels,
-            annotations,
-            status: st,
-            starts_at,
-            ends_at,
-            source,
-            received_at,
-        });
+        out.push(assemble(i, labels, annotations, raw, source)?);
     }
     Ok(out)
 }
@@ -183,7 +209,10 @@ fn webhook_alerts(v: &Value, source: AlertSource) -> Result<Vec<Alert>, AlertPar
 /// [`AlertParseError`] when the body is not JSON, has another `version`, or an alert
 /// lacks labels or a readable `startsAt`.
 pub fn parse_alertmanager(body: &[u8]) -> Result<Vec<Alert>, AlertParseError> {
-    alertmanager_value(&parse_json(body)?)
+    match super::wire::webhook(body, AlertSource::Alertmanager, true) {
+        Some(alerts) => Ok(alerts),
+        None => alertmanager_value(&parse_json(body)?),
+    }
 }
 
 /// [`parse_alertmanager`] for a body already parsed as JSON (replays read extra fields).
@@ -215,7 +244,10 @@ pub fn alertmanager_value(v: &Value) -> Result<Vec<Alert>, AlertParseError> {
 /// # Errors
 /// As [`parse_alertmanager`], without the version check.
 pub fn parse_grafana(body: &[u8]) -> Result<Vec<Alert>, AlertParseError> {
-    webhook_alerts(&parse_json(body)?, AlertSource::Grafana)
+    match super::wire::webhook(body, AlertSource::Grafana, false) {
+        Some(alerts) => Ok(alerts),
+        None => webhook_alerts(&parse_json(body)?, AlertSource::Grafana),
+    }
 }
 
 /// Parses one generic event, or a list of them:
@@ -496,5 +528,93 @@ mod tests {
         )
         .is_err());
         assert!(parse_event(b"\xff\xfe", now()).is_err());
+    }
+
+    /// The tree parser alone, as a body that the typed path refuses gets it.
+    fn tree(body: &[u8], source: AlertSource) -> Result<Vec<Alert>, AlertParseError> {
+        let v = parse_json(body)?;
+        match source {
+            AlertSource::Alertmanager => alertmanager_value(&v),
+            _ => webhook_alerts(&v, source),
+        }
+    }
+
+    fn same_as_tree(body: &str) {
+        let b = body.as_bytes();
+        assert_eq!(
+            parse_alertmanager(b),
+            tree(b, AlertSource::Alertmanager),
+            "alertmanager: {body}"
+        );
+        assert_eq!(
+            parse_grafana(b),
+            tree(b, AlertSource::Grafana),
+            "grafana: {body}"
+        );
+    }
+
+    #[test]
+    fn the_typed_path_reads_ordinary_bodies_and_agrees_with_the_tree_parser() {
+        assert!(
+            super::super::wire::webhook(AM.as_bytes(), AlertSource::Alertmanager, true).is_some(),
+            "an ordinary body takes the typed path"
+        );
+        let long = "長".repeat(2000);
+        for body in [
+            AM.to_string(),
+            // Values the typed path leaves to the tree: numbers, booleans, escapes, nulls.
+            r#"{"alerts":[{"labels":{"alertname":"A","port":8080,"up":true},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A\n\u00e9","x":null,"x":"1"},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A","x":"1","x":null},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A","":null},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A","":"x"},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"startsAt":"2026-03-02T00:00:00\u005a"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"status":null,"endsAt":null,"fingerprint":"  ","startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"status":"bogus","startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"status":"resolved","startsAt":"2026-03-02T00:00:00Z","endsAt":"2026-03-01T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"labels":{"alertname":"B"},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"startsAt":"2026-03-02T00:00:00Z","startsAt":"2026-03-03T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":null,"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"}}]}"#.into(),
+            r#"{"alerts":[["firing",{"alertname":"A"}]]}"#.into(),
+            r#"["4",[]]"#.into(),
+            r#"{"version":null,"alerts":[]}"#.into(),
+            r#"{"version":"3","alerts":[]}"#.into(),
+            r#"{"version":4,"alerts":[]}"#.into(),
+            r#"{"alerts":null}"#.into(),
+            r#"{"alerts":[]} x"#.into(),
+            r#"{"alerts":[{"labels":{"alertname":"A"},"annotations":{"d":{"deep":1}},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
+            format!(r#"{{"alerts":[{{"labels":{{"alertname":"A"}},"annotations":{{"d":"{long}"}},"startsAt":"2026-03-02T00:00:00Z"}}]}}"#),
+            format!(
+                r#"{{"alerts":[{{"labels":{{"alertname":"A",{}}},"startsAt":"2026-03-02T00:00:00Z"}}]}}"#,
+                (0..256).map(|i| format!(r#""k{i}":"v""#)).collect::<Vec<_>>().join(",")
+            ),
+            format!(
+                r#"{{"alerts":[{{"labels":{{"alertname":"A",{}}},"startsAt":"2026-03-02T00:00:00Z"}}]}}"#,
+                (0..255).map(|i| format!(r#""k{i}":"v""#)).collect::<Vec<_>>().join(",")
+            ),
+        ] {
+            same_as_tree(&body);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Bodies pieced together from the fragments senders get wrong: both paths
+        /// accept the same ones and give the same alerts or the same error.
+        #[test]
+        fn the_typed_path_and_the_tree_parser_agree_on_any_body(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                r#"{"alerts":["#, r#"{"version":"4","alerts":["#, "]}", "{", "}", ",", "[", "]",
+                r#""labels":{"#, r#""annotations":{"#, r#""alertname":"A""#, r#""x":"#,
+                r#""status":"resolved""#, r#""status":"firing""#, r#""status":null"#,
+                r#""startsAt":"2026-03-02T00:00:00Z""#, r#""endsAt":"2026-03-02T01:00:00Z""#,
+                r#""fingerprint":"f1""#, "null", "1", "true", r#""v""#, r#""\u0041""#, ":",
+            ]), 0..40)
+        ) {
+            same_as_tree(&parts.concat());
+        }
     }
 }

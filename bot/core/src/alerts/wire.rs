@@ -1,0 +1,190 @@
+//! Webhook bodies read straight into typed fields: the common case of
+//! [`super::normalize`], without building a JSON tree first.
+//!
+//! This path only ever answers "these alerts" or "not mine": anything it does not
+//! read exactly as the tree-based parser would (a number as a label value, an escaped
+//! `startsAt`, a duplicate field, any error) sends the body to that parser, which
+//! accepts it or names the field that is wrong. So both paths accept the same bodies
+//! and give the same alerts; the tests and the fuzz targets compare them.
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::model::{Alert, AlertSource, Labels};
+use super::normalize::{assemble, cut, Raw, MAX_PAIRS, MAX_VALUE};
+
+/// The parts of a body this path reads. Bodies and alerts are read as JSON objects
+/// only (serde's derive would also take a list in field order, which the tree parser
+/// refuses), unknown fields are skipped, and a repeated field is "not mine".
+#[derive(Default)]
+struct Body<'a> {
+    version: Option<&'a str>,
+    alerts: Option<Vec<WireAlert<'a>>>,
+}
+
+#[derive(Default)]
+struct WireAlert<'a> {
+    status: Option<&'a str>,
+    labels: Option<Labels>,
+    annotations: Option<Labels>,
+    starts_at: Option<&'a str>,
+    ends_at: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+}
+
+/// Sets a field once; a second occurrence is an error.
+fn once<T, E: serde::de::Error>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::custom(format!("duplicate field {name}")));
+    }
+    *slot = Some(v);
+    Ok(())
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Body<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Body<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a webhook body")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Body<'a>, A::Error> {
+                let mut b = Body::default();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match k.as_ref() {
+                        // Present means a string (a `null` version is an error there).
+                        "version" => once(&mut b.version, m.next_value::<&str>()?, "version")?,
+                        "alerts" => once(&mut b.alerts, m.next_value()?, "alerts")?,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(b)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireAlert<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = WireAlert<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an alert")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<WireAlert<'a>, A::Error> {
+                let mut a = WireAlert::default();
+                // `null` reads as absent, as in the tree parser; a field given twice
+                // (even as `null`) is left to it.
+                let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match k.as_ref() {
+                        "status" => &mut a.status,
+                        "startsAt" => &mut a.starts_at,
+                        "endsAt" => &mut a.ends_at,
+                        "fingerprint" => &mut a.fingerprint,
+                        "labels" | "annotations" => {
+                            let v = m.next_value::<Option<Pairs>>()?.map(|p| p.0);
+                            if k == "labels" {
+                                a.labels = v;
+                            } else {
+                                a.annotations = v;
+                            }
+                            if seen.contains(&k) {
+                                return Err(serde::de::Error::custom("duplicate field"));
+                            }
+                            seen.push(k);
+                            continue;
+                        }
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = m.next_value::<Option<&'de str>>()?;
+                    if seen.contains(&k) {
+                        return Err(serde::de::Error::custom("duplicate field"));
+                    }
+                    seen.push(k);
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A label or annotation map with string (or `null`) values, as the tree parser's
+/// `string_map` reads it; anything else is "not mine".
+struct Pairs(Labels);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(PairsVisitor)
+    }
+}
+
+struct PairsVisitor;
+
+impl<'de> Visitor<'de> for PairsVisitor {
+    type Value = Pairs;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
+        use serde::de::Error;
+        let mut out = Labels::new();
+        let mut n = 0usize;
+        while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+            n += 1;
+            if n > MAX_PAIRS {
+                return Err(A::Error::custom("too many entries"));
+            }
+            // As in a JSON object: a repeated key keeps its last value.
+            match m.next_value::<Option<std::borrow::Cow<'de, str>>>()? {
+                None => {
+                    out.remove(k.as_ref());
+                }
+                Some(_) if k.is_empty() => return Err(A::Error::custom("empty label name")),
+                Some(v) => {
+                    let v = v.into_owned();
+                    let v = if v.len() > MAX_VALUE { cut(&v) } else { v };
+                    out.insert(k.into_owned(), v);
+                }
+            }
+        }
+        Ok(Pairs(out))
+    }
+}
+
+/// The alerts of an Alertmanager (`version` checked) or Grafana webhook body, or
+/// `None` when the tree parser must decide.
+pub(super) fn webhook(body: &[u8], source: AlertSource, versioned: bool) -> Option<Vec<Alert>> {
+    let b: Body = serde_json::from_slice(body).ok()?;
+    if versioned && b.version.is_some_and(|v| v != "4") {
+        return None;
+    }
+    let alerts = b.alerts?;
+    let mut out = Vec::with_capacity(alerts.len());
+    for (i, a) in alerts.into_iter().enumerate() {
+        let labels = a.labels?;
+        if labels.is_empty() {
+            return None;
+        }
+        let raw = Raw {
+            status: a.status,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            fingerprint: a.fingerprint,
+        };
+        let annotations = a.annotations.unwrap_or_default();
+        out.push(assemble(i, labels, annotations, raw, source).ok()?);
+    }
+    Some(out)
+}
