@@ -460,3 +460,41 @@ async fn a_silence_added_to_the_file_of_a_running_bot_mutes_alerts_within_a_seco
         "{trail}"
     );
 }
+
+#[tokio::test]
+async fn prometheus_can_send_straight_to_warroom_as_its_alertmanager() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
+    let mut bot = Bot::start(&config(dir.path(), FAST));
+    // What Prometheus POSTs to <alertmanager>/api/v2/alerts: no status, no version.
+    let ends = (chrono::Utc::now() + chrono::Duration::minutes(4)).to_rfc3339();
+    let body = json!([{
+        "labels": {"alertname": "MatchingEngineDown", "service": "matching", "severity": "critical",
+                   "instance": "me-01:9100", "job": "matching"},
+        "annotations": {"summary": "撮合引擎不可用 matching engine down"},
+        "startsAt": "2026-11-23T01:58:00Z",
+        "endsAt": ends,
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up%3D%3D0"
+    }]);
+    let (s, b) = post(
+        &bot,
+        "/api/v2/alerts",
+        &serde_json::to_vec(&body).unwrap(),
+        &[bearer()],
+    )
+    .await;
+    assert_eq!((s, b["accepted"].as_u64()), (202, Some(1)), "{b}");
+    let (s, b) = post(&bot, "/api/v2/alerts", br#"{"alerts":[]}"#, &[bearer()]).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expected a list"),
+        "{b}"
+    );
+    let (s, _) = post(&bot, "/api/v2/alerts", b"[]", &[]).await;
+    assert_eq!(s, 401);
+    let card = bot.expect("IMS-");
+    assert!(card.contains("撮合引擎不可用"), "{card}");
+}

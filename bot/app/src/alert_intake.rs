@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `POST /api/alerts/alertmanager` | Alertmanager webhook v4 body |
 //! | `POST /api/alerts/grafana` | Grafana unified alerting webhook body |
+//! | `POST /api/v2/alerts` | what Prometheus sends to an Alertmanager (a list of alerts; resolved = `endsAt` passed) |
 //! | `POST /api/events` | `{"dedup_key", "event_action": trigger\|acknowledge\|resolve, "payload": {...}}` |
 //! | `GET/POST /api/silences`, `DELETE /api/silences/{id}` | silences |
 
@@ -250,6 +251,8 @@ pub fn routes(body_limit: usize) -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/alerts/alertmanager", post(alertmanager))
         .route("/api/alerts/grafana", post(grafana))
+        // Prometheus's own alert push, so `alerting.alertmanagers` can point here.
+        .route("/api/v2/alerts", post(prometheus))
         .route("/api/events", post(events))
         .layer(DefaultBodyLimit::max(body_limit))
 }
@@ -295,6 +298,14 @@ async fn alertmanager(State(s): State<Arc<Shared>>, headers: HeaderMap, body: By
 
 async fn grafana(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     take(s, "grafana", headers, body, alerts::parse_grafana).await
+}
+
+async fn prometheus(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = Utc::now();
+    take(s, "prometheus", headers, body, |b| {
+        alerts::parse_prometheus(b, now)
+    })
+    .await
 }
 
 async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {

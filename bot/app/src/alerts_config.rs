@@ -238,10 +238,13 @@ impl AlertsConfig {
             return err("correlation", "weights must not be negative".into());
         }
         for (name, a) in &self.auth {
-            if !matches!(name.as_str(), "alertmanager" | "grafana" | "events") {
+            if !matches!(
+                name.as_str(),
+                "alertmanager" | "grafana" | "prometheus" | "events"
+            ) {
                 return err(
                     &format!("auth.{name}"),
-                    "sources are alertmanager, grafana and events".into(),
+                    "sources are alertmanager, grafana, prometheus and events".into(),
                 );
             }
             if a.token_env.is_none() == a.hmac_secret_env.is_none() {

@@ -40,7 +40,8 @@ pub use inhibit::InhibitRule;
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use model::{fingerprint, Alert, AlertKey, AlertSource, AlertStatus, Labels};
 pub use normalize::{
-    alertmanager_value, parse_alertmanager, parse_event, parse_grafana, AlertParseError,
+    alertmanager_value, parse_alertmanager, parse_event, parse_grafana, parse_prometheus,
+    AlertParseError,
 };
 pub use pipeline::{AlertRef, Output, Pipeline, PipelineError, StormPhase, SuppressReason};
 pub use route::{Route, RouteOpts};

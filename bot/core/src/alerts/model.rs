@@ -27,6 +27,9 @@ pub enum AlertSource {
     Alertmanager,
     /// Grafana unified alerting webhook.
     Grafana,
+    /// Prometheus sending straight to warroom as its Alertmanager (`POST /api/v2/alerts`):
+    /// no status, a resolved alert is one whose `endsAt` has passed.
+    Prometheus,
     /// A generic event (`trigger`/`acknowledge`/`resolve`, like PagerDuty Events v2).
     /// Such events carry no start time of their own, so an episode lasts from the
     /// first trigger to the resolve.

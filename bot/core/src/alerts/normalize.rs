@@ -250,6 +250,53 @@ pub fn parse_grafana(body: &[u8]) -> Result<Vec<Alert>, AlertParseError> {
     }
 }
 
+/// Parses what Prometheus sends to an Alertmanager (`POST /api/v2/alerts`): a list of
+/// `{"labels", "annotations", "startsAt", "endsAt", "generatorURL"}`. There is no
+/// status: an alert whose `endsAt` is at or before `now` is resolved, a later `endsAt`
+/// is when a firing alert lapses unless re-sent. A missing `startsAt` is `now`.
+///
+/// # Errors
+/// [`AlertParseError`] when the body is not a JSON list, or an alert is not an object,
+/// lacks labels or has an unreadable time.
+pub fn parse_prometheus(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, AlertParseError> {
+    let v = parse_json(body)?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| invalid("body", "expected a list of alerts"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, a) in items.iter().enumerate() {
+        let f = format!("[{i}]");
+        let m = object(a, &f)?;
+        let labels = string_map(m.get("labels"), &format!("{f}.labels"), true)?;
+        if labels.is_empty() {
+            return Err(invalid(format!("{f}.labels"), "no labels"));
+        }
+        let annotations = string_map(m.get("annotations"), &format!("{f}.annotations"), false)?;
+        let starts_at = time(opt_str(m, "startsAt", &f)?, &format!("{f}.startsAt"))?.unwrap_or(now);
+        let ends_at =
+            time(opt_str(m, "endsAt", &f)?, &format!("{f}.endsAt"))?.filter(|e| *e >= starts_at);
+        let status = if ends_at.is_some_and(|e| e <= now) {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        };
+        out.push(Alert {
+            fingerprint: fingerprint(&labels),
+            labels,
+            annotations,
+            status,
+            starts_at,
+            ends_at,
+            source: AlertSource::Prometheus,
+            received_at: match status {
+                AlertStatus::Resolved => ends_at.unwrap_or(starts_at),
+                AlertStatus::Firing => starts_at,
+            },
+        });
+    }
+    Ok(out)
+}
+
 /// Parses one generic event, or a list of them:
 /// `{"dedup_key","action":"trigger|acknowledge|resolve","summary","severity","source",
 /// "service","labels":{..},"timestamp"}`. PagerDuty Events v2 bodies
@@ -528,6 +575,51 @@ mod tests {
         )
         .is_err());
         assert!(parse_event(b"\xff\xfe", now()).is_err());
+    }
+
+    #[test]
+    fn prometheus_pushes_resolve_by_their_end_time_and_bad_ones_name_the_field() {
+        let body = r#"[
+          {"labels":{"alertname":"OrderGatewayDown","service":"order-gw","severity":"critical"},
+           "annotations":{"summary":"订单网关不可用"},"startsAt":"2026-03-02T00:55:00Z",
+           "endsAt":"2026-03-02T01:04:00Z","generatorURL":"http://prom:9090/graph"},
+          {"labels":{"alertname":"DiskFull","instance":"db-01:9100"},
+           "startsAt":"2026-03-02T00:40:00Z","endsAt":"2026-03-02T00:59:00Z"},
+          {"labels":{"alertname":"NoStart"}}]"#;
+        let a = parse_prometheus(body.as_bytes(), now()).unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(
+            a[0].status,
+            AlertStatus::Firing,
+            "endsAt after now: still firing"
+        );
+        assert_eq!(a[0].source, AlertSource::Prometheus);
+        assert_eq!(a[0].fingerprint, fingerprint(&a[0].labels));
+        assert_eq!(a[0].title(), "订单网关不可用");
+        assert_eq!(
+            a[1].status,
+            AlertStatus::Resolved,
+            "endsAt passed: resolved"
+        );
+        assert_eq!(
+            a[1].ends_at.map(|e| e.to_rfc3339()).as_deref(),
+            Some("2026-03-02T00:59:00+00:00")
+        );
+        assert_eq!(a[2].starts_at, now(), "no startsAt: now");
+        for (body, want) in [
+            (r#"{"alerts":[]}"#, "body: expected a list of alerts"),
+            (r#"[{"annotations":{}}]"#, "[0].labels: missing"),
+            (r#"[{"labels":{}}]"#, "[0].labels: no labels"),
+            (
+                r#"[{"labels":{"a":"b"},"endsAt":"soon"}]"#,
+                "[0].endsAt: `soon` is not an RFC 3339 time",
+            ),
+        ] {
+            let e = parse_prometheus(body.as_bytes(), now())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(want), "{body}: {e}");
+        }
     }
 
     /// The tree parser alone, as a body that the typed path refuses gets it.

@@ -288,6 +288,10 @@ struct State {
     costarts: CoStarts,
     last_prune: Option<DateTime<Utc>>,
     clock: Option<DateTime<Utc>>,
+    /// When firing alerts from Prometheus lapse unless re-sent (their `endsAt`), with
+    /// their fingerprints; entries left behind by a re-send are skipped at the tick.
+    #[serde(default)]
+    lapses: BTreeSet<(DateTime<Utc>, String)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -498,6 +502,11 @@ impl Pipeline {
 
     fn ingest_one(&mut self, a: Alert, now: DateTime<Utc>, out: &mut Vec<Output>) {
         let fp = a.fingerprint.clone();
+        if let (AlertSource::Prometheus, AlertStatus::Firing, Some(e)) =
+            (a.source, a.status, a.ends_at)
+        {
+            self.state.lapses.insert((e, fp.clone()));
+        }
         if !self.state.alerts.contains_key(&fp) {
             let title = a.title();
             let identity = self.derived.topo.identify(
@@ -764,7 +773,33 @@ impl Pipeline {
                 consider(e);
             }
         }
+        if let Some((t, _)) = self.state.lapses.first() {
+            consider(*t);
+        }
         best
+    }
+
+    /// Firing Prometheus alerts whose `endsAt` passed without a re-send resolve then,
+    /// as in Alertmanager: a Prometheus that stopped sending leaves nothing firing.
+    fn lapse(&mut self, now: DateTime<Utc>) {
+        while let Some((t, fp)) = self.state.lapses.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.state.lapses.pop_first();
+            let Some(st) = self.state.alerts.get_mut(&fp) else {
+                continue;
+            };
+            let Some(i) = st.episodes.len().checked_sub(1) else {
+                continue;
+            };
+            let ep = &mut st.episodes[i];
+            if ep.status != AlertStatus::Firing || ep.ends_at != Some(t) {
+                continue;
+            }
+            ep.status = AlertStatus::Resolved;
+            self.on_resolved(&fp, i, t);
+        }
     }
 
     fn cluster_deadline(&self, c: &Cluster) -> Option<DateTime<Utc>> {
@@ -793,6 +828,7 @@ impl Pipeline {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
         let now = self.clock(now);
         let mut out = Vec::new();
+        self.lapse(now);
         // Silences that ended.
         let expired: Vec<String> = self
             .state
@@ -1565,6 +1601,7 @@ fn source_name(s: AlertSource) -> &'static str {
     match s {
         AlertSource::Alertmanager => "alertmanager",
         AlertSource::Grafana => "grafana",
+        AlertSource::Prometheus => "prometheus",
         AlertSource::Event => "event",
         AlertSource::Email => "email",
     }

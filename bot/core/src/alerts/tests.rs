@@ -483,6 +483,54 @@ fn a_silenced_alerts_resolve_still_reaches_its_incident() {
 }
 
 #[test]
+fn a_prometheus_alert_that_is_no_longer_re_sent_resolves_at_its_end_time() {
+    let mut p = pipeline(one_signal_declares());
+    let body = |start: &str, end: &str| {
+        format!(
+            r#"[{{"labels":{{"alertname":"OrderRejects","service":"order-router","severity":"critical"}},"startsAt":"{start}","endsAt":"{end}"}}]"#
+        )
+    };
+    // Prometheus re-sends a firing alert every minute, each time 4 minutes ahead.
+    let first = parse_prometheus(
+        body("2026-03-02T01:00:00Z", "2026-03-02T01:04:00Z").as_bytes(),
+        at(0),
+    )
+    .unwrap();
+    p.ingest(first.clone(), at(0));
+    let out = run_until(&mut p, at(180));
+    assert_eq!(declares(&out).len(), 1);
+    let again = parse_prometheus(
+        body("2026-03-02T01:00:00Z", "2026-03-02T01:07:00Z").as_bytes(),
+        at(180),
+    )
+    .unwrap();
+    p.ingest(again, at(180));
+    // The first end time passes: the re-send moved it, nothing resolves.
+    let out = run_until(&mut p, at(400));
+    assert!(
+        !out.iter().any(|o| matches!(
+            o,
+            Output::Update {
+                status: AlertStatus::Resolved,
+                ..
+            }
+        )),
+        "{out:#?}"
+    );
+    // Then Prometheus goes quiet: the alert lapses at 01:07 and the incident learns it.
+    let out = run_until(&mut p, at(1200));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Update { status: AlertStatus::Resolved, alert, .. } if alert.key == first[0].key())),
+        "{out:#?}"
+    );
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Resolved { .. })),
+        "{out:#?}"
+    );
+    assert_eq!(p.next_deadline().filter(|d| *d < at(1200)), None);
+}
+
+#[test]
 fn an_inhibited_alerts_resolve_still_reaches_its_incident() {
     let mut cfg = one_signal_declares();
     cfg.inhibit_rules = vec![InhibitRule {
