@@ -497,4 +497,13 @@ async fn prometheus_can_send_straight_to_warroom_as_its_alertmanager() {
     assert_eq!(s, 401);
     let card = bot.expect("IMS-");
     assert!(card.contains("撮合引擎不可用"), "{card}");
+    assert_eq!(
+        metric(&bot, "warroom_incidents_declared_total").await,
+        "warroom_incidents_declared_total 1",
+        "a declaration by the pipeline counts"
+    );
+    assert_eq!(
+        metric(&bot, "warroom_alerts_received_total").await,
+        "warroom_alerts_received_total 1"
+    );
 }
