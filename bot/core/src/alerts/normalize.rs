@@ -172,6 +172,21 @@ pub(super) fn assemble(
     })
 }
 
+/// One alert object of a list at `f`: the object, its labels (at least one) and its
+/// annotations.
+fn alert_object<'a>(
+    a: &'a Value,
+    f: &str,
+) -> Result<(&'a Map<String, Value>, Labels, Labels), AlertParseError> {
+    let m = object(a, f)?;
+    let labels = string_map(m.get("labels"), &format!("{f}.labels"), true)?;
+    if labels.is_empty() {
+        return Err(invalid(format!("{f}.labels"), "no labels"));
+    }
+    let annotations = string_map(m.get("annotations"), &format!("{f}.annotations"), false)?;
+    Ok((m, labels, annotations))
+}
+
 /// The tree-based parser: reads any body and names the field of the first problem.
 fn webhook_alerts(v: &Value, source: AlertSource) -> Result<Vec<Alert>, AlertParseError> {
     let body = object(v, "body")?;
@@ -183,12 +198,7 @@ fn webhook_alerts(v: &Value, source: AlertSource) -> Result<Vec<Alert>, AlertPar
     let mut out = Vec::with_capacity(alerts.len());
     for (i, a) in alerts.iter().enumerate() {
         let f = format!("alerts[{i}]");
-        let m = object(a, &f)?;
-        let labels = string_map(m.get("labels"), &format!("{f}.labels"), true)?;
-        if labels.is_empty() {
-            return Err(invalid(format!("{f}.labels"), "no labels"));
-        }
-        let annotations = string_map(m.get("annotations"), &format!("{f}.annotations"), false)?;
+        let (m, labels, annotations) = alert_object(a, &f)?;
         let raw = Raw {
             status: opt_str(m, "status", &f)?,
             starts_at: opt_str(m, "startsAt", &f)?,
@@ -266,12 +276,7 @@ pub fn parse_prometheus(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, A
     let mut out = Vec::with_capacity(items.len());
     for (i, a) in items.iter().enumerate() {
         let f = format!("[{i}]");
-        let m = object(a, &f)?;
-        let labels = string_map(m.get("labels"), &format!("{f}.labels"), true)?;
-        if labels.is_empty() {
-            return Err(invalid(format!("{f}.labels"), "no labels"));
-        }
-        let annotations = string_map(m.get("annotations"), &format!("{f}.annotations"), false)?;
+        let (m, labels, annotations) = alert_object(a, &f)?;
         let starts_at = time(opt_str(m, "startsAt", &f)?, &format!("{f}.startsAt"))?.unwrap_or(now);
         let ends_at =
             time(opt_str(m, "endsAt", &f)?, &format!("{f}.endsAt"))?.filter(|e| *e >= starts_at);

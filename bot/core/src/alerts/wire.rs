@@ -7,6 +7,8 @@
 //! accepts it or names the field that is wrong. So both paths accept the same bodies
 //! and give the same alerts; the tests and the fuzz targets compare them.
 
+use std::borrow::Cow;
+
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -19,7 +21,7 @@ use super::normalize::{assemble, cut, Raw, MAX_PAIRS, MAX_VALUE};
 #[derive(Default)]
 struct Body<'a> {
     version: Option<&'a str>,
-    alerts: Option<Vec<WireAlert<'a>>>,
+    alerts: Option<Vec<Obj<WireAlert<'a>>>>,
 }
 
 #[derive(Default)]
@@ -32,89 +34,77 @@ struct WireAlert<'a> {
     fingerprint: Option<&'a str>,
 }
 
-/// Sets a field once; a second occurrence is an error.
-fn once<T, E: serde::de::Error>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), E> {
-    if slot.is_some() {
-        return Err(E::custom(format!("duplicate field {name}")));
-    }
-    *slot = Some(v);
-    Ok(())
+/// A JSON object read field by field into `T`.
+trait Fields<'de>: Default {
+    /// Reads the value of `key` (which was not seen before in this object).
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, m: &mut A) -> Result<(), A::Error>;
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Body<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Body<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a webhook body")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Body<'a>, A::Error> {
-                let mut b = Body::default();
-                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match k.as_ref() {
-                        // Present means a string (a `null` version is an error there).
-                        "version" => once(&mut b.version, m.next_value::<&str>()?, "version")?,
-                        "alerts" => once(&mut b.alerts, m.next_value()?, "alerts")?,
-                        _ => {
-                            m.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(b)
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
+/// `T` read from a JSON object only; a field given twice (even as `null`) is an error.
+struct Obj<T>(T);
 
-impl<'de: 'a, 'a> Deserialize<'de> for WireAlert<'a> {
+impl<'de, T: Fields<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = WireAlert<'a>;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Fields<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an alert")
+                f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<WireAlert<'a>, A::Error> {
-                let mut a = WireAlert::default();
-                // `null` reads as absent, as in the tree parser; a field given twice
-                // (even as `null`) is left to it.
-                let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
-                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
-                    let slot = match k.as_ref() {
-                        "status" => &mut a.status,
-                        "startsAt" => &mut a.starts_at,
-                        "endsAt" => &mut a.ends_at,
-                        "fingerprint" => &mut a.fingerprint,
-                        "labels" | "annotations" => {
-                            let v = m.next_value::<Option<Pairs>>()?.map(|p| p.0);
-                            if k == "labels" {
-                                a.labels = v;
-                            } else {
-                                a.annotations = v;
-                            }
-                            if seen.contains(&k) {
-                                return Err(serde::de::Error::custom("duplicate field"));
-                            }
-                            seen.push(k);
-                            continue;
-                        }
-                        _ => {
-                            m.next_value::<IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    *slot = m.next_value::<Option<&'de str>>()?;
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Obj<T>, A::Error> {
+                let mut t = T::default();
+                let mut seen: Vec<Cow<'de, str>> = Vec::new();
+                while let Some(k) = m.next_key::<Cow<'de, str>>()? {
                     if seen.contains(&k) {
-                        return Err(serde::de::Error::custom("duplicate field"));
+                        return Err(serde::de::Error::custom(format!("duplicate field {k}")));
                     }
+                    t.field(&k, &mut m)?;
                     seen.push(k);
                 }
-                Ok(a)
+                Ok(Obj(t))
             }
         }
         d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Fields<'de> for Body<'a> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, m: &mut A) -> Result<(), A::Error> {
+        match key {
+            // Present means a string (a `null` version is an error there).
+            "version" => self.version = Some(m.next_value::<&str>()?),
+            "alerts" => self.alerts = Some(m.next_value()?),
+            _ => {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de: 'a, 'a> Fields<'de> for WireAlert<'a> {
+    /// `null` reads as absent, as in the tree parser.
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, m: &mut A) -> Result<(), A::Error> {
+        let slot = match key {
+            "status" => &mut self.status,
+            "startsAt" => &mut self.starts_at,
+            "endsAt" => &mut self.ends_at,
+            "fingerprint" => &mut self.fingerprint,
+            "labels" => {
+                self.labels = m.next_value::<Option<Pairs>>()?.map(|p| p.0);
+                return Ok(());
+            }
+            "annotations" => {
+                self.annotations = m.next_value::<Option<Pairs>>()?.map(|p| p.0);
+                return Ok(());
+            }
+            _ => {
+                m.next_value::<IgnoredAny>()?;
+                return Ok(());
+            }
+        };
+        *slot = m.next_value::<Option<&'de str>>()?;
+        Ok(())
     }
 }
 
@@ -141,13 +131,13 @@ impl<'de> Visitor<'de> for PairsVisitor {
         use serde::de::Error;
         let mut out = Labels::new();
         let mut n = 0usize;
-        while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
             n += 1;
             if n > MAX_PAIRS {
                 return Err(A::Error::custom("too many entries"));
             }
             // As in a JSON object: a repeated key keeps its last value.
-            match m.next_value::<Option<std::borrow::Cow<'de, str>>>()? {
+            match m.next_value::<Option<Cow<'de, str>>>()? {
                 None => {
                     out.remove(k.as_ref());
                 }
@@ -166,13 +156,13 @@ impl<'de> Visitor<'de> for PairsVisitor {
 /// The alerts of an Alertmanager (`version` checked) or Grafana webhook body, or
 /// `None` when the tree parser must decide.
 pub(super) fn webhook(body: &[u8], source: AlertSource, versioned: bool) -> Option<Vec<Alert>> {
-    let b: Body = serde_json::from_slice(body).ok()?;
+    let Obj(b) = serde_json::from_slice::<Obj<Body>>(body).ok()?;
     if versioned && b.version.is_some_and(|v| v != "4") {
         return None;
     }
     let alerts = b.alerts?;
     let mut out = Vec::with_capacity(alerts.len());
-    for (i, a) in alerts.into_iter().enumerate() {
+    for (i, Obj(a)) in alerts.into_iter().enumerate() {
         let labels = a.labels?;
         if labels.is_empty() {
             return None;
