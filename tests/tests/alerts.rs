@@ -507,3 +507,89 @@ async fn prometheus_can_send_straight_to_warroom_as_its_alertmanager() {
         "warroom_alerts_received_total 1"
     );
 }
+
+#[tokio::test]
+async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
+    let bot = Bot::start(&config(dir.path(), FAST));
+    let now = chrono::Utc::now();
+    // What `amtool silence add alertname=OrderRejects service=~"order-.*"` posts.
+    let body = json!({
+        "matchers": [
+            {"name": "alertname", "value": "OrderRejects", "isRegex": false, "isEqual": true},
+            {"name": "service", "value": "order-.*", "isRegex": true}
+        ],
+        "startsAt": now.to_rfc3339(),
+        "endsAt": (now + chrono::Duration::hours(2)).to_rfc3339(),
+        "createdBy": "bob",
+        "comment": "夜间变更 night change CHG-42"
+    });
+    let (s, b) = post(
+        &bot,
+        "/api/v2/silences",
+        &serde_json::to_vec(&body).unwrap(),
+        &[bearer()],
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let id = b["silenceID"].as_str().expect("an id").to_string();
+    let list = bot.get_json("/api/v2/silences").await;
+    let listed = list
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["id"] == id.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not in {list}"));
+    assert_eq!(listed["status"]["state"], "active", "{listed}");
+    assert_eq!(listed["comment"], "夜间变更 night change CHG-42");
+    assert_eq!(
+        listed["matchers"],
+        json!([
+            {"name": "alertname", "value": "OrderRejects", "isRegex": false, "isEqual": true},
+            {"name": "service", "value": "order-.*", "isRegex": true, "isEqual": true}
+        ])
+    );
+    // Our own API sees the same silence.
+    let ours = bot.get_json("/api/silences").await;
+    assert!(ours.to_string().contains(&id), "{ours}");
+    // A matcher that matches everything is refused with the reason.
+    let (s, b) = post(
+        &bot,
+        "/api/v2/silences",
+        &serde_json::to_vec(&json!({
+            "matchers": [{"name": "alertname", "value": ".*", "isRegex": true}],
+            "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339()
+        }))
+        .unwrap(),
+        &[bearer()],
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = post(&bot, "/api/v2/silences", b"{\"matchers\": 1}", &[bearer()]).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_silence")),
+        "{b}"
+    );
+    let (s, _) = post(&bot, "/api/v2/silences", b"{}", &[]).await;
+    assert_eq!(s, 401, "behind the API token");
+    // amtool silence expire <id>
+    let r = bot
+        .http()
+        .delete(format!("{}/api/v2/silence/{id}", bot.base))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 200);
+    let list = bot.get_json("/api/v2/silences").await;
+    assert!(!list.to_string().contains(&id), "{list}");
+    let r = bot
+        .http()
+        .delete(format!("{}/api/v2/silence/S-nope", bot.base))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status().as_u16(), 404, "an unknown id");
+}

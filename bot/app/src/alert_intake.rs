@@ -14,6 +14,7 @@
 //! | `POST /api/v2/alerts` | what Prometheus sends to an Alertmanager (a list of alerts; resolved = `endsAt` passed) |
 //! | `POST /api/events` | `{"dedup_key", "event_action": trigger\|acknowledge\|resolve, "payload": {...}}` |
 //! | `GET/POST /api/silences`, `DELETE /api/silences/{id}` | silences |
+//! | `GET/POST /api/v2/silences`, `DELETE /api/v2/silence/{id}` | the same silences in Alertmanager's API v2 shape (amtool, Grafana) |
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -262,6 +263,13 @@ pub fn silence_routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/silences", get(list_silences).post(add_silence))
         .route("/api/silences/{id}", delete(expire_silence))
+        // Alertmanager's API v2, so amtool and Grafana's Alertmanager data source can
+        // list, add and expire silences here.
+        .route(
+            "/api/v2/silences",
+            get(am_list_silences).post(am_add_silence),
+        )
+        .route("/api/v2/silence/{id}", delete(am_expire_silence))
 }
 
 async fn take(
@@ -371,35 +379,178 @@ async fn add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Respon
         created_by: n.created_by.unwrap_or_else(|| "api".into()),
         comment: n.comment,
     };
+    Ok(match store_silence(&s, silence).await? {
+        Ok(silence) => (StatusCode::CREATED, Json(silence)).into_response(),
+        Err(reason) => bad(reason),
+    })
+}
+
+/// Hands a silence to the engine: the stored silence, or why it was refused.
+async fn store_silence(s: &Shared, silence: Silence) -> Result<Result<Silence, String>, AppError> {
     let outcome = s.engine.submit(Event::AddSilence { silence }).await?;
     Ok(match outcome.reply {
-        Some(Message::SilenceSet { silence }) => {
-            (StatusCode::CREATED, Json(silence)).into_response()
-        }
-        Some(Message::Refused { problem }) => bad(format!("{problem:?}")),
-        _ => bad("the silence was not stored".into()),
+        Some(Message::SilenceSet { silence }) => Ok(silence),
+        Some(Message::Refused { problem }) => Err(format!("{problem:?}")),
+        _ => Err("the silence was not stored".into()),
     })
+}
+
+/// A matcher as Alertmanager's API v2 writes it.
+#[derive(Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AmMatcher {
+    name: String,
+    value: String,
+    #[serde(default)]
+    is_regex: bool,
+    #[serde(default = "yes")]
+    is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /api/v2/silences` body (Alertmanager's `postableSilence`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AmSilence {
+    #[serde(default)]
+    id: Option<String>,
+    matchers: Vec<AmMatcher>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn am_add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Response, AppError> {
+    let bad = |reason: String| json_error(StatusCode::BAD_REQUEST, "invalid_silence", reason);
+    let n: AmSilence = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => return Ok(bad(e.to_string())),
+    };
+    let mut matchers = Vec::new();
+    for m in &n.matchers {
+        let op = match (m.is_regex, m.is_equal) {
+            (false, true) => alerts::MatchOp::Eq,
+            (false, false) => alerts::MatchOp::Ne,
+            (true, true) => alerts::MatchOp::Re,
+            (true, false) => alerts::MatchOp::NotRe,
+        };
+        match Matcher::new(&m.name, op, &m.value) {
+            Ok(x) => matchers.push(x),
+            Err(e) => return Ok(bad(format!("matcher `{}`: {e}", m.name))),
+        }
+    }
+    let now = Utc::now();
+    let silence = Silence {
+        id: n
+            .id
+            .filter(|i| !i.trim().is_empty())
+            .unwrap_or_else(|| format!("S-AM-{}", now.timestamp_nanos_opt().unwrap_or_default())),
+        matchers,
+        starts_at: n.starts_at.max(now),
+        ends_at: Some(n.ends_at),
+        recurrence: None,
+        created_by: if n.created_by.trim().is_empty() {
+            "alertmanager-api".into()
+        } else {
+            n.created_by
+        },
+        comment: n.comment,
+    };
+    Ok(match store_silence(&s, silence).await? {
+        Ok(silence) => Json(json!({ "silenceID": silence.id })).into_response(),
+        Err(reason) => bad(reason),
+    })
+}
+
+/// `GET /api/v2/silences`: the silences in force or to come, as Alertmanager's
+/// `gettableSilences`.
+async fn am_list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
+    let Some(silences) = current_silences(&s).await? else {
+        return Ok(no_pipeline());
+    };
+    let now = Utc::now();
+    let out: Vec<serde_json::Value> = silences
+        .iter()
+        .map(|x| {
+            let state = if x.is_expired(now) {
+                "expired"
+            } else if x.starts_at > now {
+                "pending"
+            } else {
+                "active"
+            };
+            let matchers: Vec<AmMatcher> = x
+                .matchers
+                .iter()
+                .map(|m| AmMatcher {
+                    name: m.name().to_string(),
+                    value: m.value().to_string(),
+                    is_regex: matches!(m.op(), alerts::MatchOp::Re | alerts::MatchOp::NotRe),
+                    is_equal: matches!(m.op(), alerts::MatchOp::Eq | alerts::MatchOp::Re),
+                })
+                .collect();
+            json!({
+                "id": x.id,
+                "status": {"state": state},
+                "updatedAt": x.starts_at,
+                "matchers": matchers,
+                "startsAt": x.starts_at,
+                "endsAt": x.ends_at,
+                "createdBy": x.created_by,
+                "comment": x.comment,
+            })
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+async fn am_expire_silence(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(if end_silence(&s, &id).await? {
+        StatusCode::OK.into_response()
+    } else {
+        no_silence(&id)
+    })
+}
+
+/// Ends silence `id`; false when there is none.
+async fn end_silence(s: &Shared, id: &str) -> Result<bool, AppError> {
+    let outcome = s
+        .engine
+        .submit(Event::ExpireSilence { id: id.to_string() })
+        .await?;
+    Ok(matches!(outcome.reply, Some(Message::SilenceEnded { .. })))
+}
+
+fn no_silence(id: &str) -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no silence `{id}`"),
+    )
 }
 
 async fn expire_silence(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let outcome = s
-        .engine
-        .submit(Event::ExpireSilence { id: id.clone() })
-        .await?;
-    Ok(match outcome.reply {
-        Some(Message::SilenceEnded { .. }) => StatusCode::NO_CONTENT.into_response(),
-        _ => json_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no silence `{id}`"),
-        ),
+    Ok(if end_silence(&s, &id).await? {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        no_silence(&id)
     })
 }
 
-async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
+/// The silences in force or to come; `None` without an alert pipeline.
+async fn current_silences(s: &Shared) -> Result<Option<Vec<Silence>>, AppError> {
     let outcome = s
         .engine
         .submit(Event::Command {
@@ -409,13 +560,22 @@ async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppErro
         })
         .await?;
     Ok(match outcome.reply {
-        Some(Message::SilenceList { silences }) => {
-            Json(json!({ "silences": silences })).into_response()
-        }
-        _ => json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "alerts_off",
-            "no alert pipeline",
-        ),
+        Some(Message::SilenceList { silences }) => Some(silences),
+        _ => None,
+    })
+}
+
+fn no_pipeline() -> Response {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "alerts_off",
+        "no alert pipeline",
+    )
+}
+
+async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
+    Ok(match current_silences(&s).await? {
+        Some(silences) => Json(json!({ "silences": silences })).into_response(),
+        None => no_pipeline(),
     })
 }
