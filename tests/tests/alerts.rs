@@ -41,6 +41,29 @@ fn bearer() -> (&'static str, String) {
     ("authorization", format!("Bearer {TOKEN}"))
 }
 
+/// POSTs `body` as JSON with the API token.
+async fn post_json(bot: &Bot, path: &str, body: &Value) -> (u16, Value) {
+    post(
+        bot,
+        path,
+        &serde_json::to_vec(body).expect("json"),
+        &[bearer()],
+    )
+    .await
+}
+
+/// DELETEs `path` with the API token; the status.
+async fn delete(bot: &Bot, path: &str) -> u16 {
+    bot.http()
+        .delete(format!("{}{path}", bot.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("delete")
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn webhooks_refuse_bad_bodies_and_bad_credentials_with_a_reason() {
     std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
@@ -381,13 +404,7 @@ async fn a_silence_added_to_the_file_of_a_running_bot_mutes_alerts_within_a_seco
     let body = json!({"version": "4", "status": "firing", "receiver": "warroom", "groupKey": "g",
         "alerts": [alert("ConnectionsExhausted", "trading-db", "trading-db connections exhausted"),
                    alert("ConnectionsExhausted", "payments", "payments connections exhausted")]});
-    let (s, b) = post(
-        &bot,
-        "/api/alerts/alertmanager",
-        &serde_json::to_vec(&body).unwrap(),
-        &[bearer()],
-    )
-    .await;
+    let (s, b) = post_json(&bot, "/api/alerts/alertmanager", &body).await;
     assert_eq!(s, 202, "{b}");
     let card = bot.expect("IMS-");
     let list = bot.get_json("/api/incidents").await;
@@ -476,13 +493,7 @@ async fn prometheus_can_send_straight_to_warroom_as_its_alertmanager() {
         "endsAt": ends,
         "generatorURL": "http://prometheus:9090/graph?g0.expr=up%3D%3D0"
     }]);
-    let (s, b) = post(
-        &bot,
-        "/api/v2/alerts",
-        &serde_json::to_vec(&body).unwrap(),
-        &[bearer()],
-    )
-    .await;
+    let (s, b) = post_json(&bot, "/api/v2/alerts", &body).await;
     assert_eq!((s, b["accepted"].as_u64()), (202, Some(1)), "{b}");
     let (s, b) = post(&bot, "/api/v2/alerts", br#"{"alerts":[]}"#, &[bearer()]).await;
     assert_eq!(s, 400, "{b}");
@@ -525,13 +536,7 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
         "createdBy": "bob",
         "comment": "夜间变更 night change CHG-42"
     });
-    let (s, b) = post(
-        &bot,
-        "/api/v2/silences",
-        &serde_json::to_vec(&body).unwrap(),
-        &[bearer()],
-    )
-    .await;
+    let (s, b) = post_json(&bot, "/api/v2/silences", &body).await;
     assert_eq!(s, 200, "{b}");
     let id = b["silenceID"].as_str().expect("an id").to_string();
     let list = bot.get_json("/api/v2/silences").await;
@@ -553,15 +558,13 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     let ours = bot.get_json("/api/silences").await;
     assert!(ours.to_string().contains(&id), "{ours}");
     // A matcher that matches everything is refused with the reason.
-    let (s, b) = post(
+    let (s, b) = post_json(
         &bot,
         "/api/v2/silences",
-        &serde_json::to_vec(&json!({
+        &json!({
             "matchers": [{"name": "alertname", "value": ".*", "isRegex": true}],
             "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339()
-        }))
-        .unwrap(),
-        &[bearer()],
+        }),
     )
     .await;
     assert_eq!(s, 400, "{b}");
@@ -574,22 +577,12 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     let (s, _) = post(&bot, "/api/v2/silences", b"{}", &[]).await;
     assert_eq!(s, 401, "behind the API token");
     // amtool silence expire <id>
-    let r = bot
-        .http()
-        .delete(format!("{}/api/v2/silence/{id}", bot.base))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(delete(&bot, &format!("/api/v2/silence/{id}")).await, 200);
     let list = bot.get_json("/api/v2/silences").await;
     assert!(!list.to_string().contains(&id), "{list}");
-    let r = bot
-        .http()
-        .delete(format!("{}/api/v2/silence/S-nope", bot.base))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(r.status().as_u16(), 404, "an unknown id");
+    assert_eq!(
+        delete(&bot, "/api/v2/silence/S-nope").await,
+        404,
+        "an unknown id"
+    );
 }

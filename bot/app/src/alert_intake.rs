@@ -514,39 +514,30 @@ async fn am_expire_silence(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(if end_silence(&s, &id).await? {
-        StatusCode::OK.into_response()
-    } else {
-        no_silence(&id)
-    })
+    end_silence(&s, &id, StatusCode::OK).await
 }
 
-/// Ends silence `id`; false when there is none.
-async fn end_silence(s: &Shared, id: &str) -> Result<bool, AppError> {
+/// Ends silence `id`: `done` (Alertmanager answers 200, our API 204), or 404.
+async fn end_silence(s: &Shared, id: &str, done: StatusCode) -> Result<Response, AppError> {
     let outcome = s
         .engine
         .submit(Event::ExpireSilence { id: id.to_string() })
         .await?;
-    Ok(matches!(outcome.reply, Some(Message::SilenceEnded { .. })))
-}
-
-fn no_silence(id: &str) -> Response {
-    json_error(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no silence `{id}`"),
-    )
+    Ok(match outcome.reply {
+        Some(Message::SilenceEnded { .. }) => done.into_response(),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no silence `{id}`"),
+        ),
+    })
 }
 
 async fn expire_silence(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(if end_silence(&s, &id).await? {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        no_silence(&id)
-    })
+    end_silence(&s, &id, StatusCode::NO_CONTENT).await
 }
 
 /// The silences in force or to come; `None` without an alert pipeline.
