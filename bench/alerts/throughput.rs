@@ -15,7 +15,9 @@
 //! Run: `bench/alerts/throughput.sh` (builds, then runs this with the release binary), or
 //! `cargo run --release -p warroom-tests --example alerts_throughput -- \
 //!    --warroom target/release/warroom --alertmanager /usr/bin/prometheus-alertmanager`
-//! Options: `--clients 1,8,64 --batches 1,10 --seconds 5 --estate 20000`.
+//! Options: `--clients 1,8,64 --batches 1,10 --seconds 5 --estate 20000 --warroom-api webhook`.
+//! `--warroom-api v2` sends warroom the very bodies Alertmanager gets, to its
+//! `POST /api/v2/alerts` (what Prometheus sends an Alertmanager).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,8 @@ struct Opts {
     batches: Vec<usize>,
     seconds: f64,
     estate: usize,
+    /// `webhook` (Alertmanager webhook v4 bodies) or `v2` (the Alertmanager API bodies).
+    warroom_api: String,
 }
 
 fn opts() -> Opts {
@@ -45,6 +49,7 @@ fn opts() -> Opts {
         batches: vec![1, 10],
         seconds: 5.0,
         estate: 20_000,
+        warroom_api: "webhook".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let list = |s: &str| -> Vec<usize> {
@@ -63,6 +68,7 @@ fn opts() -> Opts {
             "--batches" => o.batches = list(&v),
             "--seconds" => o.seconds = v.parse().expect("seconds"),
             "--estate" => o.estate = v.parse().expect("estate size"),
+            "--warroom-api" if v == "webhook" || v == "v2" => o.warroom_api = v,
             other => panic!("unknown option {other}"),
         }
         i += 2;
@@ -395,9 +401,14 @@ async fn main() {
         None => None,
     };
     println!(
-        "alert ingestion over HTTP on loopback, {} s per cell, estate of {} distinct alerts, {} cores",
+        "alert ingestion over HTTP on loopback, {} s per cell, estate of {} distinct alerts, warroom fed {}, {} cores",
         o.seconds,
         o.estate,
+        if o.warroom_api == "v2" {
+            "the same Alertmanager API bodies (/api/v2/alerts)"
+        } else {
+            "Alertmanager webhook v4 bodies"
+        },
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
@@ -418,9 +429,14 @@ async fn main() {
     for &batch in &o.batches {
         let (wb, ab) = bodies(o.estate, batch);
         let (wb, ab) = (Arc::new(wb), Arc::new(ab));
+        let (path, wb) = if o.warroom_api == "v2" {
+            ("/api/v2/alerts", ab.clone())
+        } else {
+            ("/api/alerts/alertmanager", wb)
+        };
         for &clients in &o.clients {
             let w = load(
-                &format!("{}/api/alerts/alertmanager", wr.base),
+                &format!("{}{path}", wr.base),
                 Some(TOKEN),
                 wb.clone(),
                 batch,

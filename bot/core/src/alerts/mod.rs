@@ -41,7 +41,7 @@ pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use model::{fingerprint, Alert, AlertKey, AlertSource, AlertStatus, Labels};
 pub use normalize::{
     alertmanager_value, parse_alertmanager, parse_event, parse_grafana, parse_prometheus,
-    AlertParseError,
+    prometheus_value, AlertParseError,
 };
 pub use pipeline::{AlertRef, Output, Pipeline, PipelineError, StormPhase, SuppressReason};
 pub use route::{Route, RouteOpts};

@@ -269,7 +269,17 @@ pub fn parse_grafana(body: &[u8]) -> Result<Vec<Alert>, AlertParseError> {
 /// [`AlertParseError`] when the body is not a JSON list, or an alert is not an object,
 /// lacks labels or has an unreadable time.
 pub fn parse_prometheus(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, AlertParseError> {
-    let v = parse_json(body)?;
+    match super::wire::prometheus(body, now) {
+        Some(alerts) => Ok(alerts),
+        None => prometheus_value(&parse_json(body)?, now),
+    }
+}
+
+/// [`parse_prometheus`] for a body already parsed as JSON.
+///
+/// # Errors
+/// As [`parse_prometheus`].
+pub fn prometheus_value(v: &Value, now: DateTime<Utc>) -> Result<Vec<Alert>, AlertParseError> {
     let items = v
         .as_array()
         .ok_or_else(|| invalid("body", "expected a list of alerts"))?;
@@ -277,29 +287,42 @@ pub fn parse_prometheus(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, A
     for (i, a) in items.iter().enumerate() {
         let f = format!("[{i}]");
         let (m, labels, annotations) = alert_object(a, &f)?;
-        let starts_at = time(opt_str(m, "startsAt", &f)?, &format!("{f}.startsAt"))?.unwrap_or(now);
-        let ends_at =
-            time(opt_str(m, "endsAt", &f)?, &format!("{f}.endsAt"))?.filter(|e| *e >= starts_at);
-        let status = if ends_at.is_some_and(|e| e <= now) {
-            AlertStatus::Resolved
-        } else {
-            AlertStatus::Firing
-        };
-        out.push(Alert {
-            fingerprint: fingerprint(&labels),
-            labels,
-            annotations,
-            status,
-            starts_at,
-            ends_at,
-            source: AlertSource::Prometheus,
-            received_at: match status {
-                AlertStatus::Resolved => ends_at.unwrap_or(starts_at),
-                AlertStatus::Firing => starts_at,
-            },
-        });
+        let starts = opt_str(m, "startsAt", &f)?;
+        let ends = opt_str(m, "endsAt", &f)?;
+        out.push(prometheus_alert(i, labels, annotations, starts, ends, now)?);
     }
     Ok(out)
+}
+
+/// Alert `i` of a Prometheus push from its maps and times (both parsers).
+pub(super) fn prometheus_alert(
+    i: usize,
+    labels: Labels,
+    annotations: Labels,
+    starts: Option<&str>,
+    ends: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Alert, AlertParseError> {
+    let starts_at = time(starts, &format!("[{i}].startsAt"))?.unwrap_or(now);
+    let ends_at = time(ends, &format!("[{i}].endsAt"))?.filter(|e| *e >= starts_at);
+    let status = if ends_at.is_some_and(|e| e <= now) {
+        AlertStatus::Resolved
+    } else {
+        AlertStatus::Firing
+    };
+    Ok(Alert {
+        fingerprint: fingerprint(&labels),
+        labels,
+        annotations,
+        status,
+        starts_at,
+        ends_at,
+        source: AlertSource::Prometheus,
+        received_at: match status {
+            AlertStatus::Resolved => ends_at.unwrap_or(starts_at),
+            AlertStatus::Firing => starts_at,
+        },
+    })
 }
 
 /// Parses one generic event, or a list of them:
@@ -639,6 +662,11 @@ mod tests {
     fn same_as_tree(body: &str) {
         let b = body.as_bytes();
         assert_eq!(
+            parse_prometheus(b, now()),
+            parse_json(b).and_then(|v| prometheus_value(&v, now())),
+            "prometheus: {body}"
+        );
+        assert_eq!(
             parse_alertmanager(b),
             tree(b, AlertSource::Alertmanager),
             "alertmanager: {body}"
@@ -655,6 +683,14 @@ mod tests {
         assert!(
             super::super::wire::webhook(AM.as_bytes(), AlertSource::Alertmanager, true).is_some(),
             "an ordinary body takes the typed path"
+        );
+        assert!(
+            super::super::wire::prometheus(
+                br#"[{"labels":{"alertname":"A"},"annotations":{"summary":"s"},"startsAt":"2026-03-02T00:00:00Z","endsAt":"2026-03-02T01:04:00Z","generatorURL":"http://p"}]"#,
+                now()
+            )
+            .is_some(),
+            "an ordinary Prometheus push takes the typed path"
         );
         let long = "長".repeat(2000);
         for body in [
@@ -682,6 +718,12 @@ mod tests {
             r#"{"version":4,"alerts":[]}"#.into(),
             r#"{"alerts":null}"#.into(),
             r#"{"alerts":[]} x"#.into(),
+            // Prometheus pushes: a list, resolved by a passed endsAt.
+            r#"[{"labels":{"alertname":"A"},"startsAt":"2026-03-02T00:00:00Z","endsAt":"2026-03-02T00:30:00Z"}]"#.into(),
+            r#"[{"labels":{"alertname":"A"},"endsAt":"2026-03-02T05:00:00Z","status":5}]"#.into(),
+            r#"[{"labels":{"alertname":"A"},"endsAt":"2026-03-02T05:00:00Z","generatorURL":"http://p"},{"labels":{}}]"#.into(),
+            r#"[{"labels":{"alertname":"A","alertname":"B"},"startsAt":null}]"#.into(),
+            r#"[[{"alertname":"A"}]]"#.into(),
             r#"{"alerts":[{"labels":{"alertname":"A"},"annotations":{"d":{"deep":1}},"startsAt":"2026-03-02T00:00:00Z"}]}"#.into(),
             format!(r#"{{"alerts":[{{"labels":{{"alertname":"A"}},"annotations":{{"d":"{long}"}},"startsAt":"2026-03-02T00:00:00Z"}}]}}"#),
             format!(
@@ -705,6 +747,7 @@ mod tests {
         fn the_typed_path_and_the_tree_parser_agree_on_any_body(
             parts in proptest::collection::vec(proptest::sample::select(vec![
                 r#"{"alerts":["#, r#"{"version":"4","alerts":["#, "]}", "{", "}", ",", "[", "]",
+                r#"[{"labels":{"alertname":"A"}"#, "}]",
                 r#""labels":{"#, r#""annotations":{"#, r#""alertname":"A""#, r#""x":"#,
                 r#""status":"resolved""#, r#""status":"firing""#, r#""status":null"#,
                 r#""startsAt":"2026-03-02T00:00:00Z""#, r#""endsAt":"2026-03-02T01:00:00Z""#,

@@ -1,5 +1,5 @@
-//! Webhook bodies read straight into typed fields: the common case of
-//! [`super::normalize`], without building a JSON tree first.
+//! Webhook bodies and Prometheus pushes read straight into typed fields: the common
+//! case of [`super::normalize`], without building a JSON tree first.
 //!
 //! This path only ever answers "these alerts" or "not mine": anything it does not
 //! read exactly as the tree-based parser would (a number as a label value, an escaped
@@ -12,8 +12,10 @@ use std::borrow::Cow;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
+use chrono::{DateTime, Utc};
+
 use super::model::{Alert, AlertSource, Labels};
-use super::normalize::{assemble, cut, Raw, MAX_PAIRS, MAX_VALUE};
+use super::normalize::{assemble, cut, prometheus_alert, Raw, MAX_PAIRS, MAX_VALUE};
 
 /// The parts of a body this path reads. Bodies and alerts are read as JSON objects
 /// only (serde's derive would also take a list in field order, which the tree parser
@@ -175,6 +177,19 @@ pub(super) fn webhook(body: &[u8], source: AlertSource, versioned: bool) -> Opti
         };
         let annotations = a.annotations.unwrap_or_default();
         out.push(assemble(i, labels, annotations, raw, source).ok()?);
+    }
+    Some(out)
+}
+
+/// The alerts of a Prometheus push (a list of alerts), or `None` when the tree parser
+/// must decide.
+pub(super) fn prometheus(body: &[u8], now: DateTime<Utc>) -> Option<Vec<Alert>> {
+    let alerts = serde_json::from_slice::<Vec<Obj<WireAlert>>>(body).ok()?;
+    let mut out = Vec::with_capacity(alerts.len());
+    for (i, Obj(a)) in alerts.into_iter().enumerate() {
+        let labels = a.labels.filter(|l| !l.is_empty())?;
+        let annotations = a.annotations.unwrap_or_default();
+        out.push(prometheus_alert(i, labels, annotations, a.starts_at, a.ends_at, now).ok()?);
     }
     Some(out)
 }
