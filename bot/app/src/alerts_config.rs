@@ -76,6 +76,7 @@
 //! threshold = 1.0           # ...when their severity weights add up to this
 //! weights = { P1 = 1.0, P2 = 0.6, P3 = 0.3, P4 = 0.1 }
 //! pause = { P1 = "2m", P2 = "5m", P3 = "10m", P4 = "30m" }  # a lone alert must fire this long
+//! alone_from = "P3"         # less severe (info) alerts join incidents but never page alone
 //! symptom_pause = 1.0       # pause multiplier for clusters of symptom alerts only
 //! min_severity = "P4"       # less severe alerts are recorded, never correlated
 //! default_severity = "P3"

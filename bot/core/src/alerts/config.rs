@@ -183,6 +183,10 @@ pub struct DeclareConfig {
     pub threshold: f64,
     /// Pause per severity before a lone alert is declared.
     pub pause: BTreeMap<Severity, Dur>,
+    /// The least severe alert that is declared an incident by itself after its pause.
+    /// Less severe ones (P4, `info`: by convention not paged) join incidents, and count
+    /// towards `signals`, but never page alone, however long they fire.
+    pub alone_from: Severity,
     /// The pause is this many times longer for a cluster of symptom alerts only
     /// (see `correlation.symptom_words`): their cause often shows up elsewhere.
     pub symptom_pause: f64,
@@ -206,6 +210,7 @@ impl Default for DeclareConfig {
             .collect(),
             threshold: 1.0,
             symptom_pause: 1.0,
+            alone_from: Severity::P3,
             pause: [
                 (Severity::P1, Dur::mins(2)),
                 (Severity::P2, Dur::mins(5)),

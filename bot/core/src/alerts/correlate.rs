@@ -332,6 +332,10 @@ pub struct Identity {
     pub tokens: BTreeSet<String>,
     /// Words of other label values and annotations (to spot a named service).
     pub mentions: BTreeSet<String>,
+    /// Other catalog services its text names (`upstream matching-engine is degraded`),
+    /// when it has a service of its own.
+    #[serde(default)]
+    pub named: BTreeSet<String>,
     /// A symptom alert (its name has one of the symptom words).
     pub symptom: bool,
 }
@@ -384,6 +388,9 @@ pub enum RelKind {
     DependedOnBy,
     /// One names the other's service.
     Mentions,
+    /// One's text names the other's service as a catalog service (`upstream X is
+    /// degraded`): the named one is the cause.
+    Named,
     /// Learned from co-starts.
     Learned,
     /// Only close in time (a symptom right after a root the catalog cannot place).
@@ -504,6 +511,15 @@ impl Topology {
         if let Some(s) = &service {
             mentions.remove(s);
         }
+        let named = if service.is_some() {
+            mentions
+                .iter()
+                .filter(|w| self.catalog.get(w).is_some())
+                .cloned()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         Identity {
             service,
             owner,
@@ -512,6 +528,7 @@ impl Topology {
             alertname,
             tokens,
             mentions,
+            named,
             symptom,
         }
     }
@@ -631,6 +648,9 @@ pub struct Member {
     pub tokens: BTreeSet<String>,
     /// Mention words.
     pub mentions: BTreeSet<String>,
+    /// Other catalog services its text names (see [`Identity::named`]).
+    #[serde(default)]
+    pub named: BTreeSet<String>,
     /// Severity.
     pub severity: Severity,
     /// Title.
@@ -946,6 +966,14 @@ impl Cluster {
                 return None;
             }
         }
+        let explained_by = |m: &Member| {
+            cand.named.is_empty()
+                || m.service.as_deref().is_some_and(|b| {
+                    cand.named
+                        .iter()
+                        .any(|n| n == b || topo.depends(n, b).is_some())
+                })
+        };
         // Recent members are the relevant ones; big storms are capped.
         let skip = self.members.len().saturating_sub(256);
         for m in self.members[skip..].iter().filter(|m| m.anchor) {
@@ -976,7 +1004,16 @@ impl Cluster {
             // symptom: it joins through a symptom member only as the same signal
             // starting with it (the same failure seen on several instances).
             let sibling = rel.kind == RelKind::SameSignal && gap <= cfg.onset_tolerance.get();
-            if !(cand.symptom || m.cause || sibling) {
+            if !(cand.symptom || m.cause || sibling || rel.kind == RelKind::Named) {
+                continue;
+            }
+            // An alert naming its cause joins another service's alerts only where that
+            // cause, or something it depends on, alerts.
+            let across = matches!(
+                rel.kind,
+                RelKind::DependsOn | RelKind::Mentions | RelKind::Learned | RelKind::Temporal
+            );
+            if across && !explained_by(m) {
                 continue;
             }
             let (limit, span) = match rel.kind {
@@ -1005,6 +1042,7 @@ impl Cluster {
                     RelKind::OnNode => {
                         m.cause && cand.hosts.iter().any(|h| m.node.as_ref() == Some(h))
                     }
+                    RelKind::Named => m.named.iter().any(|n| cand.service.as_ref() == Some(n)),
                     _ => false,
                 };
                 best = Some((conf, reason, cause));
@@ -1121,6 +1159,12 @@ fn relation(
             format!("{h} hops")
         }
     };
+    // Text naming the other's service as its cause (`upstream X is degraded`) places
+    // the two more surely than the catalog, which lists every service either may be
+    // waiting on; it also lets a cause reported late join the symptoms that named it.
+    if m.named.contains(a) {
+        return rel(RelKind::Named, 0.9, format!("{b} names {a}"));
+    }
     // A root cause reported late explains the cluster's root-cause side, not its
     // symptoms (which would chain unrelated incidents through shared dependents).
     if let Some(h) = pair.member_on_cand.filter(|_| m.cause) {
@@ -1201,6 +1245,7 @@ mod tests {
             alertname: name.into(),
             tokens: tokenize(name),
             mentions: BTreeSet::new(),
+            named: BTreeSet::new(),
             severity: Severity::P2,
             title: name.into(),
             resolved_at: None,

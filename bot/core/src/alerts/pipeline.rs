@@ -603,9 +603,31 @@ impl Pipeline {
                     st.episodes[l].ends_at = Some(at);
                     self.on_resolved(&fp, l, at);
                 }
+                // A new episode may say something new (another value, another cause
+                // named): its text is read again.
+                let fresh = self
+                    .state
+                    .alerts
+                    .get(&fp)
+                    .filter(|st| st.annotations != a.annotations)
+                    .map(|_| {
+                        let title = a.title();
+                        let identity = self.derived.topo.identify(
+                            &self.config.correlation,
+                            &a.labels,
+                            &a.annotations,
+                            &title,
+                        );
+                        (identity, title)
+                    });
                 let Some(st) = self.state.alerts.get_mut(&fp) else {
                     return;
                 };
+                if let Some((identity, title)) = fresh {
+                    st.identity = identity;
+                    st.title = title;
+                    st.annotations.clone_from(&a.annotations);
+                }
                 if st.episodes.len() >= MAX_EPISODES {
                     // Forget the oldest settled episode.
                     if let Some(p) = st.episodes.iter().position(|e| {
@@ -813,9 +835,10 @@ impl Pipeline {
                 } else {
                     1.0
                 };
+                let alone = self.config.declare.alone_from;
                 c.members
                     .iter()
-                    .filter(|m| m.resolved_at.is_none())
+                    .filter(|m| m.resolved_at.is_none() && m.severity <= alone)
                     .map(|m| m.key.starts_at + self.pause_for(m, factor).0)
                     .min()
             }
@@ -868,10 +891,11 @@ impl Pipeline {
             match (c.state, c.quiet_since.is_some()) {
                 (ClusterState::Pending, true) => self.drop_transient(&id, &mut out),
                 (ClusterState::Pending, false) => {
+                    let alone = self.config.declare.alone_from;
                     let reason = c
                         .members
                         .iter()
-                        .filter(|m| m.resolved_at.is_none())
+                        .filter(|m| m.resolved_at.is_none() && m.severity <= alone)
                         .map(|m| (m, self.pause_for(m, 1.0)))
                         .min_by_key(|(m, (pause, _))| m.key.starts_at + *pause)
                         .map(|(m, (pause, held))| {
@@ -1291,6 +1315,7 @@ impl Pipeline {
             alertname: st.identity.alertname.clone(),
             tokens: st.identity.tokens.clone(),
             mentions: st.identity.mentions.clone(),
+            named: st.identity.named.clone(),
             severity: st.severity,
             title: st.title.clone(),
             resolved_at: (ep.status == AlertStatus::Resolved)

@@ -1210,3 +1210,156 @@ fn a_rules_reload_replaces_configured_silences_and_keeps_those_from_chat() {
     assert_eq!(ids(&p), vec!["cfg-new", "chat-1"]);
     assert_ne!(p.config().route.group_wait, Some(Dur::secs(1)));
 }
+
+fn with_text(mut a: Alert, key: &str, text: &str) -> Alert {
+    a.annotations.insert(key.into(), text.into());
+    a
+}
+
+#[test]
+fn a_symptom_naming_its_upstream_cause_waits_for_that_cause_instead_of_joining_another_incident() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    // risk crashes; the gateway depends on risk and on order-router.
+    let risk = alert(
+        &[
+            ("alertname", "RiskEngineOOMKilled"),
+            ("service", "risk"),
+            ("severity", "critical"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let gw = with_text(
+        alert(
+            &[
+                ("alertname", "HighLatency"),
+                ("service", "trading-gateway"),
+                ("severity", "warning"),
+            ],
+            at(100),
+            AlertStatus::Firing,
+        ),
+        "description",
+        "HighLatency on tgw-02; upstream order-router is degraded",
+    );
+    // The order router's own alert started first but its sender reports it late.
+    let router = alert(
+        &[
+            ("alertname", "OrderRouterCrashed"),
+            ("service", "order-router"),
+            ("severity", "critical"),
+        ],
+        at(60),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![risk.clone()], at(5));
+    out.extend(run_until(&mut p, at(105)));
+    out.extend(p.ingest(vec![gw.clone()], at(105)));
+    out.extend(run_until(&mut p, at(240)));
+    out.extend(p.ingest(vec![router.clone()], at(240)));
+    out.extend(run_until(&mut p, at(900)));
+    let r = p.cluster_of(&risk.key()).unwrap().to_string();
+    assert_ne!(p.cluster_of(&gw.key()), Some(r.as_str()), "{out:#?}");
+    assert_eq!(
+        p.cluster_of(&router.key()),
+        p.cluster_of(&gw.key()),
+        "{out:#?}"
+    );
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Declare { reason, .. }
+            if reason.contains("trading-gateway names order-router"))),
+        "{out:#?}"
+    );
+    // Without the text, the gateway's alert is explained by the incident already open.
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let plain = Alert {
+        annotations: Labels::new(),
+        ..gw.clone()
+    };
+    p.ingest(vec![risk.clone()], at(5));
+    run_until(&mut p, at(105));
+    p.ingest(vec![plain.clone()], at(105));
+    run_until(&mut p, at(240));
+    assert_eq!(p.cluster_of(&plain.key()), p.cluster_of(&risk.key()));
+}
+
+#[test]
+fn a_new_episode_of_an_alert_is_read_with_its_new_text() {
+    let mut p = pipeline(PipelineConfig::default());
+    let labels = [
+        ("alertname", "DiskFull"),
+        ("instance", "db-1"),
+        ("severity", "critical"),
+    ];
+    let first = with_text(
+        alert(&labels, at(0), AlertStatus::Firing),
+        "summary",
+        "disk 81% full",
+    );
+    p.ingest(vec![first.clone()], at(0));
+    p.ingest(vec![resolved(&first, at(30))], at(30));
+    let mut out = run_until(&mut p, at(600));
+    assert!(declares(&out).is_empty(), "a blip: {out:#?}");
+    let second = with_text(
+        alert(&labels, at(600), AlertStatus::Firing),
+        "summary",
+        "磁盘已满 99%",
+    );
+    out.extend(p.ingest(vec![second.clone()], at(600)));
+    out.extend(run_until(&mut p, at(900)));
+    let titles: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Declare { alerts, .. } => Some(alerts[0].title.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(titles, ["磁盘已满 99%"], "{out:#?}");
+}
+
+#[test]
+fn an_info_alert_never_pages_alone_but_joins_an_incident() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let cert = alert(
+        &[
+            ("alertname", "CertificateExpiringSoon"),
+            ("service", "reporting"),
+            ("severity", "info"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let db = alert(
+        &[
+            ("alertname", "DBDown"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(3000),
+        AlertStatus::Firing,
+    );
+    let slow = alert(
+        &[
+            ("alertname", "HighLatency"),
+            ("service", "payments"),
+            ("severity", "info"),
+        ],
+        at(3060),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![cert.clone()], at(0));
+    out.extend(run_until(&mut p, at(3000)));
+    assert!(declares(&out).is_empty(), "{out:#?}");
+    out.extend(p.ingest(vec![db.clone()], at(3000)));
+    out.extend(p.ingest(vec![slow.clone()], at(3065)));
+    out.extend(run_until(&mut p, at(4 * 3600)));
+    assert_eq!(declares(&out).len(), 1, "{out:#?}");
+    assert_eq!(p.cluster_of(&slow.key()), p.cluster_of(&db.key()));
+    // A configuration that pages on P4 too declares the lone one.
+    let mut cfg = PipelineConfig::default();
+    cfg.declare.alone_from = Severity::P4;
+    let mut p = Pipeline::new(cfg, estate()).unwrap();
+    p.ingest(vec![cert.clone()], at(0));
+    assert_eq!(declares(&run_until(&mut p, at(3600))).len(), 1);
+}
