@@ -207,12 +207,25 @@ async fn the_audit_trail_records_the_model_calls_and_names_an_edited_deleted_or_
     assert!(export.contains("\"mac\""), "{export}");
 
     let store = dir.path().join("data").join("store");
+    // sled's background threads may hold a dropped handle's file lock a little longer:
+    // wait until it is free (a blocking lock, as sled's own tests do), before opening it
+    // here and before the CLI opens it.
+    let unlocked = || {
+        let f = std::fs::File::open(store.join("db")).expect("the store's file");
+        f.lock().expect("wait for the store's lock");
+    };
     let tamper = |f: &dyn Fn(&sled::Tree, &[(sled::IVec, sled::IVec)])| {
-        let db = sled::open(&store).expect("open the store");
-        let tree = db.open_tree("audit").expect("audit tree");
-        let rows: Vec<(sled::IVec, sled::IVec)> = tree.iter().map(|r| r.expect("row")).collect();
-        f(&tree, &rows);
-        db.flush().expect("flush");
+        unlocked();
+        let rows = {
+            let db = sled::open(&store).expect("open the store");
+            let tree = db.open_tree("audit").expect("audit tree");
+            let rows: Vec<(sled::IVec, sled::IVec)> =
+                tree.iter().map(|r| r.expect("row")).collect();
+            f(&tree, &rows);
+            db.flush().expect("flush");
+            rows
+        };
+        unlocked();
         rows
     };
     // An edit: a tool call's name changed.
