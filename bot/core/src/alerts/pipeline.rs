@@ -500,6 +500,16 @@ impl Pipeline {
         out
     }
 
+    /// How the estate places `a` (from its labels and text), and its title.
+    fn read(&self, a: &Alert) -> (Identity, String) {
+        let title = a.title();
+        let identity =
+            self.derived
+                .topo
+                .identify(&self.config.correlation, &a.labels, &a.annotations, &title);
+        (identity, title)
+    }
+
     fn ingest_one(&mut self, a: Alert, now: DateTime<Utc>, out: &mut Vec<Output>) {
         let fp = a.fingerprint.clone();
         if let (AlertSource::Prometheus, AlertStatus::Firing, Some(e)) =
@@ -508,13 +518,7 @@ impl Pipeline {
             self.state.lapses.insert((e, fp.clone()));
         }
         if !self.state.alerts.contains_key(&fp) {
-            let title = a.title();
-            let identity = self.derived.topo.identify(
-                &self.config.correlation,
-                &a.labels,
-                &a.annotations,
-                &title,
-            );
+            let (identity, title) = self.read(&a);
             let severity = self.config.declare.severity_of(&a.labels);
             let mut labels = a.labels.clone();
             enrich(&mut labels, &identity);
@@ -610,16 +614,7 @@ impl Pipeline {
                     .alerts
                     .get(&fp)
                     .filter(|st| st.annotations != a.annotations)
-                    .map(|_| {
-                        let title = a.title();
-                        let identity = self.derived.topo.identify(
-                            &self.config.correlation,
-                            &a.labels,
-                            &a.annotations,
-                            &title,
-                        );
-                        (identity, title)
-                    });
+                    .map(|_| self.read(&a));
                 let Some(st) = self.state.alerts.get_mut(&fp) else {
                     return;
                 };
