@@ -968,6 +968,10 @@ impl Cluster {
                 return None;
             }
         }
+        let named_here = cand.service.as_ref().is_some_and(|a| match &self.reach {
+            Some(r) => r.services.contains(a),
+            None => self.members.iter().any(|m| m.service.as_ref() == Some(a)),
+        });
         let explained_by = |m: &Member| {
             cand.named.is_empty()
                 || m.service.as_deref().is_some_and(|b| {
@@ -997,6 +1001,11 @@ impl Cluster {
             let Some(rel) = relation(cand, m, pair, cfg) else {
                 continue;
             };
+            // Once the named service alerts in the cluster, the naming is explained:
+            // another alert of that service joins as the same service would.
+            if rel.kind == RelKind::Named && named_here {
+                continue;
+            }
             // A member that had already cleared when the candidate started explains
             // nothing about it (only the same signal recurring links them).
             if rel.kind != RelKind::SameSignal && m.resolved_at.is_some_and(|r| r < start) {

@@ -1363,3 +1363,53 @@ fn an_info_alert_never_pages_alone_but_joins_an_incident() {
     p.ingest(vec![cert.clone()], at(0));
     assert_eq!(declares(&run_until(&mut p, at(3600))).len(), 1);
 }
+
+#[test]
+fn once_the_named_cause_alerts_in_an_incident_a_later_alert_of_it_is_judged_on_its_own() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let crash = |instance: &str, start: i64| {
+        alert(
+            &[
+                ("alertname", "OrderRouterCrashed"),
+                ("service", "order-router"),
+                ("instance", instance),
+                ("severity", "critical"),
+            ],
+            at(start),
+            AlertStatus::Firing,
+        )
+    };
+    let first = crash("router-1", 0);
+    let gw = with_text(
+        alert(
+            &[
+                ("alertname", "HighLatency"),
+                ("service", "trading-gateway"),
+                ("severity", "warning"),
+            ],
+            at(60),
+            AlertStatus::Firing,
+        ),
+        "description",
+        "upstream order-router is degraded",
+    );
+    // Five minutes later another router instance crashes: not the same failure spreading.
+    let later = crash("router-2", 300);
+    let mut out = p.ingest(vec![first.clone()], at(5));
+    out.extend(run_until(&mut p, at(65)));
+    out.extend(p.ingest(vec![gw.clone()], at(65)));
+    out.extend(run_until(&mut p, at(305)));
+    out.extend(p.ingest(vec![later.clone()], at(305)));
+    out.extend(run_until(&mut p, at(900)));
+    assert_eq!(
+        p.cluster_of(&gw.key()),
+        p.cluster_of(&first.key()),
+        "{out:#?}"
+    );
+    assert!(p.cluster_of(&later.key()).is_some(), "{out:#?}");
+    assert_ne!(
+        p.cluster_of(&later.key()),
+        p.cluster_of(&first.key()),
+        "{out:#?}"
+    );
+}
