@@ -52,6 +52,7 @@
 //! [alerts.correlation]
 //! window = "5m"             # onset gap to a related member (host, service, dependency)
 //! signal_window = "90s"     # onset gap for the same alert name on the same service
+//! service_window = "2m"     # onset gap for another alert name on the same service
 //! max_span = "10m"          # same service/host/alert name joins this long after a cluster starts
 //! dep_span = "10m"          # dependents (catalog, named in text, learned) join this long after
 //! late_root = "0s"          # what members depend on (a late root cause) joins this long after

@@ -49,6 +49,10 @@ pub struct CorrelationConfig {
     /// instance). One failure reaches its instances within about a minute; later, at
     /// hundreds of incidents a day, the same signal was more often the next incident.
     pub signal_window: Dur,
+    /// Largest onset gap for another alert name on the same service. Its alerts show
+    /// within a minute or two of each other; a later one was more often the service's
+    /// next incident (or a symptom of another), which the other relations still place.
+    pub service_window: Dur,
     /// The same service, host or alert name joins only this long after the cluster's
     /// first onset (the same alert re-firing is not limited).
     pub max_span: Dur,
@@ -118,6 +122,7 @@ impl Default for CorrelationConfig {
         Self {
             window: Dur::mins(5),
             signal_window: Dur::secs(90),
+            service_window: Dur::mins(2),
             max_span: Dur::mins(10),
             dep_span: Dur::mins(10),
             late_root: Dur::secs(0),
@@ -944,6 +949,7 @@ impl Cluster {
         // The widest limits of any relation: cheap checks before the relations.
         let max_gap = window
             .max(cfg.signal_window.get())
+            .max(cfg.service_window.get())
             .max(cfg.temporal_window.get());
         let max_span = cfg
             .max_span
@@ -1029,9 +1035,8 @@ impl Cluster {
             }
             let (limit, span) = match rel.kind {
                 RelKind::SameSignal => (cfg.signal_window.get(), cfg.max_span.get()),
-                RelKind::SameService | RelKind::SameHost | RelKind::OnNode => {
-                    (window, cfg.max_span.get())
-                }
+                RelKind::SameService => (cfg.service_window.get(), cfg.max_span.get()),
+                RelKind::SameHost | RelKind::OnNode => (window, cfg.max_span.get()),
                 RelKind::DependedOnBy => (window, cfg.late_root.get()),
                 RelKind::Temporal => (cfg.temporal_window.get(), cfg.temporal_window.get()),
                 _ => (window, cfg.dep_span.get()),

@@ -1413,3 +1413,50 @@ fn once_the_named_cause_alerts_in_an_incident_a_later_alert_of_it_is_judged_on_i
         "{out:#?}"
     );
 }
+
+#[test]
+fn another_alert_on_the_same_service_joins_within_two_minutes_and_later_is_judged_on_its_own() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let on_db = |name: &str, severity: &str, start: i64| {
+        alert(
+            &[
+                ("alertname", name),
+                ("service", "db"),
+                ("severity", severity),
+            ],
+            at(start),
+            AlertStatus::Firing,
+        )
+    };
+    let down = on_db("DBDown", "critical", 0);
+    let slow = on_db("HighLatency", "warning", 60);
+    let lag = on_db("ReplicationLag", "warning", 250);
+    let mut out = p.ingest(vec![down.clone()], at(5));
+    out.extend(run_until(&mut p, at(65)));
+    out.extend(p.ingest(vec![slow.clone()], at(65)));
+    out.extend(run_until(&mut p, at(255)));
+    out.extend(p.ingest(vec![lag.clone()], at(255)));
+    out.extend(run_until(&mut p, at(1800)));
+    assert_eq!(
+        p.cluster_of(&slow.key()),
+        p.cluster_of(&down.key()),
+        "{out:#?}"
+    );
+    assert!(p.cluster_of(&lag.key()).is_some(), "{out:#?}");
+    assert_ne!(
+        p.cluster_of(&lag.key()),
+        p.cluster_of(&down.key()),
+        "{out:#?}"
+    );
+    // A wider window puts it back with the outage.
+    let mut cfg = PipelineConfig::default();
+    cfg.correlation.service_window = Dur::mins(5);
+    let mut p = Pipeline::new(cfg, estate()).unwrap();
+    p.ingest(vec![down.clone()], at(5));
+    run_until(&mut p, at(65));
+    p.ingest(vec![slow.clone()], at(65));
+    run_until(&mut p, at(255));
+    p.ingest(vec![lag.clone()], at(255));
+    run_until(&mut p, at(1800));
+    assert_eq!(p.cluster_of(&lag.key()), p.cluster_of(&down.key()));
+}
