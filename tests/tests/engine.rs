@@ -30,7 +30,7 @@ use warroom_core::assist::AssistRequest;
 use warroom_core::command::Command;
 use warroom_core::engine::Engine;
 use warroom_core::event::{Action, Destination, Event, Message, Origin, Refusal};
-use warroom_core::incident::{ChannelRef, Entry, IncidentId, Person, Severity};
+use warroom_core::incident::{AlertEvent, ChannelRef, Entry, IncidentId, Person, Severity};
 use warroom_core::ports::Store;
 
 fn channel(s: &str) -> ChannelRef {
@@ -63,6 +63,19 @@ fn entry_summary(e: &Entry) -> String {
         Entry::Captured { text, author, .. } => format!("captured {}: {text:?}", author.id),
         Entry::ChannelLinked { channel } => format!("linked {}:{}", channel.adapter, channel.id),
         Entry::Denied { permission, .. } => format!("denied {permission}"),
+        Entry::Alerts { event, alerts, .. } => {
+            let what = match event {
+                AlertEvent::Declared { reason } => format!("declared ({reason})"),
+                AlertEvent::Joined {
+                    confidence_pct,
+                    reason,
+                } => format!("joined {confidence_pct}% ({reason})"),
+                AlertEvent::Resolved => "resolved".into(),
+                AlertEvent::FiringAgain => "firing again".into(),
+                AlertEvent::AllResolved => "all resolved".into(),
+            };
+            format!("alerts {what}: {:?}", alerts.join("; "))
+        }
     }
 }
 

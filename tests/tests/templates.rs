@@ -7,14 +7,15 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use warroom::config::{Config, Lang};
 use warroom::render::Renderer;
+use warroom_core::alerts::{Declaration, JoinReason, Link, Signal, Trigger};
 use warroom_core::command::{ParseError, Problem, Syntax};
 use warroom_core::event::{
     CalendarView, InvalidTransitionView, Message, OnCallEntry, PageNotice, PageTarget, Refusal,
     TaskLine,
 };
 use warroom_core::incident::{
-    ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source, Status,
-    TimelineEntry, TransitionReason, COMMANDER,
+    AlertEvent, ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source,
+    Status, TimelineEntry, TransitionReason, COMMANDER,
 };
 use warroom_core::rbac::Permission;
 use warroom_core::time::TimeError;
@@ -211,6 +212,156 @@ fn entries() -> Vec<TimelineEntry> {
                 link: Some("https://discord.com/channels/1/900/77".into()),
             },
         ),
+    ]
+    .into_iter()
+    .chain(alert_entries().into_iter().map(|entry| TimelineEntry {
+        at: t("2026-11-23T07:10:00Z"),
+        who: Person::named("alerts"),
+        source: Source::Alert,
+        entry,
+    }))
+    .collect()
+}
+
+/// Alert pipeline entries: every event, every trigger and every way to join.
+fn alert_entries() -> Vec<Entry> {
+    let line = |n: u32| format!("P1 [payments] PaymentsLatencyHigh — p99 over 2 s on pay-{n:02}");
+    let related = |gap_secs, link, similar_pct| JoinReason::Related {
+        gap_secs,
+        link,
+        similar_pct,
+    };
+    let s = |x: &str| x.to_string();
+    let links = vec![
+        Link::SameAlert {
+            service: s("payments"),
+        },
+        Link::SameService {
+            service: s("payments"),
+        },
+        Link::SameHost { host: s("pay-01") },
+        Link::RunsOn {
+            node: s("k8s-node-02"),
+        },
+        Link::NodeUnder {
+            node: s("k8s-node-02"),
+            alertname: s("NodeDiskPressure"),
+        },
+        Link::Names {
+            by: s("order-router"),
+            cause: s("payments"),
+        },
+        Link::DependsOn {
+            dependent: s("order-router"),
+            on: s("payments"),
+            hops: 2,
+        },
+        Link::NamedTogether {
+            a: s("payments"),
+            b: s("clearing"),
+        },
+        Link::OftenTogether {
+            a: s("payments"),
+            b: s("clearing"),
+            times: 7,
+            lift: 12,
+        },
+        Link::RightAfter {
+            later: s("clearing"),
+            earlier: s("payments"),
+        },
+    ];
+    let mut joins = vec![JoinReason::Again];
+    joins.extend(
+        links
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| related(30 * i as i64, l, (i == 0).then_some(80))),
+    );
+    vec![
+        Entry::Alerts {
+            event: AlertEvent::Declared {
+                reason: Declaration {
+                    trigger: Some(Trigger::Signals {
+                        count: 2,
+                        signals: vec![
+                            Signal {
+                                service: Some(s("payments")),
+                                alertname: s("PaymentsLatencyHigh"),
+                                severity: Severity::P1,
+                            },
+                            Signal {
+                                service: None,
+                                alertname: s("NodeDiskPressure"),
+                                severity: Severity::P3,
+                            },
+                        ],
+                    }),
+                    joins,
+                },
+            },
+            alerts: (1..=8).map(line).collect(),
+            more: 3,
+        },
+        Entry::Alerts {
+            event: AlertEvent::Declared {
+                reason: Declaration {
+                    trigger: Some(Trigger::Firing {
+                        severity: Severity::P1,
+                        alertname: s("RedisEvictions"),
+                        pause_secs: 900,
+                        held_times: Some(3),
+                        held_window_secs: 86_400,
+                    }),
+                    joins: Vec::new(),
+                },
+            },
+            alerts: vec![line(9)],
+            more: 0,
+        },
+        Entry::Alerts {
+            event: AlertEvent::Declared {
+                reason: Declaration {
+                    trigger: Some(Trigger::Pause {
+                        severity: Severity::P2,
+                    }),
+                    joins: Vec::new(),
+                },
+            },
+            alerts: vec![line(10)],
+            more: 0,
+        },
+        Entry::Alerts {
+            event: AlertEvent::Joined {
+                confidence_pct: 66,
+                reason: related(
+                    120,
+                    Link::DependsOn {
+                        dependent: s("order-router"),
+                        on: s("payments"),
+                        hops: 1,
+                    },
+                    None,
+                ),
+            },
+            alerts: vec![line(11), line(12)],
+            more: 0,
+        },
+        Entry::Alerts {
+            event: AlertEvent::Resolved,
+            alerts: vec![line(11)],
+            more: 0,
+        },
+        Entry::Alerts {
+            event: AlertEvent::FiringAgain,
+            alerts: vec![line(11)],
+            more: 0,
+        },
+        Entry::Alerts {
+            event: AlertEvent::AllResolved,
+            alerts: Vec::new(),
+            more: 0,
+        },
     ]
 }
 

@@ -22,7 +22,7 @@ use warroom_core::assist::{
 };
 use warroom_core::audit::AuditEntry;
 use warroom_core::event::{Action, Event};
-use warroom_core::incident::{Entry, Incident, IncidentId, Person, TimelineEntry};
+use warroom_core::incident::{AlertEvent, Entry, Incident, IncidentId, Person, TimelineEntry};
 use warroom_core::ports::Store;
 use warroom_knowledge::{DocKind, HistoryDoc, Hit, Knowledge, SearchAnswer, SearchOptions};
 
@@ -730,6 +730,15 @@ pub fn history_doc(inc: &Incident, timeline: &[TimelineEntry]) -> HistoryDoc {
     let mut summary = Vec::new();
     for e in timeline {
         let line = match &e.entry {
+            Entry::Alerts {
+                event: AlertEvent::Declared { .. } | AlertEvent::Joined { .. },
+                alerts: lines,
+                ..
+            } => {
+                alerts.push(lines.join("; "));
+                continue;
+            }
+            // Notes written before alert entries were structured.
             Entry::Note { text } if text.starts_with('🔔') => {
                 alerts.push(text.trim_start_matches('🔔').trim().to_string());
                 continue;

@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
 use rust_embed::RustEmbed;
 use serde::Serialize;
+use warroom_core::alerts::{JoinReason, Trigger};
 use warroom_core::command::Syntax;
 use warroom_core::event::{Message, Refusal};
-use warroom_core::incident::{Entry, Incident, Milestone, Person, Roles, TimelineEntry};
+use warroom_core::incident::{
+    AlertEvent, Entry, Incident, Milestone, Person, Roles, TimelineEntry,
+};
 use warroom_core::Tz;
 
 use crate::config::Lang;
@@ -109,6 +112,14 @@ struct EntryView {
     milestone: Option<String>,
     when: Option<String>,
     channel: Option<String>,
+    /// `alerts`: declared, joined, resolved, firing_again or all_resolved.
+    event: Option<String>,
+    /// `alerts`: how many alerts.
+    count: Option<usize>,
+    /// `alerts`: the lowest confidence of the ones that joined (percent).
+    confidence: Option<u8>,
+    /// `alerts`: why, one part per reason (see `prompts/<lang>/alert_reason.hbs`).
+    reasons: Vec<serde_json::Value>,
 }
 
 impl Renderer {
@@ -398,8 +409,86 @@ impl Renderer {
                 v.text = Some(command.clone());
                 v.role = Some(self.label("permission", permission));
             }
+            Entry::Alerts {
+                event,
+                alerts,
+                more,
+            } => {
+                v.kind = "alerts".into();
+                let mut text = alerts.join("; ");
+                if *more > 0 {
+                    text.push_str(&format!("; … +{more}"));
+                }
+                v.text = Some(text);
+                v.count = Some(alerts.len() + more);
+                let key = match event {
+                    AlertEvent::Declared { reason } => {
+                        v.reasons = reason
+                            .trigger
+                            .iter()
+                            .map(|t| self.trigger(t))
+                            .chain(reason.joins.iter().map(|j| self.join_reason(j)))
+                            .collect();
+                        "declared"
+                    }
+                    AlertEvent::Joined {
+                        confidence_pct,
+                        reason,
+                    } => {
+                        v.confidence = Some(*confidence_pct);
+                        v.reasons = vec![self.join_reason(reason)];
+                        "joined"
+                    }
+                    AlertEvent::Resolved => "resolved",
+                    AlertEvent::FiringAgain => "firing_again",
+                    AlertEvent::AllResolved => "all_resolved",
+                };
+                v.event = Some(key.into());
+            }
         }
         v
+    }
+
+    /// What declared a cluster, for `alert_reason.hbs` (durations in this language).
+    fn trigger(&self, t: &Trigger) -> serde_json::Value {
+        use serde_json::json;
+        match t {
+            Trigger::Firing {
+                severity,
+                alertname,
+                pause_secs,
+                held_times,
+                held_window_secs,
+            } => json!({
+                "kind": "firing", "severity": severity.code(), "alertname": alertname,
+                "pause": self.duration(*pause_secs), "held_times": held_times,
+                "held_window": self.duration(*held_window_secs),
+            }),
+            Trigger::Signals { count, signals } => json!({
+                "kind": "signals", "count": count,
+                "signals": signals.iter().map(|s| json!({
+                    "service": s.service, "alertname": s.alertname,
+                    "severity": s.severity.code(),
+                })).collect::<Vec<_>>(),
+            }),
+            Trigger::Pause { severity } => json!({ "kind": "pause", "severity": severity.code() }),
+        }
+    }
+
+    /// Why an alert joined, for `alert_reason.hbs`.
+    fn join_reason(&self, j: &JoinReason) -> serde_json::Value {
+        use serde_json::json;
+        match j {
+            JoinReason::Again => json!({ "kind": "again" }),
+            JoinReason::Related {
+                gap_secs,
+                link,
+                similar_pct,
+            } => json!({
+                "kind": "related", "gap": self.duration(*gap_secs), "link": link,
+                "similar": similar_pct,
+            }),
+        }
     }
 
     fn task_line(&self, t: &warroom_core::event::TaskLine) -> serde_json::Value {

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::Dur;
 use super::model::AlertKey;
+use super::reason::{JoinReason, Link};
 use crate::catalog::{Catalog, Direction};
 use crate::incident::Severity;
 
@@ -712,7 +713,7 @@ pub struct Cluster {
     /// Worst severity.
     pub severity: Severity,
     /// Why members joined (first few).
-    pub reasons: Vec<String>,
+    pub reasons: Vec<JoinReason>,
     /// Whether the all-resolved output was given for the current quiet spell.
     pub resolved_reported: bool,
     /// What its members can be related through (not stored; see [`Cluster::index`]).
@@ -780,21 +781,10 @@ impl Reach {
 pub struct Evidence {
     /// Confidence 0..1.
     pub confidence: f64,
-    /// Human-readable reason.
-    pub reason: String,
+    /// Why (words it in either language).
+    pub reason: JoinReason,
     /// The alert joins on the root-cause side (see [`Member::cause`]).
     pub cause: bool,
-}
-
-fn fmt_gap(d: Duration) -> String {
-    let s = d.num_seconds().abs();
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", (s + 30) / 60)
-    } else {
-        format!("{}h{}m", s / 3600, (s % 3600) / 60)
-    }
 }
 
 impl Cluster {
@@ -821,7 +811,7 @@ impl Cluster {
     }
 
     /// Adds a firing member.
-    pub fn add(&mut self, m: Member, reason: Option<String>) {
+    pub fn add(&mut self, m: Member, reason: Option<JoinReason>) {
         self.first_onset = self.first_onset.min(m.key.starts_at);
         self.severity = self.severity.min(m.severity);
         self.firing.insert(m.key.fingerprint.clone());
@@ -941,7 +931,7 @@ impl Cluster {
                 .any(|m| m.key.fingerprint == cand.key.fingerprint && m.cause);
             return recent.then(|| Evidence {
                 confidence: 1.0,
-                reason: "same alert fired again".into(),
+                reason: JoinReason::Again,
                 cause,
             });
         }
@@ -960,7 +950,7 @@ impl Cluster {
         if since_start > max_span {
             return None;
         }
-        let mut best: Option<(f64, String, bool)> = None;
+        let mut best: Option<(f64, JoinReason, bool)> = None;
         // What the catalog and the learned edges say about the candidate's service and
         // a member's depends only on the two services: looked up once per service.
         let mut pairs: Vec<(&str, Pair)> = Vec::new();
@@ -1048,10 +1038,11 @@ impl Cluster {
             let text = jaccard(&cand.tokens, &m.tokens);
             let conf = cfg.w_relation * rel.strength + cfg.w_time * time + cfg.w_text * text;
             if best.as_ref().is_none_or(|(b, _, _)| conf > *b) {
-                let mut reason = format!("same window ({}), {}", fmt_gap(gap), rel.why);
-                if text >= 0.2 {
-                    reason.push_str(&format!(", titles {text:.1} similar"));
-                }
+                let reason = JoinReason::Related {
+                    gap_secs: gap.num_seconds().abs(),
+                    link: rel.why.clone(),
+                    similar_pct: (text >= 0.2).then(|| (text * 100.0).round().min(100.0) as u8),
+                };
                 let cause = match rel.kind {
                     RelKind::DependedOnBy => true,
                     RelKind::SameSignal | RelKind::SameService | RelKind::SameHost => m.cause,
@@ -1110,7 +1101,7 @@ impl Pair {
 struct Relation {
     kind: RelKind,
     strength: f64,
-    why: String,
+    why: Link,
 }
 
 /// The strongest relation between a candidate and a member (before time limits);
@@ -1121,7 +1112,7 @@ fn relation(
     pair: Option<Pair>,
     cfg: &CorrelationConfig,
 ) -> Option<Relation> {
-    let rel = |kind, strength, why: String| {
+    let rel = |kind, strength, why: Link| {
         Some(Relation {
             kind,
             strength,
@@ -1137,19 +1128,19 @@ fn relation(
             return rel(
                 RelKind::SameSignal,
                 0.95 - side,
-                format!("same alert on {a}"),
+                Link::SameAlert { service: a.clone() },
             );
         }
         if cand.symptom {
             return rel(
                 RelKind::SameService,
                 0.8 - side,
-                format!("same service {a}"),
+                Link::SameService { service: a.clone() },
             );
         }
     }
     if let Some(h) = cand.hosts.iter().find(|h| m.hosts.contains(h)) {
-        return rel(RelKind::SameHost, 0.85, format!("same host {h}"));
+        return rel(RelKind::SameHost, 0.85, Link::SameHost { host: h.clone() });
     }
     // A pod and its node: the node is the cause, so it comes first. A pod alert joins
     // a node alert that started before it; a node alert joins a pod's cluster only as
@@ -1157,29 +1148,36 @@ fn relation(
     let tolerance = cfg.onset_tolerance.get();
     if let Some(n) = cand.node.as_ref().filter(|n| m.hosts.contains(n)) {
         if cand.key.starts_at + tolerance >= m.key.starts_at {
-            return rel(RelKind::OnNode, 0.7, format!("runs on {n}"));
+            return rel(RelKind::OnNode, 0.7, Link::RunsOn { node: n.clone() });
         }
     }
     if let Some(n) = m.node.as_ref().filter(|n| cand.hosts.contains(n)) {
         if m.cause && cand.key.starts_at <= m.key.starts_at + tolerance {
-            return rel(RelKind::OnNode, 0.7, format!("{n} under {}", m.alertname));
+            return rel(
+                RelKind::OnNode,
+                0.7,
+                Link::NodeUnder {
+                    node: n.clone(),
+                    alertname: m.alertname.clone(),
+                },
+            );
         }
     }
     let (Some(a), Some(b), Some(pair)) = (&cand.service, &m.service, pair) else {
         return None;
     };
-    let hops = |h: u32| {
-        if h == 1 {
-            "1 hop".to_string()
-        } else {
-            format!("{h} hops")
-        }
-    };
     // Text naming the other's service as its cause (`upstream X is degraded`) places
     // the two more surely than the catalog, which lists every service either may be
     // waiting on; it also lets a cause reported late join the symptoms that named it.
     if m.named.contains(a) {
-        return rel(RelKind::Named, 0.9, format!("{b} names {a}"));
+        return rel(
+            RelKind::Named,
+            0.9,
+            Link::Names {
+                by: b.clone(),
+                cause: a.clone(),
+            },
+        );
     }
     // A root cause reported late explains the cluster's root-cause side, not its
     // symptoms (which would chain unrelated incidents through shared dependents).
@@ -1187,7 +1185,11 @@ fn relation(
         return rel(
             RelKind::DependedOnBy,
             0.75 - 0.15 * f64::from(h - 1),
-            format!("{b} depends on {a} ({})", hops(h)),
+            Link::DependsOn {
+                dependent: b.clone(),
+                on: a.clone(),
+                hops: h,
+            },
         );
     }
     // A cause on a dependent service is a new root, not a symptom; symptoms follow
@@ -1202,14 +1204,21 @@ fn relation(
         return rel(
             RelKind::DependsOn,
             0.85 - 0.15 * f64::from(h - 1),
-            format!("{a} depends on {b} ({})", hops(h)),
+            Link::DependsOn {
+                dependent: a.clone(),
+                on: b.clone(),
+                hops: h,
+            },
         );
     }
     if cand.mentions.contains(b) || m.mentions.contains(a) {
         return rel(
             RelKind::Mentions,
             0.7,
-            format!("{a} and {b} named together"),
+            Link::NamedTogether {
+                a: a.clone(),
+                b: b.clone(),
+            },
         );
     }
     let unknown = pair.unknown;
@@ -1218,12 +1227,24 @@ fn relation(
             return rel(
                 RelKind::Learned,
                 0.6,
-                format!("{a} and {b} often alert together ({n}×, lift {lift:.0})"),
+                Link::OftenTogether {
+                    a: a.clone(),
+                    b: b.clone(),
+                    times: n,
+                    lift: lift.round().clamp(0.0, f64::from(u32::MAX)) as u32,
+                },
             );
         }
     }
     if unknown && m.cause && cfg.temporal_window.as_secs() > 0 {
-        return rel(RelKind::Temporal, 0.5, format!("{a} right after {b}"));
+        return rel(
+            RelKind::Temporal,
+            0.5,
+            Link::RightAfter {
+                later: a.clone(),
+                earlier: b.clone(),
+            },
+        );
     }
     None
 }

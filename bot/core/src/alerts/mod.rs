@@ -27,6 +27,7 @@ pub mod matcher;
 mod model;
 pub mod normalize;
 mod pipeline;
+pub mod reason;
 pub mod route;
 pub mod silence;
 mod wire;
@@ -44,6 +45,7 @@ pub use normalize::{
     prometheus_value, AlertParseError,
 };
 pub use pipeline::{AlertRef, Output, Pipeline, PipelineError, StormPhase, SuppressReason};
+pub use reason::{Declaration, JoinReason, Link, Signal, Trigger};
 pub use route::{Route, RouteOpts};
 pub use silence::{Recurrence, Silence, SilenceError};
 

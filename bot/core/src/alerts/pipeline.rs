@@ -20,6 +20,7 @@ use super::correlate::{Cluster, ClusterState, CoStarts, Identity, Member, Topolo
 use super::duration::Dur;
 use super::inhibit::Inhibitor;
 use super::model::{Alert, AlertKey, AlertSource, AlertStatus, Labels};
+use super::reason::{Declaration, JoinReason, Signal, Trigger};
 use super::route::RouteOpts;
 use super::silence::{Silence, SilenceError};
 use crate::catalog::Catalog;
@@ -99,7 +100,7 @@ pub enum Output {
         /// Every alert of the cluster so far.
         alerts: Vec<AlertRef>,
         /// Why it was declared and why its alerts belong together.
-        reason: String,
+        reason: Declaration,
     },
     /// Alerts joined an incident.
     Attach {
@@ -112,7 +113,7 @@ pub enum Output {
         /// The lowest confidence among them.
         confidence: f64,
         /// Why (for the alert with the lowest confidence).
-        reason: String,
+        reason: JoinReason,
         /// False for held (flapping) alerts and during storms: record, do not post.
         notify: bool,
     },
@@ -893,22 +894,13 @@ impl Pipeline {
                         .filter(|m| m.resolved_at.is_none() && m.severity <= alone)
                         .map(|m| (m, self.pause_for(m, 1.0)))
                         .min_by_key(|(m, (pause, _))| m.key.starts_at + *pause)
-                        .map(|(m, (pause, held))| {
-                            let mut r = format!(
-                                "{} {} firing for {}",
-                                m.severity.code(),
-                                m.alertname,
-                                Dur::secs(pause.num_seconds())
-                            );
-                            if let Some(n) = held {
-                                r.push_str(&format!(
-                                    " (held: alone and gone soon {n} times in {})",
-                                    self.config.chronic.window
-                                ));
-                            }
-                            r
-                        })
-                        .unwrap_or_default();
+                        .map(|(m, (pause, held))| Trigger::Firing {
+                            severity: m.severity,
+                            alertname: m.alertname.clone(),
+                            pause_secs: pause.num_seconds(),
+                            held_times: held.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+                            held_window_secs: self.config.chronic.window.as_secs(),
+                        });
                     self.declare(&id, reason, &mut out);
                 }
                 (ClusterState::Declared, true) => {
@@ -1333,7 +1325,7 @@ impl Pipeline {
             }
         }
         // Per cluster: (alert, confidence, reason, notify) joined in this batch.
-        let mut joined: BTreeMap<String, Vec<(AlertRef, f64, String, bool)>> = BTreeMap::new();
+        let mut joined: BTreeMap<String, Vec<(AlertRef, f64, JoinReason, bool)>> = BTreeMap::new();
         let mut severities: BTreeMap<String, Severity> = BTreeMap::new();
         for (_, fp) in batch {
             let Some(st) = self.state.alerts.get(&fp) else {
@@ -1379,7 +1371,7 @@ impl Pipeline {
                 }
                 continue;
             }
-            let mut best: Option<(f64, String, String, bool)> = None;
+            let mut best: Option<(f64, JoinReason, String, bool)> = None;
             for cid in &self.state.open {
                 let Some(c) = self.state.clusters.get(cid) else {
                     continue;
@@ -1440,7 +1432,7 @@ impl Pipeline {
                 ClusterState::Declared => {
                     let key = c.incident_key();
                     for notify in [true, false] {
-                        let part: Vec<&(AlertRef, f64, String, bool)> =
+                        let part: Vec<&(AlertRef, f64, JoinReason, bool)> =
                             alerts.iter().filter(|a| a.3 == notify).collect();
                         let Some(weakest) = part.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else {
                             continue;
@@ -1467,18 +1459,24 @@ impl Pipeline {
                     let signals = c.firing_signals();
                     let weight: f64 = signals.values().map(|s| decl.weight_of(*s)).sum();
                     if signals.len() >= decl.signals.max(1) && weight + 1e-9 >= decl.threshold {
-                        let names: Vec<String> = signals
-                            .iter()
-                            .take(4)
-                            .map(|((svc, name), sev)| {
-                                format!("{} {name} {}", svc.unwrap_or("?"), sev.code())
-                            })
-                            .collect();
-                        let reason = format!("{} signals: {}", signals.len(), names.join(", "));
-                        self.declare(&cid, reason, out);
+                        let trigger = Trigger::Signals {
+                            count: signals.len(),
+                            signals: signals
+                                .iter()
+                                .take(4)
+                                .map(|((svc, name), sev)| Signal {
+                                    service: svc.map(str::to_string),
+                                    alertname: (*name).to_string(),
+                                    severity: *sev,
+                                })
+                                .collect(),
+                        };
+                        self.declare(&cid, Some(trigger), out);
                     } else if self.cluster_deadline(c).is_some_and(|d| d <= now) {
-                        let reason = format!("{} firing for its pause", c.severity.code());
-                        self.declare(&cid, reason, out);
+                        let trigger = Trigger::Pause {
+                            severity: c.severity,
+                        };
+                        self.declare(&cid, Some(trigger), out);
                     }
                 }
                 ClusterState::Closed => {}
@@ -1492,7 +1490,7 @@ impl Pipeline {
         idx: usize,
         cid: &str,
         mut member: Member,
-        reason: Option<String>,
+        reason: Option<JoinReason>,
     ) {
         if let Some(c) = self.state.clusters.get_mut(cid) {
             // A re-fire does not move the cluster's time anchors.
@@ -1510,7 +1508,7 @@ impl Pipeline {
         }
     }
 
-    fn declare(&mut self, cid: &str, why: String, out: &mut Vec<Output>) {
+    fn declare(&mut self, cid: &str, why: Option<Trigger>, out: &mut Vec<Output>) {
         let topo = &self.derived.topo;
         let Some(c) = self.state.clusters.get_mut(cid) else {
             return;
@@ -1538,11 +1536,10 @@ impl Pipeline {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut reason = why;
-        if !c.reasons.is_empty() {
-            reason.push_str("; ");
-            reason.push_str(&c.reasons.join("; "));
-        }
+        let reason = Declaration {
+            trigger: why,
+            joins: c.reasons.clone(),
+        };
         let alerts: Vec<AlertRef> = c
             .members
             .iter()

@@ -656,7 +656,8 @@ fn correlation_joins_a_root_cause_and_its_downstream_symptoms_and_keeps_an_unrel
     let reasons: String = out
         .iter()
         .filter_map(|o| match o {
-            Output::Declare { reason, .. } | Output::Attach { reason, .. } => Some(reason.clone()),
+            Output::Declare { reason, .. } => Some(reason.to_string()),
+            Output::Attach { reason, .. } => Some(reason.to_string()),
             _ => None,
         })
         .collect::<Vec<_>>()
@@ -825,8 +826,21 @@ fn a_critical_alert_that_pages_alone_and_clears_soon_is_held_after_the_second_ti
     let Output::Declare { reason, .. } = d[0] else {
         unreachable!()
     };
+    assert_eq!(
+        reason.trigger,
+        Some(Trigger::Firing {
+            severity: Severity::P1,
+            alertname: "RedisEvictions".into(),
+            pause_secs: 900,
+            held_times: Some(3),
+            held_window_secs: 86_400,
+        }),
+        "{reason}"
+    );
     assert!(
-        reason.contains("firing for 15m (held: alone and gone soon 3 times in 1d)"),
+        reason
+            .to_string()
+            .contains("firing for 15m (held: alone and gone soon 3 times in 1d)"),
         "{reason}"
     );
 }
@@ -1268,7 +1282,7 @@ fn a_symptom_naming_its_upstream_cause_waits_for_that_cause_instead_of_joining_a
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::Declare { reason, .. }
-            if reason.contains("trading-gateway names order-router"))),
+            if reason.to_string().contains("trading-gateway names order-router"))),
         "{out:#?}"
     );
     // Without the text, the gateway's alert is explained by the incident already open.

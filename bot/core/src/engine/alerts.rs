@@ -16,7 +16,7 @@ use super::{Engine, Outcome, Plan};
 use crate::alerts::{Alert, AlertRef, AlertRules, AlertStatus, Output, Silence, StormPhase};
 use crate::command::Command;
 use crate::event::{Action, Destination, Message, Origin};
-use crate::incident::{Entry, IncidentId, Milestone, Person, Source, TimelineEntry};
+use crate::incident::{AlertEvent, Entry, IncidentId, Milestone, Person, Source, TimelineEntry};
 use crate::ports::StoreError;
 
 /// The person alert-driven changes are recorded as.
@@ -64,12 +64,13 @@ fn add_card_alerts(inc: &mut crate::incident::Incident, alerts: &[AlertRef]) {
     inc.alerts.drain(..over);
 }
 
-fn alert_lines(alerts: &[AlertRef]) -> String {
-    let mut out: Vec<String> = alerts.iter().take(NOTE_ALERTS).map(alert_line).collect();
-    if alerts.len() > NOTE_ALERTS {
-        out.push(format!("… +{}", alerts.len() - NOTE_ALERTS));
+/// The timeline entry for `event` on `alerts` (the first [`NOTE_ALERTS`] listed).
+fn alerts_entry(event: AlertEvent, alerts: &[AlertRef]) -> Entry {
+    Entry::Alerts {
+        event,
+        alerts: alerts.iter().take(NOTE_ALERTS).map(alert_line).collect(),
+        more: alerts.len().saturating_sub(NOTE_ALERTS),
     }
-    out.join("; ")
 }
 
 impl Engine {
@@ -166,21 +167,19 @@ impl Engine {
     fn note(
         &self,
         incident: &IncidentId,
-        text: String,
+        entry: Entry,
         now: DateTime<Utc>,
     ) -> Result<Option<Plan>, StoreError> {
-        let mut plan = self.command(
-            &Origin::Api,
-            alerts_actor(),
-            Command::TimelineAdd {
-                incident: Some(incident.clone()),
-                text,
-            },
-            now,
-        )?;
-        for (_, e) in &mut plan.timeline {
-            e.source = Source::Alert;
-        }
+        let Some(inc) = self.store.incident(incident)? else {
+            return Ok(None);
+        };
+        let mut plan = super::Change::new(inc, &alerts_actor(), Source::Alert, now)
+            .note(entry)
+            .finish(false);
+        // A note does not change the incident record or its card.
+        plan.incident = None;
+        plan.outbox
+            .retain(|a| !matches!(a, Action::RefreshCard { .. }));
         plan.reply = None;
         Ok(Some(plan))
     }
@@ -284,13 +283,7 @@ impl Engine {
                         at: now,
                         who: alerts_actor(),
                         source: Source::Alert,
-                        entry: Entry::Note {
-                            text: format!(
-                                "🔔 {} alert(s): {} ({reason})",
-                                alerts.len(),
-                                alert_lines(&alerts)
-                            ),
-                        },
+                        entry: alerts_entry(AlertEvent::Declared { reason }, &alerts),
                     },
                 ));
                 for (_, e) in &mut plan.timeline {
@@ -313,15 +306,11 @@ impl Engine {
             } => match self.bound(&cluster) {
                 Some(id) if !replay => {
                     let plan = if notify {
-                        self.note(
-                            &id,
-                            format!(
-                                "🔔 +{}: {} (confidence {confidence:.2}: {reason})",
-                                alerts.len(),
-                                alert_lines(&alerts)
-                            ),
-                            now,
-                        )?
+                        let event = AlertEvent::Joined {
+                            confidence_pct: (confidence * 100.0).round().clamp(0.0, 100.0) as u8,
+                            reason,
+                        };
+                        self.note(&id, alerts_entry(event, &alerts), now)?
                     } else {
                         None
                     };
@@ -337,16 +326,13 @@ impl Engine {
                 ..
             } => match self.bound(&cluster) {
                 Some(id) if !replay => {
-                    let mark = match status {
-                        AlertStatus::Resolved => "✅",
-                        AlertStatus::Firing => "🔥",
-                    };
-                    let word = match status {
-                        AlertStatus::Resolved => "resolved",
-                        AlertStatus::Firing => "firing again",
+                    let event = match status {
+                        AlertStatus::Resolved => AlertEvent::Resolved,
+                        AlertStatus::Firing => AlertEvent::FiringAgain,
                     };
                     let plan = if notify {
-                        self.note(&id, format!("{mark} {word}: {}", alert_line(&alert)), now)?
+                        let entry = alerts_entry(event, std::slice::from_ref(&alert));
+                        self.note(&id, entry, now)?
                     } else {
                         None
                     };
@@ -362,11 +348,7 @@ impl Engine {
             },
             Output::Resolved { cluster, .. } => match self.bound(&cluster) {
                 Some(id) if !replay => {
-                    let plan = self.note(
-                        &id,
-                        "✅ every alert of this incident has resolved".into(),
-                        now,
-                    )?;
+                    let plan = self.note(&id, alerts_entry(AlertEvent::AllResolved, &[]), now)?;
                     self.card_alerts(&id, plan, now, |inc| {
                         inc.alerts.iter_mut().for_each(|x| x.firing = false);
                     })

@@ -171,6 +171,40 @@ pub enum Entry {
         /// The command that was tried.
         command: String,
     },
+    /// Alerts from the alert pipeline: declared together, joined, resolved or firing
+    /// again.
+    Alerts {
+        /// What happened, with the pipeline's reason.
+        event: AlertEvent,
+        /// The alerts, one line each (the first few).
+        alerts: Vec<String>,
+        /// How many more there were.
+        more: usize,
+    },
+}
+
+/// What happened to the alerts of an [`Entry::Alerts`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// They made the incident.
+    Declared {
+        /// Why.
+        reason: crate::alerts::Declaration,
+    },
+    /// They joined it.
+    Joined {
+        /// The lowest confidence among them, in percent.
+        confidence_pct: u8,
+        /// Why (for the one with the lowest confidence).
+        reason: crate::alerts::JoinReason,
+    },
+    /// It resolved.
+    Resolved,
+    /// It fired again.
+    FiringAgain,
+    /// Every alert of the incident has resolved.
+    AllResolved,
 }
 
 /// One line of the timeline.
