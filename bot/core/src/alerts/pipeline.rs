@@ -634,9 +634,12 @@ impl Pipeline {
                     }
                 }
                 if a.status == AlertStatus::Resolved {
-                    // Resolved without ever being seen firing.
+                    // Resolved without ever being seen firing: a blip that came and
+                    // went between two sends, alone (it counts towards chronic noise).
                     st.episodes
                         .push(new_episode(&a, now, AlertStatus::Resolved, true));
+                    let idx = st.episodes.len() - 1;
+                    self.suppress(&fp, idx, SuppressReason::Transient, out);
                     return;
                 }
                 st.episodes

@@ -777,6 +777,54 @@ fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
 }
 
 #[test]
+fn a_blip_first_seen_already_resolved_is_reported_transient_and_counts_towards_chronic_noise() {
+    let mut p = pipeline(PipelineConfig::default());
+    let labels = [
+        ("alertname", "DiskIOHigh"),
+        ("service", "reporting"),
+        ("severity", "warning"),
+    ];
+    // Twice the alert came and went between two sends: the first message says resolved.
+    let mut out = Vec::new();
+    for i in 0..2 {
+        let start = at(i * 3600);
+        let a = alert(&labels, start, AlertStatus::Firing);
+        let seen = start + Duration::seconds(150);
+        out.extend(p.ingest(vec![resolved(&a, start + Duration::seconds(90))], seen));
+        out.extend(run_until(&mut p, seen + Duration::seconds(1200)));
+    }
+    let transient = out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Suppressed {
+                    reason: SuppressReason::Transient,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(transient, 2, "{out:#?}");
+    // The third time it fires, it is chronic noise: recorded, not declared.
+    let start = at(2 * 3600);
+    let a = alert(&labels, start, AlertStatus::Firing);
+    let mut out = p.ingest(vec![a], start);
+    out.extend(run_until(&mut p, start + Duration::seconds(1800)));
+    assert!(declares(&out).is_empty(), "{out:#?}");
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Suppressed {
+                reason: SuppressReason::Chronic { episodes: 2 },
+                ..
+            }
+        )),
+        "{out:#?}"
+    );
+}
+
+#[test]
 fn a_critical_alert_that_pages_alone_and_clears_soon_is_held_after_the_second_time_not_muted() {
     let mut p = pipeline(PipelineConfig::default());
     let labels = [
