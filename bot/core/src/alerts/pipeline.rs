@@ -1040,12 +1040,7 @@ impl Pipeline {
                 .collect();
             for i in transient {
                 self.suppress(fp, i, SuppressReason::Transient, out);
-                if let Some(e) = self
-                    .state
-                    .alerts
-                    .get_mut(fp)
-                    .and_then(|s| s.episodes.get_mut(i))
-                {
+                if let Some(e) = self.episode_mut(fp, i) {
                     e.decided = true;
                 }
             }
@@ -1085,12 +1080,7 @@ impl Pipeline {
                     let for_good = r == SuppressReason::BelowMinSeverity;
                     self.suppress(fp, idx, r, out);
                     if for_good {
-                        if let Some(e) = self
-                            .state
-                            .alerts
-                            .get_mut(fp)
-                            .and_then(|s| s.episodes.get_mut(idx))
-                        {
+                        if let Some(e) = self.episode_mut(fp, idx) {
                             e.decided = true;
                         }
                     }
@@ -1182,6 +1172,23 @@ impl Pipeline {
             ep.suppressed = Some(reason.clone());
         }
         out.push(Output::Suppressed { alert, reason });
+    }
+
+    fn episode_mut(&mut self, fp: &str, idx: usize) -> Option<&mut Episode> {
+        self.state
+            .alerts
+            .get_mut(fp)
+            .and_then(|s| s.episodes.get_mut(idx))
+    }
+
+    /// Suppresses episode `idx` of `fp` for `reason` and holds it: decided, and not
+    /// posted when it later joins or resolves.
+    fn hold(&mut self, fp: &str, idx: usize, reason: SuppressReason, out: &mut Vec<Output>) {
+        self.suppress(fp, idx, reason, out);
+        if let Some(e) = self.episode_mut(fp, idx) {
+            e.decided = true;
+            e.held = true;
+        }
     }
 
     /// Reports a resolution to the cluster's incident; true when something was output.
@@ -1346,32 +1353,14 @@ impl Pipeline {
             if chronic.after > 0 && lonely >= chronic.after as usize && st.severity >= chronic.from
             {
                 let episodes = u32::try_from(lonely).unwrap_or(u32::MAX);
-                self.suppress(&fp, idx, SuppressReason::Chronic { episodes }, out);
-                if let Some(e) = self
-                    .state
-                    .alerts
-                    .get_mut(&fp)
-                    .and_then(|s| s.episodes.get_mut(idx))
-                {
-                    e.decided = true;
-                    e.held = true;
-                }
+                self.hold(&fp, idx, SuppressReason::Chronic { episodes }, out);
                 continue;
             }
             if st.flapping {
                 // Held: a flapping alert is neither posted nor attached per flip; the
                 // incident keeps the episodes from before it started flapping.
                 let changes = u32::try_from(st.changes.len()).unwrap_or(u32::MAX);
-                self.suppress(&fp, idx, SuppressReason::Flapping { changes }, out);
-                if let Some(e) = self
-                    .state
-                    .alerts
-                    .get_mut(&fp)
-                    .and_then(|s| s.episodes.get_mut(idx))
-                {
-                    e.decided = true;
-                    e.held = true;
-                }
+                self.hold(&fp, idx, SuppressReason::Flapping { changes }, out);
                 continue;
             }
             let mut best: Option<(f64, JoinReason, String, bool)> = None;
@@ -1414,12 +1403,7 @@ impl Pipeline {
                         .clusters
                         .insert(cid.clone(), Cluster::new(cid.clone(), member, now));
                     self.state.open.insert(cid.clone());
-                    if let Some(e) = self
-                        .state
-                        .alerts
-                        .get_mut(&fp)
-                        .and_then(|s| s.episodes.get_mut(idx))
-                    {
+                    if let Some(e) = self.episode_mut(&fp, idx) {
                         e.cluster = Some(cid.clone());
                         e.decided = true;
                     }
@@ -1500,12 +1484,7 @@ impl Pipeline {
             member.anchor = member.anchor && !c.fingerprints.contains(fp);
             c.add(member, reason);
         }
-        if let Some(e) = self
-            .state
-            .alerts
-            .get_mut(fp)
-            .and_then(|s| s.episodes.get_mut(idx))
-        {
+        if let Some(e) = self.episode_mut(fp, idx) {
             e.cluster = Some(cid.to_string());
             e.decided = true;
         }
@@ -1598,12 +1577,7 @@ impl Pipeline {
                 .get(&k.fingerprint)
                 .and_then(|st| st.episodes.iter().position(|e| e.starts_at == k.starts_at));
             if let Some(i) = idx {
-                if let Some(e) = self
-                    .state
-                    .alerts
-                    .get_mut(&k.fingerprint)
-                    .and_then(|s| s.episodes.get_mut(i))
-                {
+                if let Some(e) = self.episode_mut(&k.fingerprint, i) {
                     e.cluster = None;
                     e.resolve_reported = true;
                 }

@@ -41,6 +41,13 @@ fn resolved(a: &Alert, end: DateTime<Utc>) -> Alert {
     }
 }
 
+/// How many alerts `out` suppressed for `reason`.
+fn suppressed(out: &[Output], reason: &SuppressReason) -> usize {
+    out.iter()
+        .filter(|o| matches!(o, Output::Suppressed { reason: r, .. } if r == reason))
+        .count()
+}
+
 fn pipeline(cfg: PipelineConfig) -> Pipeline {
     Pipeline::new(cfg, Catalog::default()).unwrap()
 }
@@ -749,30 +756,8 @@ fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
         ));
         out.extend(run_until(&mut p, start + Duration::seconds(1200)));
     }
-    let transient = out
-        .iter()
-        .filter(|o| {
-            matches!(
-                o,
-                Output::Suppressed {
-                    reason: SuppressReason::Transient,
-                    ..
-                }
-            )
-        })
-        .count();
-    let chronic = out
-        .iter()
-        .filter(|o| {
-            matches!(
-                o,
-                Output::Suppressed {
-                    reason: SuppressReason::Chronic { episodes: 2 },
-                    ..
-                }
-            )
-        })
-        .count();
+    let transient = suppressed(&out, &SuppressReason::Transient);
+    let chronic = suppressed(&out, &SuppressReason::Chronic { episodes: 2 });
     assert_eq!((transient, chronic), (2, 1), "{out:#?}");
 }
 
@@ -793,18 +778,7 @@ fn a_blip_first_seen_already_resolved_is_reported_transient_and_counts_towards_c
         out.extend(p.ingest(vec![resolved(&a, start + Duration::seconds(90))], seen));
         out.extend(run_until(&mut p, seen + Duration::seconds(1200)));
     }
-    let transient = out
-        .iter()
-        .filter(|o| {
-            matches!(
-                o,
-                Output::Suppressed {
-                    reason: SuppressReason::Transient,
-                    ..
-                }
-            )
-        })
-        .count();
+    let transient = suppressed(&out, &SuppressReason::Transient);
     assert_eq!(transient, 2, "{out:#?}");
     // The third time it fires, it is chronic noise: recorded, not declared.
     let start = at(2 * 3600);
