@@ -929,7 +929,7 @@ impl Cluster {
                 .members
                 .iter()
                 .any(|m| m.key.fingerprint == cand.key.fingerprint && m.cause);
-            return recent.then(|| Evidence {
+            return recent.then_some(Evidence {
                 confidence: 1.0,
                 reason: JoinReason::Again,
                 cause,
