@@ -546,6 +546,39 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
         .cloned()
         .unwrap_or_else(|| panic!("{id} not in {list}"));
     assert_eq!(listed["status"]["state"], "active", "{listed}");
+    // One for tonight's window is pending; its updatedAt is when it was written, not
+    // when its window starts.
+    let tonight = now + chrono::Duration::hours(6);
+    let (s, b) = post_json(
+        &bot,
+        "/api/v2/silences",
+        &json!({
+            "matchers": [{"name": "service", "value": "clearing", "isRegex": false}],
+            "startsAt": tonight.to_rfc3339(),
+            "endsAt": (tonight + chrono::Duration::hours(1)).to_rfc3339(),
+            "createdBy": "carol", "comment": "batch window"
+        }),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let list = bot.get_json("/api/v2/silences").await;
+    let pending = list
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["id"] == b["silenceID"]))
+        .cloned()
+        .unwrap_or_else(|| panic!("{b} not in {list}"));
+    let at = |k: &str| {
+        pending[k]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .unwrap_or_else(|| panic!("{k} in {pending}"))
+    };
+    assert_eq!(pending["status"]["state"], "pending", "{pending}");
+    assert!(
+        at("updatedAt") >= now && at("updatedAt") < now + chrono::Duration::hours(1),
+        "{pending}"
+    );
+    assert_eq!(at("startsAt"), tonight, "{pending}");
     assert_eq!(listed["comment"], "夜间变更 night change CHG-42");
     assert_eq!(
         listed["matchers"],

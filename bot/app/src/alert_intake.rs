@@ -378,6 +378,7 @@ async fn add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Respon
         recurrence: n.recurrence,
         created_by: n.created_by.unwrap_or_else(|| "api".into()),
         comment: n.comment,
+        updated_at: None,
     };
     Ok(match store_silence(&s, silence).await? {
         Ok(silence) => (StatusCode::CREATED, Json(silence)).into_response(),
@@ -461,6 +462,7 @@ async fn am_add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Res
             n.created_by
         },
         comment: n.comment,
+        updated_at: None,
     };
     Ok(match store_silence(&s, silence).await? {
         Ok(silence) => Json(json!({ "silenceID": silence.id })).into_response(),
@@ -498,7 +500,7 @@ async fn am_list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppE
             json!({
                 "id": x.id,
                 "status": {"state": state},
-                "updatedAt": x.starts_at,
+                "updatedAt": x.updated_at.unwrap_or(x.starts_at),
                 "matchers": matchers,
                 "startsAt": x.starts_at,
                 "endsAt": x.ends_at,

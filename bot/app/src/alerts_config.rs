@@ -295,6 +295,7 @@ impl AlertsConfig {
             recurrence: s.recurrence.clone(),
             created_by: s.created_by.clone(),
             comment: s.comment.clone(),
+            updated_at: None,
         }
     }
 

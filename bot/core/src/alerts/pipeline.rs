@@ -457,6 +457,7 @@ impl Pipeline {
         match self.state.silences.get_mut(id) {
             Some(s) => {
                 s.ends_at = Some(s.ends_at.map_or(now, |e| e.min(now)).max(s.starts_at));
+                s.updated_at = Some(now);
                 true
             }
             None => false,

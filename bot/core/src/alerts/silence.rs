@@ -193,6 +193,9 @@ pub struct Silence {
     /// Why.
     #[serde(default)]
     pub comment: String,
+    /// When it was last written (created or ended); the caller sets it.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl Silence {
@@ -250,6 +253,7 @@ mod tests {
             recurrence: rec,
             created_by: "alice".into(),
             comment: "db maintenance".into(),
+            updated_at: None,
         }
     }
 

@@ -249,6 +249,26 @@ fn inhibition_mutes_targets_sharing_the_equal_label_and_only_them() {
 }
 
 #[test]
+fn ending_a_silence_early_records_when_it_ended_and_was_updated() {
+    let mut p = pipeline(one_signal_declares());
+    p.add_silence(Silence {
+        id: "maint-2".into(),
+        matchers: vec![Matcher::parse("service=db").unwrap()],
+        starts_at: at(-60),
+        ends_at: Some(at(3600)),
+        recurrence: None,
+        created_by: "alice".into(),
+        comment: String::new(),
+        updated_at: Some(at(-60)),
+    })
+    .unwrap();
+    assert!(p.expire_silence("maint-2", at(300)));
+    let s = p.silences().find(|s| s.id == "maint-2").unwrap();
+    assert_eq!((s.ends_at, s.updated_at), (Some(at(300)), Some(at(300))));
+    assert!(!p.expire_silence("maint-nope", at(300)));
+}
+
+#[test]
 fn a_silence_mutes_until_it_expires_then_the_alert_is_notified() {
     let mut p = pipeline(one_signal_declares());
     p.add_silence(Silence {
@@ -259,6 +279,7 @@ fn a_silence_mutes_until_it_expires_then_the_alert_is_notified() {
         recurrence: None,
         created_by: "alice".into(),
         comment: "failover drill".into(),
+        updated_at: None,
     })
     .unwrap();
     let a = alert(
@@ -299,6 +320,7 @@ fn a_recurring_maintenance_window_mutes_only_inside_its_local_hours() {
         recurrence: Some(Recurrence::new(&["daily"], "02:00", "03:00").unwrap()),
         created_by: "dba".into(),
         comment: "backup I/O".into(),
+        updated_at: None,
     }];
     let mut p = pipeline(cfg);
     // t0 = 09:00 Shanghai; 02:30 local is 17h30m later.
@@ -475,6 +497,7 @@ fn a_silenced_alerts_resolve_still_reaches_its_incident() {
         recurrence: None,
         created_by: "bob".into(),
         comment: "known, fixing".into(),
+        updated_at: None,
     })
     .unwrap();
     p.ingest(vec![resolved(&a, at(200))], at(210));
@@ -1128,6 +1151,7 @@ fn silence(id: &str, matcher: &str) -> Silence {
         recurrence: None,
         created_by: "config".into(),
         comment: String::new(),
+        updated_at: None,
     }
 }
 

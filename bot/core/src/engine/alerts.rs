@@ -413,7 +413,8 @@ impl Engine {
     }
 
     /// `/silence <matcher…> for <2h> [-- comment]` and the API.
-    pub(super) fn add_silence(&mut self, silence: Silence) -> Plan {
+    pub(super) fn add_silence(&mut self, mut silence: Silence, now: DateTime<Utc>) -> Plan {
+        silence.updated_at = Some(now);
         let Some(p) = self.pipeline.as_mut() else {
             return Plan::refuse(crate::event::Refusal::AlertsOff);
         };
@@ -456,7 +457,9 @@ impl Engine {
             return Plan::refuse(crate::event::Refusal::UnknownSilence { silence: id.into() });
         };
         p.expire_silence(id, now);
-        s.ends_at = Some(now);
+        if let Some(ended) = p.silences().find(|s| s.id == id) {
+            s.clone_from(ended);
+        }
         Plan {
             silences: vec![s],
             ..Plan::reply(Message::SilenceEnded { silence: id.into() })
@@ -505,5 +508,6 @@ pub fn silence_from(
         recurrence: None,
         created_by: by.name.clone(),
         comment,
+        updated_at: Some(now),
     }
 }

@@ -345,7 +345,7 @@ impl Engine {
                 alerts,
                 received_at,
             } => return self.alerts_in(alerts, received_at, false),
-            Event::AddSilence { silence } => (Origin::Api, self.add_silence(silence)),
+            Event::AddSilence { silence } => (Origin::Api, self.add_silence(silence, now)),
             Event::ExpireSilence { id } => (Origin::Api, self.expire_silence(&id, now)),
             Event::ImportPlan { plan, actor } => {
                 let plan = match actor {
@@ -613,7 +613,7 @@ impl Engine {
                     &actor,
                     comment.clone().unwrap_or_default(),
                 );
-                Ok(self.add_silence(s))
+                Ok(self.add_silence(s, now))
             }
             Command::SilenceExpire { id } => {
                 if !self.cfg.rbac.permits(&actor, Permission::Update, None) {
