@@ -586,6 +586,16 @@ fn run(path: &Path) -> String {
         }
         if line.starts_with('>') {
             let event = parse_event(line, now);
+            if let Event::Alerts {
+                alerts,
+                received_at,
+            } = &event
+            {
+                // The intake logs what it accepts before the engine sees it.
+                store
+                    .append_alerts(&[(*received_at, alerts.clone())])
+                    .expect("alert log");
+            }
             let from_api = !matches!(event, Event::Chat { .. });
             let outcome = engine.handle(event, now).expect("store works");
             out.push_str(line);

@@ -170,7 +170,12 @@ impl Engine {
         entry: Entry,
         now: DateTime<Utc>,
     ) -> Result<Option<Plan>, StoreError> {
-        let Some(inc) = self.store.incident(incident)? else {
+        // A closed incident's record is final (its postmortem is written).
+        let Some(inc) = self
+            .store
+            .incident(incident)?
+            .filter(|i| i.status != crate::incident::Status::Closed)
+        else {
             return Ok(None);
         };
         let mut plan = super::Change::new(inc, &alerts_actor(), Source::Alert, now)
