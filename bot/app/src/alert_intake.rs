@@ -500,7 +500,7 @@ async fn am_list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppE
             json!({
                 "id": x.id,
                 "status": {"state": state},
-                "updatedAt": x.updated_at.unwrap_or(x.starts_at),
+                "updatedAt": x.updated_at.unwrap_or(x.starts_at.min(now)),
                 "matchers": matchers,
                 "startsAt": x.starts_at,
                 "endsAt": x.ends_at,

@@ -738,6 +738,23 @@ pub fn history_doc(inc: &Incident, timeline: &[TimelineEntry]) -> HistoryDoc {
                 alerts.push(lines.join("; "));
                 continue;
             }
+            Entry::Alerts {
+                event:
+                    event @ (AlertEvent::Resolved | AlertEvent::FiringAgain | AlertEvent::AllResolved),
+                alerts: lines,
+                ..
+            } => {
+                let what = match event {
+                    AlertEvent::Resolved => "✅ resolved",
+                    AlertEvent::FiringAgain => "🔥 firing again",
+                    _ => "✅ every alert of this incident has resolved",
+                };
+                if lines.is_empty() {
+                    what.to_string()
+                } else {
+                    format!("{what}: {}", lines.join("; "))
+                }
+            }
             // Notes written before alert entries were structured.
             Entry::Note { text } if text.starts_with('🔔') => {
                 alerts.push(text.trim_start_matches('🔔').trim().to_string());

@@ -203,7 +203,9 @@ impl Renderer {
         let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
         let u = |k: &str| self.label("units", k);
         let sep = u("sep").replace('_', " ");
-        let parts: Vec<String> = if d > 0 {
+        let parts: Vec<String> = if d > 0 && h == 0 {
+            vec![format!("{d}{}", u("d"))]
+        } else if d > 0 {
             vec![format!("{d}{}", u("d")), format!("{h}{}", u("h"))]
         } else if h > 0 {
             vec![format!("{h}{}", u("h")), format!("{m:02}{}", u("m"))]

@@ -1038,10 +1038,17 @@ impl Cluster {
             let text = jaccard(&cand.tokens, &m.tokens);
             let conf = cfg.w_relation * rel.strength + cfg.w_time * time + cfg.w_text * text;
             if best.as_ref().is_none_or(|(b, _, _)| conf > *b) {
+                // As precise as it is read (seconds under a minute, else minutes; tens of
+                // percent), so a storm's reasons are not all different by a second.
+                let secs = gap.num_seconds().abs();
                 let reason = JoinReason::Related {
-                    gap_secs: gap.num_seconds().abs(),
+                    gap_secs: if secs < 60 {
+                        secs
+                    } else {
+                        (secs + 30) / 60 * 60
+                    },
                     link: rel.why.clone(),
-                    similar_pct: (text >= 0.2).then(|| (text * 100.0).round().min(100.0) as u8),
+                    similar_pct: (text >= 0.2).then(|| (text * 10.0).round().min(10.0) as u8 * 10),
                 };
                 let cause = match rel.kind {
                     RelKind::DependedOnBy => true,

@@ -785,6 +785,47 @@ fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
 }
 
 #[test]
+fn the_reasons_of_a_storm_of_one_alert_on_many_instances_are_listed_once() {
+    let mut p = pipeline(PipelineConfig::default());
+    let on = |instance: &'static str| {
+        [
+            ("alertname", "OrderTimeout"),
+            ("service", "order-router"),
+            ("severity", "warning"),
+            ("instance", instance),
+        ]
+    };
+    // One more instance every minute or so, while the cluster waits out its pause.
+    let mut out = p.ingest(vec![alert(&on("or-1"), at(0), AlertStatus::Firing)], at(0));
+    for (i, secs) in [(2, 62), (3, 125), (4, 190), (5, 256)] {
+        let instance: &'static str = Box::leak(format!("or-{i}").into_boxed_str());
+        out.extend(p.ingest(
+            vec![alert(&on(instance), at(secs), AlertStatus::Firing)],
+            at(secs),
+        ));
+    }
+    out.extend(run_until(&mut p, at(900)));
+    let d = declares(&out);
+    assert_eq!(d.len(), 1, "{out:#?}");
+    let Output::Declare { reason, alerts, .. } = d[0] else {
+        unreachable!()
+    };
+    assert_eq!(alerts.len(), 5, "{out:#?}");
+    // Four joins, each a minute or so after the last, read the same: one reason.
+    assert_eq!(
+        reason.joins,
+        vec![JoinReason::Related {
+            gap_secs: 60,
+            link: Link::SameAlert {
+                service: "order-router".into()
+            },
+            similar_pct: Some(100),
+        }],
+        "{reason}"
+    );
+}
+
+#[test]
 fn a_blip_first_seen_already_resolved_is_reported_transient_and_counts_towards_chronic_noise() {
     let mut p = pipeline(PipelineConfig::default());
     let labels = [
