@@ -787,22 +787,19 @@ fn an_alert_that_keeps_firing_alone_becomes_chronic_noise() {
 #[test]
 fn the_reasons_of_a_storm_of_one_alert_on_many_instances_are_listed_once() {
     let mut p = pipeline(PipelineConfig::default());
-    let on = |instance: &'static str| {
-        [
+    let on = |instance: &str, start: i64| {
+        let labels = [
             ("alertname", "OrderTimeout"),
             ("service", "order-router"),
             ("severity", "warning"),
             ("instance", instance),
-        ]
+        ];
+        alert(&labels, at(start), AlertStatus::Firing)
     };
     // One more instance every minute or so, while the cluster waits out its pause.
-    let mut out = p.ingest(vec![alert(&on("or-1"), at(0), AlertStatus::Firing)], at(0));
+    let mut out = p.ingest(vec![on("or-1", 0)], at(0));
     for (i, secs) in [(2, 62), (3, 125), (4, 190), (5, 256)] {
-        let instance: &'static str = Box::leak(format!("or-{i}").into_boxed_str());
-        out.extend(p.ingest(
-            vec![alert(&on(instance), at(secs), AlertStatus::Firing)],
-            at(secs),
-        ));
+        out.extend(p.ingest(vec![on(&format!("or-{i}"), secs)], at(secs)));
     }
     out.extend(run_until(&mut p, at(900)));
     let d = declares(&out);
