@@ -561,6 +561,7 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     )
     .await;
     assert_eq!(s, 200, "{b}");
+    let pending_id = b["silenceID"].as_str().expect("an id").to_string();
     let list = bot.get_json("/api/v2/silences").await;
     let pending = list
         .as_array()
@@ -609,10 +610,56 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     );
     let (s, _) = post(&bot, "/api/v2/silences", b"{}", &[]).await;
     assert_eq!(s, 401, "behind the API token");
-    // amtool silence expire <id>
+    // `amtool silence query alertname=OrderRejects` filters on the silences' matchers.
+    let ids = |list: &Value| -> Vec<(String, String)> {
+        list.as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|x| {
+                        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                        (s(&x["id"]), s(&x["status"]["state"]))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let found = bot
+        .get_json("/api/v2/silences?filter=alertname%3D%22OrderRejects%22")
+        .await;
+    assert_eq!(ids(&found), vec![(id.clone(), "active".into())]);
+    let found = bot
+        .get_json("/api/v2/silences?filter=service%3D~%22clear.%2A%22")
+        .await;
+    assert_eq!(ids(&found), vec![(pending_id.clone(), "pending".into())]);
+    let r = bot
+        .http()
+        .get(format!("{}/api/v2/silences?filter=%3D%3D", bot.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 400, "a filter that is not a matcher");
+    let b: Value = r.json().await.expect("json");
+    assert_eq!(b["error"], "invalid_filter", "{b}");
+    // amtool silence expire <id>: it stays listed, expired, after the others (as in
+    // Alertmanager, which keeps it until its retention ends).
     assert_eq!(delete(&bot, &format!("/api/v2/silence/{id}")).await, 200);
     let list = bot.get_json("/api/v2/silences").await;
-    assert!(!list.to_string().contains(&id), "{list}");
+    assert_eq!(
+        ids(&list),
+        vec![
+            (pending_id.clone(), "pending".into()),
+            (id.clone(), "expired".into())
+        ]
+    );
+    let one = bot.get_json(&format!("/api/v2/silence/{id}")).await;
+    assert_eq!(one["status"]["state"], "expired", "{one}");
+    assert_eq!(one["comment"], "夜间变更 night change CHG-42", "{one}");
+    let ours = bot.get_json("/api/silences").await;
+    assert!(ours["ended"].to_string().contains(&id), "{ours}");
+    assert!(!ours["silences"].to_string().contains(&id), "{ours}");
+    // Ending it again is refused: it has ended already.
+    assert_eq!(delete(&bot, &format!("/api/v2/silence/{id}")).await, 409);
     assert_eq!(
         delete(&bot, "/api/v2/silence/S-nope").await,
         404,

@@ -252,14 +252,22 @@ fn message_summary(m: &Message) -> String {
         }
         Message::SilenceSet { silence } => format!("silence_set {}", silence.id),
         Message::SilenceEnded { silence } => format!("silence_ended {silence}"),
-        Message::SilenceList { silences } => format!(
-            "silence_list {}",
-            silences
-                .iter()
-                .map(|x| x.id.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
+        Message::SilenceList { silences, ended } => {
+            let ids = |l: &[warroom_core::alerts::Silence]| {
+                l.iter()
+                    .map(|x| x.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let mut line = format!("silence_list {}", ids(silences));
+            if !ended.is_empty() {
+                if silences.is_empty() {
+                    line.push('-');
+                }
+                line.push_str(&format!(" ended={}", ids(ended)));
+            }
+            line
+        }
         Message::ChangeList {
             changes,
             total,

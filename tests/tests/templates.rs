@@ -746,6 +746,29 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "silence_list",
+            Message::SilenceList {
+                silences: vec![silence("S-202611231005-2", "service=\"clearing\"", None)],
+                ended: (1..=7)
+                    .map(|i| {
+                        silence(
+                            &format!("S-20261123090{i}-1"),
+                            "service=\"payments\"",
+                            Some(t("2026-11-23T09:30:00Z")),
+                        )
+                    })
+                    .collect(),
+            },
+        ),
+        (
+            "refused_silence_ended",
+            Message::Refused {
+                problem: Refusal::SilenceEnded {
+                    silence: "S-202611231005-1".into(),
+                },
+            },
+        ),
+        (
             "refused_time",
             Message::Refused {
                 problem: Refusal::BadTime {
@@ -756,6 +779,19 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
     ]
+}
+
+fn silence(id: &str, matcher: &str, ended: Option<DateTime<Utc>>) -> warroom_core::alerts::Silence {
+    warroom_core::alerts::Silence {
+        id: id.into(),
+        matchers: vec![warroom_core::alerts::Matcher::parse(matcher).expect("matcher")],
+        starts_at: t("2026-11-23T08:00:00Z"),
+        ends_at: Some(ended.unwrap_or_else(|| t("2026-11-23T12:00:00Z"))),
+        recurrence: None,
+        created_by: "alice".into(),
+        comment: "batch window 批处理窗口".into(),
+        updated_at: ended,
+    }
 }
 
 #[test]

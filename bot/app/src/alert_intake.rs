@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -269,7 +269,10 @@ pub fn silence_routes() -> Router<Arc<Shared>> {
             "/api/v2/silences",
             get(am_list_silences).post(am_add_silence),
         )
-        .route("/api/v2/silence/{id}", delete(am_expire_silence))
+        .route(
+            "/api/v2/silence/{id}",
+            get(am_get_silence).delete(am_expire_silence),
+        )
 }
 
 async fn take(
@@ -470,46 +473,130 @@ async fn am_add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Res
     })
 }
 
-/// `GET /api/v2/silences`: the silences in force or to come, as Alertmanager's
-/// `gettableSilences`.
-async fn am_list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
-    let Some(silences) = current_silences(&s).await? else {
+/// `GET /api/v2/silences[?filter=M&filter=…]`: the silences in force, to come and
+/// ended within five days, as Alertmanager's `gettableSilences` in its order (active
+/// by end, pending by start, expired latest end first). Each `filter` is a matcher
+/// (`alertname="X"`, `team=~"db.*"`) that a silence's own matcher for that label
+/// must satisfy, as in Alertmanager (what `amtool silence query` sends).
+async fn am_list_silences(
+    State(s): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let mut filters = Vec::new();
+    for (k, v) in query {
+        if k != "filter" {
+            continue;
+        }
+        match Matcher::parse(&v) {
+            Ok(m) => filters.push(m),
+            Err(e) => {
+                return Ok(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_filter",
+                    format!("filter `{v}`: {e}"),
+                ))
+            }
+        }
+    }
+    let Some((current, ended)) = current_silences(&s).await? else {
         return Ok(no_pipeline());
     };
     let now = Utc::now();
-    let out: Vec<serde_json::Value> = silences
+    let mut listed: Vec<&Silence> = current
         .iter()
-        .map(|x| {
-            let state = if x.is_expired(now) {
-                "expired"
-            } else if x.starts_at > now {
-                "pending"
-            } else {
-                "active"
-            };
-            let matchers: Vec<AmMatcher> = x
-                .matchers
-                .iter()
-                .map(|m| AmMatcher {
-                    name: m.name().to_string(),
-                    value: m.value().to_string(),
-                    is_regex: matches!(m.op(), alerts::MatchOp::Re | alerts::MatchOp::NotRe),
-                    is_equal: matches!(m.op(), alerts::MatchOp::Eq | alerts::MatchOp::Re),
-                })
-                .collect();
-            json!({
-                "id": x.id,
-                "status": {"state": state},
-                "updatedAt": x.updated_at.unwrap_or(x.starts_at.min(now)),
-                "matchers": matchers,
-                "startsAt": x.starts_at,
-                "endsAt": x.ends_at,
-                "createdBy": x.created_by,
-                "comment": x.comment,
-            })
+        .chain(&ended)
+        .filter(|x| filter_matches(&filters, x))
+        .collect();
+    let rank = |x: &Silence| match am_state(x, now) {
+        "active" => 0,
+        "pending" => 1,
+        _ => 2,
+    };
+    listed.sort_by(|a, b| {
+        let by_time = match rank(a) {
+            0 => a
+                .ends_at
+                .is_none()
+                .cmp(&b.ends_at.is_none())
+                .then(a.ends_at.cmp(&b.ends_at)),
+            1 => a.starts_at.cmp(&b.starts_at),
+            _ => b.ends_at.cmp(&a.ends_at),
+        };
+        rank(a)
+            .cmp(&rank(b))
+            .then(by_time)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let out: Vec<serde_json::Value> = listed.iter().map(|x| am_silence(x, now)).collect();
+    Ok(Json(out).into_response())
+}
+
+/// `GET /api/v2/silence/{id}`: one silence, as Alertmanager's `gettableSilence`.
+async fn am_get_silence(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let Some((current, ended)) = current_silences(&s).await? else {
+        return Ok(no_pipeline());
+    };
+    Ok(match current.iter().chain(&ended).find(|x| x.id == id) {
+        Some(x) => Json(am_silence(x, Utc::now())).into_response(),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no silence `{id}`"),
+        ),
+    })
+}
+
+/// Alertmanager's state of a silence at `now`.
+fn am_state(x: &Silence, now: DateTime<Utc>) -> &'static str {
+    if x.is_expired(now) {
+        "expired"
+    } else if x.starts_at > now {
+        "pending"
+    } else {
+        "active"
+    }
+}
+
+/// A silence as Alertmanager's API v2 writes it.
+fn am_silence(x: &Silence, now: DateTime<Utc>) -> serde_json::Value {
+    let matchers: Vec<AmMatcher> = x
+        .matchers
+        .iter()
+        .map(|m| AmMatcher {
+            name: m.name().to_string(),
+            value: m.value().to_string(),
+            is_regex: matches!(m.op(), alerts::MatchOp::Re | alerts::MatchOp::NotRe),
+            is_equal: matches!(m.op(), alerts::MatchOp::Eq | alerts::MatchOp::Re),
         })
         .collect();
-    Ok(Json(out).into_response())
+    json!({
+        "id": x.id,
+        "status": {"state": am_state(x, now)},
+        "updatedAt": x.updated_at.unwrap_or(x.starts_at.min(now)),
+        "matchers": matchers,
+        "startsAt": x.starts_at,
+        "endsAt": x.ends_at,
+        "createdBy": x.created_by,
+        "comment": x.comment,
+    })
+}
+
+/// Whether silence `x` passes every filter: the value of its own matcher on the
+/// filter's label (empty when it has none) satisfies the filter; an empty `=` filter
+/// passes a silence without that label and an empty `!=` one a silence with it
+/// (Alertmanager's `CheckSilenceMatchesFilterLabels`).
+fn filter_matches(filters: &[Matcher], x: &Silence) -> bool {
+    filters.iter().all(|f| {
+        let own = x.matchers.iter().find(|m| m.name() == f.name());
+        let negative = matches!(f.op(), alerts::MatchOp::Ne | alerts::MatchOp::NotRe);
+        if f.value().is_empty() && own.is_some() == negative {
+            return true;
+        }
+        f.matches_value(own.map_or("", Matcher::value))
+    })
 }
 
 async fn am_expire_silence(
@@ -519,7 +606,8 @@ async fn am_expire_silence(
     end_silence(&s, &id, StatusCode::OK).await
 }
 
-/// Ends silence `id`: `done` (Alertmanager answers 200, our API 204), or 404.
+/// Ends silence `id`: `done` (Alertmanager answers 200, our API 204), 409 when it
+/// had already ended (Alertmanager: 500 `silence … already expired`), or 404.
 async fn end_silence(s: &Shared, id: &str, done: StatusCode) -> Result<Response, AppError> {
     let outcome = s
         .engine
@@ -527,6 +615,13 @@ async fn end_silence(s: &Shared, id: &str, done: StatusCode) -> Result<Response,
         .await?;
     Ok(match outcome.reply {
         Some(Message::SilenceEnded { .. }) => done.into_response(),
+        Some(Message::Refused {
+            problem: warroom_core::event::Refusal::SilenceEnded { .. },
+        }) => json_error(
+            StatusCode::CONFLICT,
+            "already_expired",
+            format!("silence `{id}` has already ended"),
+        ),
         _ => json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -542,8 +637,9 @@ async fn expire_silence(
     end_silence(&s, &id, StatusCode::NO_CONTENT).await
 }
 
-/// The silences in force or to come; `None` without an alert pipeline.
-async fn current_silences(s: &Shared) -> Result<Option<Vec<Silence>>, AppError> {
+/// The silences in force or to come, and those ended within five days; `None`
+/// without an alert pipeline.
+async fn current_silences(s: &Shared) -> Result<Option<(Vec<Silence>, Vec<Silence>)>, AppError> {
     let outcome = s
         .engine
         .submit(Event::Command {
@@ -553,7 +649,7 @@ async fn current_silences(s: &Shared) -> Result<Option<Vec<Silence>>, AppError> 
         })
         .await?;
     Ok(match outcome.reply {
-        Some(Message::SilenceList { silences }) => Some(silences),
+        Some(Message::SilenceList { silences, ended }) => Some((silences, ended)),
         _ => None,
     })
 }
@@ -568,7 +664,9 @@ fn no_pipeline() -> Response {
 
 async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppError> {
     Ok(match current_silences(&s).await? {
-        Some(silences) => Json(json!({ "silences": silences })).into_response(),
+        Some((silences, ended)) => {
+            Json(json!({ "silences": silences, "ended": ended })).into_response()
+        }
         None => no_pipeline(),
     })
 }

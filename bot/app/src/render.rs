@@ -746,9 +746,13 @@ impl Renderer {
             Message::AssistUnavailable { reason } => {
                 ("assist_unavailable", json!({ "reason": one_line(reason) }))
             }
-            Message::SilenceList { silences } => (
+            Message::SilenceList { silences, ended } => (
                 "silence_list",
-                json!({ "silences": silences.iter().map(|x| self.silence(x)).collect::<Vec<_>>() }),
+                json!({
+                    "silences": silences.iter().map(|x| self.silence(x)).collect::<Vec<_>>(),
+                    "ended": ended.iter().take(5).map(|x| x.id.as_str()).collect::<Vec<_>>().join(", "),
+                    "ended_more": ended.len().saturating_sub(5),
+                }),
             ),
             Message::ChangesRecorded { ids } => (
                 "changes_recorded",
@@ -916,6 +920,9 @@ impl Renderer {
             }
             Refusal::UnknownSilence { silence } => {
                 json!({ "refusal": "unknown_silence", "silence": silence })
+            }
+            Refusal::SilenceEnded { silence } => {
+                json!({ "refusal": "silence_ended", "silence": silence })
             }
             Refusal::UnknownChange { change } => {
                 json!({ "refusal": "unknown_change", "change": change })

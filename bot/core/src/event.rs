@@ -388,6 +388,8 @@ pub enum Message {
     SilenceList {
         /// In force or to come.
         silences: Vec<crate::alerts::Silence>,
+        /// Ended within [`crate::alerts::ENDED_SILENCES_KEPT`], latest first.
+        ended: Vec<crate::alerts::Silence>,
     },
     /// Changes were stored.
     ChangesRecorded {
@@ -627,6 +629,11 @@ pub enum Refusal {
     /// No silence has that id.
     UnknownSilence {
         /// As typed.
+        silence: String,
+    },
+    /// The silence has already ended.
+    SilenceEnded {
+        /// Its id.
         silence: String,
     },
     /// No change has that id.

@@ -44,7 +44,10 @@ pub use normalize::{
     alertmanager_value, parse_alertmanager, parse_event, parse_grafana, parse_prometheus,
     prometheus_value, AlertParseError,
 };
-pub use pipeline::{AlertRef, Output, Pipeline, PipelineError, StormPhase, SuppressReason};
+pub use pipeline::{
+    AlertRef, Output, Pipeline, PipelineError, SilenceEnd, StormPhase, SuppressReason,
+    ENDED_SILENCES_KEPT,
+};
 pub use reason::{Declaration, JoinReason, Link, Signal, Trigger};
 pub use route::{Route, RouteOpts};
 pub use silence::{Recurrence, Silence, SilenceError};

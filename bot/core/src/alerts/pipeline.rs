@@ -293,6 +293,10 @@ struct State {
     /// their fingerprints; entries left behind by a re-send are skipped at the tick.
     #[serde(default)]
     lapses: BTreeSet<(DateTime<Utc>, String)>,
+    /// Silences that ended, kept [`ENDED_SILENCES_KEPT`] after their end so they can
+    /// still be listed (as Alertmanager does) and are not ended twice.
+    #[serde(default)]
+    ended: BTreeMap<String, Silence>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -314,6 +318,21 @@ pub struct Pipeline {
 
 /// Most episodes remembered per fingerprint.
 const MAX_EPISODES: usize = 16;
+
+/// How long an ended silence is still listed: Alertmanager's default
+/// `--data.retention`.
+pub const ENDED_SILENCES_KEPT: Duration = Duration::hours(120);
+
+/// What ending a silence did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SilenceEnd {
+    /// It ended now (or, when it had not started, will never start).
+    Ended,
+    /// It had already ended.
+    AlreadyEnded,
+    /// No silence has that id.
+    Unknown,
+}
 
 impl Pipeline {
     /// A pipeline with `config` over `catalog`.
@@ -448,25 +467,34 @@ impl Pipeline {
     /// [`SilenceError`] when it would match everything or ends before it starts.
     pub fn add_silence(&mut self, s: Silence) -> Result<(), SilenceError> {
         s.validate()?;
+        self.state.ended.remove(&s.id);
         self.state.silences.insert(s.id.clone(), s);
         Ok(())
     }
 
-    /// Ends a silence now; false when unknown.
-    pub fn expire_silence(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+    /// Ends a silence now.
+    pub fn expire_silence(&mut self, id: &str, now: DateTime<Utc>) -> SilenceEnd {
         match self.state.silences.get_mut(id) {
+            Some(s) if s.is_expired(now) => SilenceEnd::AlreadyEnded,
             Some(s) => {
                 s.ends_at = Some(s.ends_at.map_or(now, |e| e.min(now)).max(s.starts_at));
                 s.updated_at = Some(now);
-                true
+                SilenceEnd::Ended
             }
-            None => false,
+            None if self.state.ended.contains_key(id) => SilenceEnd::AlreadyEnded,
+            None => SilenceEnd::Unknown,
         }
     }
 
-    /// The silences, by id.
+    /// The silences in force or to come (and ended ones the tick has not seen yet),
+    /// by id.
     pub fn silences(&self) -> impl Iterator<Item = &Silence> {
         self.state.silences.values()
+    }
+
+    /// The silences that ended within [`ENDED_SILENCES_KEPT`], by id.
+    pub fn ended_silences(&self) -> impl Iterator<Item = &Silence> {
+        self.state.ended.values()
     }
 
     /// Time never runs backwards for the pipeline: an earlier `now` reads as the latest seen.
@@ -861,7 +889,11 @@ impl Pipeline {
             .map(|s| s.id.clone())
             .collect();
         for id in expired {
-            self.state.silences.remove(&id);
+            if let Some(s) = self.state.silences.remove(&id) {
+                if s.ends_at.is_some_and(|e| now - e < ENDED_SILENCES_KEPT) {
+                    self.state.ended.insert(id.clone(), s);
+                }
+            }
             out.push(Output::SilenceExpired { id });
         }
         // Group flushes.
@@ -978,6 +1010,9 @@ impl Pipeline {
             self.state.clusters.remove(&id);
         }
         self.state.costarts.trim(now, keep);
+        self.state
+            .ended
+            .retain(|_, s| s.ends_at.is_some_and(|e| now - e < ENDED_SILENCES_KEPT));
     }
 
     fn silenced_by(&self, labels: &Labels, now: DateTime<Utc>) -> Option<String> {

@@ -262,10 +262,72 @@ fn ending_a_silence_early_records_when_it_ended_and_was_updated() {
         updated_at: Some(at(-60)),
     })
     .unwrap();
-    assert!(p.expire_silence("maint-2", at(300)));
+    assert_eq!(p.expire_silence("maint-2", at(300)), SilenceEnd::Ended);
     let s = p.silences().find(|s| s.id == "maint-2").unwrap();
     assert_eq!((s.ends_at, s.updated_at), (Some(at(300)), Some(at(300))));
-    assert!(!p.expire_silence("maint-nope", at(300)));
+    assert_eq!(p.expire_silence("maint-nope", at(300)), SilenceEnd::Unknown);
+}
+
+#[test]
+fn an_ended_silence_stays_listed_for_five_days_and_cannot_be_ended_again() {
+    let mut p = pipeline(one_signal_declares());
+    p.add_silence(Silence {
+        id: "maint-3".into(),
+        matchers: vec![Matcher::parse("service=db").unwrap()],
+        starts_at: at(-60),
+        ends_at: Some(at(600)),
+        recurrence: None,
+        created_by: "alice".into(),
+        comment: String::new(),
+        updated_at: None,
+    })
+    .unwrap();
+    let out = p.tick(at(601));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::SilenceExpired { id } if id == "maint-3")));
+    assert_eq!(p.silences().count(), 0);
+    let ended: Vec<&str> = p.ended_silences().map(|s| s.id.as_str()).collect();
+    assert_eq!(ended, vec!["maint-3"]);
+    assert_eq!(
+        p.expire_silence("maint-3", at(700)),
+        SilenceEnd::AlreadyEnded
+    );
+    assert_eq!(
+        p.ended_silences().next().and_then(|s| s.ends_at),
+        Some(at(600)),
+        "ending it again changes nothing"
+    );
+    // Four days on it is still listed; past five days it is forgotten.
+    p.tick(at(600 + 4 * 86_400));
+    assert_eq!(p.ended_silences().count(), 1);
+    p.tick(at(600 + 5 * 86_400 + 1));
+    assert_eq!(p.ended_silences().count(), 0);
+    assert_eq!(
+        p.expire_silence("maint-3", at(600 + 5 * 86_400 + 2)),
+        SilenceEnd::Unknown
+    );
+}
+
+#[test]
+fn a_silence_past_its_end_but_not_yet_ticked_cannot_be_ended_again() {
+    let mut p = pipeline(one_signal_declares());
+    p.add_silence(Silence {
+        id: "maint-4".into(),
+        matchers: vec![Matcher::parse("service=db").unwrap()],
+        starts_at: at(-60),
+        ends_at: Some(at(600)),
+        recurrence: None,
+        created_by: "alice".into(),
+        comment: String::new(),
+        updated_at: None,
+    })
+    .unwrap();
+    assert_eq!(
+        p.expire_silence("maint-4", at(601)),
+        SilenceEnd::AlreadyEnded
+    );
+    assert_eq!(p.silences().next().and_then(|s| s.ends_at), Some(at(600)));
 }
 
 #[test]

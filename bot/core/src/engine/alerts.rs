@@ -458,15 +458,17 @@ impl Engine {
         let Some(p) = self.pipeline.as_mut() else {
             return Plan::refuse(crate::event::Refusal::AlertsOff);
         };
-        let Some(mut s) = p.silences().find(|s| s.id == id).cloned() else {
-            return Plan::refuse(crate::event::Refusal::UnknownSilence { silence: id.into() });
-        };
-        p.expire_silence(id, now);
-        if let Some(ended) = p.silences().find(|s| s.id == id) {
-            s.clone_from(ended);
+        match p.expire_silence(id, now) {
+            crate::alerts::SilenceEnd::Ended => {}
+            crate::alerts::SilenceEnd::AlreadyEnded => {
+                return Plan::refuse(crate::event::Refusal::SilenceEnded { silence: id.into() })
+            }
+            crate::alerts::SilenceEnd::Unknown => {
+                return Plan::refuse(crate::event::Refusal::UnknownSilence { silence: id.into() })
+            }
         }
         Plan {
-            silences: vec![s],
+            silences: p.silences().filter(|s| s.id == id).cloned().collect(),
             ..Plan::reply(Message::SilenceEnded { silence: id.into() })
         }
     }
@@ -482,6 +484,23 @@ impl Engine {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The silences that ended within [`crate::alerts::ENDED_SILENCES_KEPT`], latest
+    /// end first.
+    pub fn ended_silences(&self, now: DateTime<Utc>) -> Vec<Silence> {
+        let Some(p) = self.pipeline.as_ref() else {
+            return Vec::new();
+        };
+        let kept = crate::alerts::ENDED_SILENCES_KEPT;
+        let mut out: Vec<Silence> = p
+            .ended_silences()
+            .chain(p.silences().filter(|s| s.is_expired(now)))
+            .filter(|s| s.ends_at.is_some_and(|e| now - e < kept))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.ends_at.cmp(&a.ends_at).then_with(|| a.id.cmp(&b.id)));
+        out
     }
 }
 

@@ -707,6 +707,7 @@ impl Engine {
             Command::SilenceList => {
                 let plan = Plan::reply(Message::SilenceList {
                     silences: self.silences(now),
+                    ended: self.ended_silences(now),
                 });
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
             }
