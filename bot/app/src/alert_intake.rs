@@ -476,8 +476,8 @@ async fn am_add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Res
 /// `GET /api/v2/silences[?filter=M&filter=…]`: the silences in force, to come and
 /// ended within five days, as Alertmanager's `gettableSilences` in its order (active
 /// by end, pending by start, expired latest end first). Each `filter` is a matcher
-/// (`alertname="X"`, `team=~"db.*"`) that a silence's own matcher for that label
-/// must satisfy, as in Alertmanager (what `amtool silence query` sends).
+/// (`alertname="X"`, `team=~"db.*"`, what `amtool silence query` sends) that a listed
+/// silence has among its own, as Alertmanager 0.25 (Debian's) lists them.
 async fn am_list_silences(
     State(s): State<Arc<Shared>>,
     Query(query): Query<Vec<(String, String)>>,
@@ -584,31 +584,33 @@ fn am_silence(x: &Silence, now: DateTime<Utc>) -> serde_json::Value {
     })
 }
 
-/// Whether silence `x` passes every filter: the value of its own matcher on the
-/// filter's label (empty when it has none) satisfies the filter; an empty `=` filter
-/// passes a silence without that label and an empty `!=` one a silence with it
-/// (Alertmanager's `CheckSilenceMatchesFilterLabels`).
+/// Whether silence `x` has every filter among its matchers: the same label, operator
+/// and value (`service=~"order-.*"` finds the silence made with exactly that matcher,
+/// not one made with `service="order-router"`), as Alertmanager 0.25 filters.
 fn filter_matches(filters: &[Matcher], x: &Silence) -> bool {
     filters.iter().all(|f| {
-        let own = x.matchers.iter().find(|m| m.name() == f.name());
-        let negative = matches!(f.op(), alerts::MatchOp::Ne | alerts::MatchOp::NotRe);
-        if f.value().is_empty() && own.is_some() == negative {
-            return true;
-        }
-        f.matches_value(own.map_or("", Matcher::value))
+        x.matchers
+            .iter()
+            .any(|m| m.name() == f.name() && m.op() == f.op() && m.value() == f.value())
     })
 }
 
+/// `DELETE /api/v2/silence/{id}`: 200, also for a silence that had already ended
+/// (Alertmanager 0.25 answers so and changes nothing), or 404.
 async fn am_expire_silence(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    end_silence(&s, &id, StatusCode::OK).await
+    end_silence(&s, &id, StatusCode::OK, StatusCode::OK).await
 }
 
-/// Ends silence `id`: `done` (Alertmanager answers 200, our API 204), 409 when it
-/// had already ended (Alertmanager: 500 `silence … already expired`), or 404.
-async fn end_silence(s: &Shared, id: &str, done: StatusCode) -> Result<Response, AppError> {
+/// Ends silence `id`: `done`, `again` when it had already ended, or 404.
+async fn end_silence(
+    s: &Shared,
+    id: &str,
+    done: StatusCode,
+    again: StatusCode,
+) -> Result<Response, AppError> {
     let outcome = s
         .engine
         .submit(Event::ExpireSilence { id: id.to_string() })
@@ -617,9 +619,12 @@ async fn end_silence(s: &Shared, id: &str, done: StatusCode) -> Result<Response,
         Some(Message::SilenceEnded { .. }) => done.into_response(),
         Some(Message::Refused {
             problem: warroom_core::event::Refusal::SilenceEnded { .. },
+        }) if again.is_success() => again.into_response(),
+        Some(Message::Refused {
+            problem: warroom_core::event::Refusal::SilenceEnded { .. },
         }) => json_error(
-            StatusCode::CONFLICT,
-            "already_expired",
+            again,
+            "already_ended",
             format!("silence `{id}` has already ended"),
         ),
         _ => json_error(
@@ -630,11 +635,12 @@ async fn end_silence(s: &Shared, id: &str, done: StatusCode) -> Result<Response,
     })
 }
 
+/// `DELETE /api/silences/{id}`: 204, 409 when it had already ended, or 404.
 async fn expire_silence(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    end_silence(&s, &id, StatusCode::NO_CONTENT).await
+    end_silence(&s, &id, StatusCode::NO_CONTENT, StatusCode::CONFLICT).await
 }
 
 /// The silences in force or to come, and those ended within five days; `None`

@@ -400,6 +400,7 @@ impl Pipeline {
         for s in &rules.silences {
             let before = self.config.silences.iter().find(|o| o.id == s.id);
             if before != Some(s) {
+                self.state.ended.remove(&s.id);
                 self.state.silences.insert(s.id.clone(), s.clone());
             }
         }
@@ -472,12 +473,30 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Ends a silence now.
+    /// Puts back a silence read from the store at start-up. One that was ended before
+    /// it began (it ends when it starts) goes straight to the ended ones; the others
+    /// are added, and the next tick moves those past their end to the ended ones or,
+    /// ended longer than [`ENDED_SILENCES_KEPT`] ago, forgets them.
+    ///
+    /// # Errors
+    /// As [`Pipeline::add_silence`].
+    pub fn restore_silence(&mut self, s: Silence) -> Result<(), SilenceError> {
+        if s.ends_at.is_some_and(|e| e == s.starts_at) {
+            self.state.silences.remove(&s.id);
+            self.state.ended.insert(s.id.clone(), s);
+            return Ok(());
+        }
+        self.add_silence(s)
+    }
+
+    /// Ends a silence now (one still to come is then over before it began).
     pub fn expire_silence(&mut self, id: &str, now: DateTime<Utc>) -> SilenceEnd {
         match self.state.silences.get_mut(id) {
             Some(s) if s.is_expired(now) => SilenceEnd::AlreadyEnded,
             Some(s) => {
-                s.ends_at = Some(s.ends_at.map_or(now, |e| e.min(now)).max(s.starts_at));
+                // A silence still to come ends before it began, as in Alertmanager.
+                s.starts_at = s.starts_at.min(now);
+                s.ends_at = Some(now);
                 s.updated_at = Some(now);
                 SilenceEnd::Ended
             }

@@ -272,14 +272,9 @@ fn ending_a_silence_early_records_when_it_ended_and_was_updated() {
 fn an_ended_silence_stays_listed_for_five_days_and_cannot_be_ended_again() {
     let mut p = pipeline(one_signal_declares());
     p.add_silence(Silence {
-        id: "maint-3".into(),
-        matchers: vec![Matcher::parse("service=db").unwrap()],
         starts_at: at(-60),
         ends_at: Some(at(600)),
-        recurrence: None,
-        created_by: "alice".into(),
-        comment: String::new(),
-        updated_at: None,
+        ..silence("maint-3", "service=db")
     })
     .unwrap();
     let out = p.tick(at(601));
@@ -310,17 +305,67 @@ fn an_ended_silence_stays_listed_for_five_days_and_cannot_be_ended_again() {
 }
 
 #[test]
+fn a_silence_still_to_come_ended_early_is_over_before_it_began_and_comes_back_so() {
+    let mut p = pipeline(one_signal_declares());
+    let tonight = Silence {
+        starts_at: at(3600),
+        ends_at: Some(at(7200)),
+        ..silence("batch-1", "service=clearing")
+    };
+    p.add_silence(tonight).unwrap();
+    assert_eq!(p.expire_silence("batch-1", at(60)), SilenceEnd::Ended);
+    let s = p.silences().next().cloned().unwrap();
+    assert_eq!((s.starts_at, s.ends_at), (at(60), Some(at(60))));
+    assert!(s.is_expired(at(60)));
+    assert_eq!(
+        p.expire_silence("batch-1", at(61)),
+        SilenceEnd::AlreadyEnded
+    );
+    // As stored, it ends when it starts: a restart lists it as ended, not refused.
+    let mut q = pipeline(one_signal_declares());
+    q.restore_silence(s).unwrap();
+    assert_eq!(q.silences().count(), 0);
+    assert_eq!(
+        q.ended_silences()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["batch-1"]
+    );
+    assert_eq!(
+        q.expire_silence("batch-1", at(62)),
+        SilenceEnd::AlreadyEnded
+    );
+}
+
+#[test]
+fn a_restart_forgets_silences_that_ended_more_than_five_days_ago() {
+    let mut p = pipeline(one_signal_declares());
+    for (id, end) in [("old", at(-6 * 86_400)), ("recent", at(-86_400))] {
+        p.restore_silence(Silence {
+            starts_at: end - Duration::hours(1),
+            ends_at: Some(end),
+            ..silence(id, "service=db")
+        })
+        .unwrap();
+    }
+    p.tick(at(0));
+    assert_eq!(p.silences().count(), 0);
+    assert_eq!(
+        p.ended_silences()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["recent"]
+    );
+    assert_eq!(p.expire_silence("old", at(1)), SilenceEnd::Unknown);
+}
+
+#[test]
 fn a_silence_past_its_end_but_not_yet_ticked_cannot_be_ended_again() {
     let mut p = pipeline(one_signal_declares());
     p.add_silence(Silence {
-        id: "maint-4".into(),
-        matchers: vec![Matcher::parse("service=db").unwrap()],
         starts_at: at(-60),
         ends_at: Some(at(600)),
-        recurrence: None,
-        created_by: "alice".into(),
-        comment: String::new(),
-        updated_at: None,
+        ..silence("maint-4", "service=db")
     })
     .unwrap();
     assert_eq!(
@@ -1369,6 +1414,25 @@ fn a_rules_reload_replaces_configured_silences_and_keeps_those_from_chat() {
     );
     assert_eq!(ids(&p), vec!["cfg-new", "chat-1"]);
     assert_ne!(p.config().route.group_wait, Some(Dur::secs(1)));
+}
+
+#[test]
+fn a_configured_silence_changed_in_the_file_after_it_was_ended_is_in_force_and_not_listed_as_ended()
+{
+    let mut cfg = one_signal_declares();
+    cfg.silences = vec![silence("cfg-1", "service=db")];
+    let mut p = pipeline(cfg);
+    assert_eq!(p.expire_silence("cfg-1", at(0)), SilenceEnd::Ended);
+    p.tick(at(1));
+    assert_eq!(p.ended_silences().count(), 1);
+    let mut rules = p.config().rules();
+    rules.silences = vec![silence("cfg-1", "service=mq")];
+    p.reload_rules(rules).unwrap();
+    assert_eq!(p.ended_silences().count(), 0);
+    assert_eq!(
+        p.silences().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec!["cfg-1"]
+    );
 }
 
 fn with_text(mut a: Alert, key: &str, text: &str) -> Alert {

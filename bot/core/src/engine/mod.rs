@@ -233,7 +233,7 @@ impl Engine {
                 crate::alerts::Pipeline::new(pc, engine.catalog.get().as_ref().clone())
             {
                 for s in engine.store.silences()? {
-                    let _ = p.add_silence(s);
+                    let _ = p.restore_silence(s);
                 }
                 engine.pipeline = Some(p);
             }
@@ -600,11 +600,18 @@ impl Engine {
                         reason: format!("`{span}` is not a duration such as 30m or 2h"),
                     }));
                 };
-                let n = self.silences(now).len() + 1;
-                let id = format!(
-                    "S-{}-{n}",
-                    now.with_timezone(&self.cfg.tz).format("%Y%m%d%H%M")
-                );
+                // The minute and the first number no silence, current or ended, has.
+                let stamp = now.with_timezone(&self.cfg.tz).format("%Y%m%d%H%M");
+                let taken: BTreeSet<&str> = self
+                    .pipeline
+                    .iter()
+                    .flat_map(|p| p.silences().chain(p.ended_silences()))
+                    .map(|s| s.id.as_str())
+                    .collect();
+                let id = (1..)
+                    .map(|n| format!("S-{stamp}-{n}"))
+                    .find(|id| !taken.contains(id.as_str()))
+                    .unwrap_or_default();
                 let s = alerts::silence_from(
                     id,
                     parsed,
