@@ -788,14 +788,16 @@ impl Store for SledStore {
             Vec<warroom_core::alerts::Alert>,
         )],
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        // Plain inserts, not a batch: each record is a whole set of alerts on its own,
+        // and none is acknowledged before the flush below, so a crash half-way loses
+        // only alerts that got no 202. A sled batch would add a manifest record that
+        // is written and synced to disk separately: two syncs per flush instead of one.
         for (at, alerts) in batches {
             for rec in alert_records(*at, alerts)? {
                 let id = self.db.generate_id().map_err(io)?;
-                batch.insert(&id.to_be_bytes(), rec);
+                self.alert_log.insert(id.to_be_bytes(), rec).map_err(io)?;
             }
         }
-        self.alert_log.apply_batch(batch).map_err(io)?;
         self.flush()
     }
 
