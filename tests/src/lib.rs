@@ -235,8 +235,8 @@ impl Bot {
         }
     }
 
-    /// `GET {path}` with the API token; asserts a 2xx and returns the JSON body.
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+    /// `GET {path}` with the API token: the status and the JSON body (null if none).
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self
             .http()
             .get(format!("{}{path}", self.base))
@@ -244,8 +244,15 @@ impl Bot {
             .send()
             .await
             .expect("request");
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.expect("json")
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `GET {path}` with the API token; asserts a 2xx and returns the JSON body.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path).await;
+        assert!((200..300).contains(&status), "{path}: {status} {body}");
+        body
     }
 
     /// An HTTP client with the API token.

@@ -81,14 +81,8 @@ async fn malformed_changes_and_snapshots_get_a_4xx_with_the_reason_and_nothing_i
     .await;
     assert_eq!(s, 422, "{b}");
     assert!(b["reason"].as_str().unwrap().contains("format 99"), "{b}");
-    let r = bot
-        .http()
-        .get(format!("{}/api/changes?last=soon", bot.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(r.status(), 400);
+    let (s, b) = bot.get("/api/changes?last=soon").await;
+    assert_eq!(s, 400, "{b}");
 }
 
 #[tokio::test]

@@ -697,18 +697,9 @@ AC2,drain core-sw-1,@bob,net,22:50,23:40,AC1\n";
 async fn plan_when(bot: &Bot, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let r = bot
-            .http()
-            .get(format!("{}/api/plans/{id}", bot.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("request");
-        if r.status().is_success() {
-            let plan: Value = r.json().await.expect("json");
-            if done(&plan) {
-                return plan;
-            }
+        let (status, plan) = bot.get(&format!("/api/plans/{id}")).await;
+        if (200..300).contains(&status) && done(&plan) {
+            return plan;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
