@@ -697,4 +697,83 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
         404,
         "an unknown id"
     );
+    // `amtool silence update`: a later end keeps the id; other matchers end the old
+    // silence and add a new one; an ended one comes back under a new id; an unknown id
+    // is 404 (as Alertmanager 0.25 answers).
+    let start = chrono::Utc::now();
+    let window = |id: Option<&str>, value: &str, hours: i64| {
+        let mut b = json!({
+            "matchers": [{"name": "service", "value": value, "isRegex": false}],
+            "startsAt": start.to_rfc3339(),
+            "endsAt": (start + chrono::Duration::hours(hours)).to_rfc3339(),
+            "createdBy": "dave", "comment": "margin run"
+        });
+        if let Some(id) = id {
+            b["id"] = json!(id);
+        }
+        b
+    };
+    let (s, b) = post_json(&bot, "/api/v2/silences", &window(None, "margin", 1)).await;
+    assert_eq!(s, 200, "{b}");
+    let margin = b["silenceID"].as_str().expect("an id").to_string();
+    let (s, b) = post_json(
+        &bot,
+        "/api/v2/silences",
+        &window(Some(&margin), "margin", 3),
+    )
+    .await;
+    assert_eq!(
+        (s, b["silenceID"].as_str()),
+        (200, Some(margin.as_str())),
+        "{b}"
+    );
+    let one = bot.get_json(&format!("/api/v2/silence/{margin}")).await;
+    let end = chrono::DateTime::parse_from_rfc3339(one["endsAt"].as_str().unwrap_or_default());
+    assert_eq!(
+        end.ok(),
+        Some((start + chrono::Duration::hours(3)).fixed_offset())
+    );
+    let (s, b) = post_json(
+        &bot,
+        "/api/v2/silences",
+        &window(Some(&margin), "margin-calc", 3),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let calc = b["silenceID"].as_str().expect("an id").to_string();
+    assert_ne!(calc, margin);
+    let state = |x: Value| {
+        x["status"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        state(bot.get_json(&format!("/api/v2/silence/{margin}")).await),
+        "expired"
+    );
+    assert_eq!(
+        state(bot.get_json(&format!("/api/v2/silence/{calc}")).await),
+        "active"
+    );
+    let (s, b) = post_json(
+        &bot,
+        "/api/v2/silences",
+        &window(Some(&margin), "margin", 2),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let again = b["silenceID"].as_str().expect("an id").to_string();
+    assert!(again != margin && again != calc, "{again}");
+    assert_eq!(
+        state(bot.get_json(&format!("/api/v2/silence/{margin}")).await),
+        "expired"
+    );
+    let (s, b) = post_json(
+        &bot,
+        "/api/v2/silences",
+        &window(Some("S-nope"), "margin", 2),
+    )
+    .await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("not_found")), "{b}");
 }

@@ -391,11 +391,25 @@ async fn add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Respon
 
 /// Hands a silence to the engine: the stored silence, or why it was refused.
 async fn store_silence(s: &Shared, silence: Silence) -> Result<Result<Silence, String>, AppError> {
-    let outcome = s.engine.submit(Event::AddSilence { silence }).await?;
+    Ok(submit_silence(s, Event::AddSilence { silence })
+        .await?
+        .map_err(|e| e.unwrap_or_else(|| "no such silence".into())))
+}
+
+/// Hands a silence event to the engine: the stored silence, `None` when the silence
+/// to change does not exist, or why it was refused.
+async fn submit_silence(
+    s: &Shared,
+    event: Event,
+) -> Result<Result<Silence, Option<String>>, AppError> {
+    let outcome = s.engine.submit(event).await?;
     Ok(match outcome.reply {
         Some(Message::SilenceSet { silence }) => Ok(silence),
-        Some(Message::Refused { problem }) => Err(format!("{problem:?}")),
-        _ => Err("the silence was not stored".into()),
+        Some(Message::Refused {
+            problem: warroom_core::event::Refusal::UnknownSilence { .. },
+        }) => Err(None),
+        Some(Message::Refused { problem }) => Err(Some(format!("{problem:?}"))),
+        _ => Err(Some("the silence was not stored".into())),
     })
 }
 
@@ -450,13 +464,18 @@ async fn am_add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Res
         }
     }
     let now = Utc::now();
+    let fresh_id = format!("S-AM-{}", now.timestamp_nanos_opt().unwrap_or_default());
+    // With an id it is `amtool silence update`: the engine keeps the id or ends the old
+    // silence and adds this one anew, as Alertmanager does.
+    let update = n.id.filter(|i| !i.trim().is_empty());
     let silence = Silence {
-        id: n
-            .id
-            .filter(|i| !i.trim().is_empty())
-            .unwrap_or_else(|| format!("S-AM-{}", now.timestamp_nanos_opt().unwrap_or_default())),
+        id: update.clone().unwrap_or_else(|| fresh_id.clone()),
         matchers,
-        starts_at: n.starts_at.max(now),
+        starts_at: if update.is_some() {
+            n.starts_at
+        } else {
+            n.starts_at.max(now)
+        },
         ends_at: Some(n.ends_at),
         recurrence: None,
         created_by: if n.created_by.trim().is_empty() {
@@ -467,9 +486,14 @@ async fn am_add_silence(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Res
         comment: n.comment,
         updated_at: None,
     };
-    Ok(match store_silence(&s, silence).await? {
+    let event = match update {
+        Some(_) => Event::UpdateSilence { silence, fresh_id },
+        None => Event::AddSilence { silence },
+    };
+    Ok(match submit_silence(&s, event).await? {
         Ok(silence) => Json(json!({ "silenceID": silence.id })).into_response(),
-        Err(reason) => bad(reason),
+        Err(None) => json_error(StatusCode::NOT_FOUND, "not_found", "silence not found"),
+        Err(Some(reason)) => bad(reason),
     })
 }
 

@@ -116,6 +116,15 @@ pub enum Event {
         /// The silence.
         silence: crate::alerts::Silence,
     },
+    /// Change silence `silence.id` (API), as Alertmanager does: in place when only its
+    /// end, comment or (if still to come) start change; otherwise the old one ends and
+    /// the new one is added as `fresh_id`. Refused when no silence has that id.
+    UpdateSilence {
+        /// The silence as it should be.
+        silence: crate::alerts::Silence,
+        /// The id of the new silence when it cannot be changed in place.
+        fresh_id: String,
+    },
     /// End a silence now (API).
     ExpireSilence {
         /// Its id.

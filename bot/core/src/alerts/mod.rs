@@ -50,7 +50,7 @@ pub use pipeline::{
 };
 pub use reason::{Declaration, JoinReason, Link, Signal, Trigger};
 pub use route::{Route, RouteOpts};
-pub use silence::{Recurrence, Silence, SilenceError};
+pub use silence::{updatable_in_place, Recurrence, Silence, SilenceError};
 
 #[cfg(test)]
 mod tests;

@@ -198,6 +198,21 @@ pub struct Silence {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// Whether `old` can become `new` keeping its id, as Alertmanager decides: the same
+/// matchers, and if `old` is in force the same start (to the second) and an end not
+/// yet past, or if it is still to come a start not yet past. An ended silence never.
+pub fn updatable_in_place(old: &Silence, new: &Silence, now: DateTime<Utc>) -> bool {
+    if old.matchers != new.matchers || old.recurrence != new.recurrence || old.is_expired(now) {
+        return false;
+    }
+    if old.starts_at <= now {
+        old.starts_at.timestamp() == new.starts_at.timestamp()
+            && new.ends_at.is_none_or(|e| e >= now)
+    } else {
+        new.starts_at >= now
+    }
+}
+
 impl Silence {
     /// Refuses silences that would match everything or end before they start.
     ///
@@ -307,5 +322,63 @@ mod tests {
         assert!(Recurrence::new(&["someday"], "02:00", "03:00").is_err());
         assert!(Recurrence::new(&[], "02:00", "02:00").is_err());
         assert!(Recurrence::new(&[], "25:00", "02:00").is_err());
+    }
+    #[test]
+    fn only_a_later_end_or_a_new_comment_keeps_a_silence_in_force_in_place() {
+        let t = |secs: i64| utc("2026-11-23T02:00:00Z") + chrono::Duration::seconds(secs);
+        let base = Silence {
+            starts_at: t(0),
+            ends_at: Some(t(3600)),
+            ..silence(None, None)
+        };
+        let now = t(600);
+        let later = Silence {
+            ends_at: Some(t(7200)),
+            comment: "longer".into(),
+            ..base.clone()
+        };
+        assert!(updatable_in_place(&base, &later, now));
+        let other = Silence {
+            matchers: vec![Matcher::parse("service=mq").unwrap()],
+            ..later.clone()
+        };
+        assert!(!updatable_in_place(&base, &other, now), "other matchers");
+        let moved = Silence {
+            starts_at: t(60),
+            ..later.clone()
+        };
+        assert!(
+            !updatable_in_place(&base, &moved, now),
+            "a silence in force keeps its start"
+        );
+        let past = Silence {
+            ends_at: Some(t(300)),
+            ..base.clone()
+        };
+        assert!(
+            !updatable_in_place(&base, &past, now),
+            "an end already past"
+        );
+        assert!(!updatable_in_place(&past, &later, now), "an ended silence");
+        let pending = Silence {
+            starts_at: t(1200),
+            ..base.clone()
+        };
+        let sooner = Silence {
+            starts_at: t(900),
+            ..base.clone()
+        };
+        assert!(
+            updatable_in_place(&pending, &sooner, now),
+            "still to come, a start not past"
+        );
+        let started = Silence {
+            starts_at: t(300),
+            ..base.clone()
+        };
+        assert!(
+            !updatable_in_place(&pending, &started, now),
+            "a start already past"
+        );
     }
 }

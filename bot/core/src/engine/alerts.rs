@@ -434,6 +434,42 @@ impl Engine {
         }
     }
 
+    /// Changes a silence as Alertmanager does (see [`Event::UpdateSilence`]).
+    ///
+    /// [`Event::UpdateSilence`]: crate::event::Event::UpdateSilence
+    pub(super) fn update_silence(
+        &mut self,
+        mut silence: Silence,
+        fresh_id: String,
+        now: DateTime<Utc>,
+    ) -> Plan {
+        let Some(p) = self.pipeline.as_ref() else {
+            return Plan::refuse(crate::event::Refusal::AlertsOff);
+        };
+        let Some(old) = p
+            .silences()
+            .chain(p.ended_silences())
+            .find(|s| s.id == silence.id)
+            .cloned()
+        else {
+            return Plan::refuse(crate::event::Refusal::UnknownSilence {
+                silence: silence.id,
+            });
+        };
+        if crate::alerts::updatable_in_place(&old, &silence, now) {
+            return self.add_silence(silence, now);
+        }
+        silence.id = fresh_id;
+        silence.starts_at = silence.starts_at.max(now);
+        let mut plan = self.add_silence(silence, now);
+        if !matches!(plan.reply, Some(Message::SilenceSet { .. })) || old.is_expired(now) {
+            return plan;
+        }
+        let ended = self.expire_silence(&old.id, now);
+        plan.silences.extend(ended.silences);
+        plan
+    }
+
     /// Swaps the pipeline's routes, inhibit rules and configured silences (hot
     /// reload); its state stays. Nothing is stored: the file is the record.
     pub(super) fn reload_alert_rules(&mut self, rules: AlertRules) -> Plan {

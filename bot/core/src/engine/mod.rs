@@ -346,6 +346,9 @@ impl Engine {
                 received_at,
             } => return self.alerts_in(alerts, received_at, false),
             Event::AddSilence { silence } => (Origin::Api, self.add_silence(silence, now)),
+            Event::UpdateSilence { silence, fresh_id } => {
+                (Origin::Api, self.update_silence(silence, fresh_id, now))
+            }
             Event::ExpireSilence { id } => (Origin::Api, self.expire_silence(&id, now)),
             Event::ImportPlan { plan, actor } => {
                 let plan = match actor {
