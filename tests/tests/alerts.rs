@@ -528,6 +528,15 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
     let bot = Bot::start(&config(dir.path(), FAST));
     let now = chrono::Utc::now();
+    // What Grafana's Alertmanager data source calls when tested (and `amtool config show`).
+    let status = bot.get_json("/api/v2/status").await;
+    assert_eq!(status["cluster"]["status"], "disabled", "{status}");
+    let up = status["uptime"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(up).is_ok_and(|t| t <= now),
+        "{status}"
+    );
+    assert!(status["config"]["original"].is_string(), "{status}");
     // What `amtool silence add alertname=OrderRejects service=~"order-.*"` posts.
     let body = json!({
         "matchers": [

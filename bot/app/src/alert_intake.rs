@@ -273,6 +273,7 @@ pub fn silence_routes() -> Router<Arc<Shared>> {
             "/api/v2/silence/{id}",
             get(am_get_silence).delete(am_expire_silence),
         )
+        .route("/api/v2/status", get(am_status))
 }
 
 async fn take(
@@ -553,6 +554,22 @@ async fn am_list_silences(
     });
     let out: Vec<serde_json::Value> = listed.iter().map(|x| am_silence(x, now)).collect();
     Ok(Json(out).into_response())
+}
+
+/// `GET /api/v2/status`, as Alertmanager's `alertmanagerStatus`: what Grafana's
+/// Alertmanager data source calls when it is tested, and `amtool config show`. There
+/// is no cluster and no Alertmanager configuration file; `config.original` says so.
+async fn am_status(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({
+        "cluster": {"status": "disabled", "peers": []},
+        "versionInfo": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "branch": "", "revision": "", "buildUser": "warroom", "buildDate": "",
+            "goVersion": "",
+        },
+        "config": {"original": "# warroom: routes, inhibit rules and silences are in the [alerts] section of its TOML configuration\n"},
+        "uptime": s.started_at,
+    }))
 }
 
 /// `GET /api/v2/silence/{id}`: one silence, as Alertmanager's `gettableSilence`.

@@ -176,6 +176,8 @@ pub struct Shared {
     pub intake: Option<Arc<crate::alert_intake::Intake>>,
     /// Per-source webhook secrets.
     pub alert_secrets: crate::alert_intake::SourceSecrets,
+    /// When the bot started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Shared {
@@ -490,6 +492,7 @@ pub async fn run(
         api_token,
         catalog,
         schedules,
+        started_at: chrono::Utc::now(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
