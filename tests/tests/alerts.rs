@@ -786,3 +786,98 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     .await;
     assert_eq!((s, b["error"].as_str()), (404, Some("not_found")), "{b}");
 }
+
+#[tokio::test]
+async fn the_alerts_firing_now_are_listed_as_alertmanagers_api_lists_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
+    let bot = Bot::start(&config(dir.path(), FAST));
+    let now = chrono::Utc::now().to_rfc3339();
+    let firing = |name: &str, service: &str, severity: &str| {
+        json!({"status": "firing", "startsAt": now,
+               "labels": {"alertname": name, "service": service, "severity": severity},
+               "annotations": {"summary": format!("{name} on {service}")}})
+    };
+    let body = json!({"version": "4", "status": "firing", "receiver": "warroom", "alerts": [
+        firing("DBConnectionsExhausted", "trading-db", "critical"),
+        firing("HighLatency", "order-router", "warning"),
+    ]});
+    let (s, b) = post_json(&bot, "/api/alerts/alertmanager", &body).await;
+    assert_eq!(s, 202, "{b}");
+    // (alertname, state, silencedBy) of each listed alert.
+    let listed = |v: &Value| -> Vec<(String, String, String)> {
+        v.as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|a| {
+                        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                        (
+                            s(&a["labels"]["alertname"]),
+                            s(&a["status"]["state"]),
+                            a["status"]["silencedBy"].to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let row =
+        |name: &str, state: &str, by: &str| (name.to_string(), state.to_string(), by.to_string());
+    assert_eq!(
+        listed(&bot.get_json("/api/v2/alerts").await),
+        vec![
+            row("DBConnectionsExhausted", "active", "[]"),
+            row("HighLatency", "active", "[]")
+        ]
+    );
+    // `amtool silence add service=order-router`: `amtool alert query` shows it at once.
+    let (s, b) = post_json(
+        &bot,
+        "/api/v2/silences",
+        &json!({
+            "matchers": [{"name": "service", "value": "order-router", "isRegex": false}],
+            "startsAt": now,
+            "endsAt": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            "createdBy": "bob", "comment": "known slowness"
+        }),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let silence = b["silenceID"].as_str().expect("an id").to_string();
+    let by = format!("[\"{silence}\"]");
+    assert_eq!(
+        listed(&bot.get_json("/api/v2/alerts").await),
+        vec![
+            row("DBConnectionsExhausted", "active", "[]"),
+            row("HighLatency", "suppressed", &by)
+        ]
+    );
+    assert_eq!(
+        listed(
+            &bot.get_json("/api/v2/alerts?filter=service%3D%22trading-db%22")
+                .await
+        ),
+        vec![row("DBConnectionsExhausted", "active", "[]")]
+    );
+    assert_eq!(
+        listed(&bot.get_json("/api/v2/alerts?silenced=false").await),
+        vec![row("DBConnectionsExhausted", "active", "[]")]
+    );
+    assert_eq!(
+        listed(&bot.get_json("/api/v2/alerts?active=false").await),
+        vec![row("HighLatency", "suppressed", &by)]
+    );
+    let (s, b) = bot.get("/api/v2/alerts?filter=%3D%3D").await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_filter")),
+        "{b}"
+    );
+    let r = bot
+        .http()
+        .get(format!("{}/api/v2/alerts", bot.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 401, "behind the API token");
+}

@@ -252,6 +252,26 @@ fn message_summary(m: &Message) -> String {
         }
         Message::SilenceSet { silence } => format!("silence_set {}", silence.id),
         Message::SilenceEnded { silence } => format!("silence_ended {silence}"),
+        Message::AlertList { alerts } => format!(
+            "alert_list {}",
+            alerts
+                .iter()
+                .map(|a| {
+                    let why = a.suppressed.as_ref().and_then(|r| {
+                        serde_json::to_value(r)
+                            .ok()
+                            .and_then(|v| v["why"].as_str().map(String::from))
+                    });
+                    format!(
+                        "{}@{}{}",
+                        a.alertname,
+                        a.incident.as_deref().unwrap_or("-"),
+                        why.map(|w| format!(":{w}")).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Message::SilenceList { silences, ended } => {
             let ids = |l: &[warroom_core::alerts::Silence]| {
                 l.iter()

@@ -761,6 +761,43 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "alert_list",
+            Message::AlertList {
+                alerts: vec![
+                    firing(
+                        "DBConnectionsExhausted",
+                        "trading-db",
+                        Severity::P1,
+                        Some("IMS-20261123-001"),
+                        None,
+                    ),
+                    firing(
+                        "QueueBacklog",
+                        "payments",
+                        Severity::P1,
+                        None,
+                        Some(warroom_core::alerts::SuppressReason::Silenced {
+                            silence: "S-202611231005-1".into(),
+                        }),
+                    ),
+                    firing(
+                        "OrderRejects",
+                        "order-router",
+                        Severity::P2,
+                        None,
+                        Some(warroom_core::alerts::SuppressReason::Flapping { changes: 6 }),
+                    ),
+                    firing(
+                        "DiskAlmostFull",
+                        "settle-db",
+                        Severity::P4,
+                        None,
+                        Some(warroom_core::alerts::SuppressReason::Chronic { episodes: 3 }),
+                    ),
+                ],
+            },
+        ),
+        (
             "refused_silence_ended",
             Message::Refused {
                 problem: Refusal::SilenceEnded {
@@ -779,6 +816,32 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
     ]
+}
+
+fn firing(
+    alertname: &str,
+    service: &str,
+    severity: Severity,
+    incident: Option<&str>,
+    suppressed: Option<warroom_core::alerts::SuppressReason>,
+) -> warroom_core::alerts::FiringAlert {
+    warroom_core::alerts::FiringAlert {
+        fingerprint: format!("fp-{alertname}"),
+        labels: [("alertname".to_string(), alertname.to_string())]
+            .into_iter()
+            .collect(),
+        annotations: Default::default(),
+        starts_at: t("2026-11-23T01:58:00Z"),
+        ends_at: None,
+        updated_at: t("2026-11-23T02:04:00Z"),
+        severity,
+        alertname: alertname.into(),
+        service: Some(service.into()),
+        title: format!("{alertname} on {service} 连接池耗尽"),
+        suppressed,
+        cluster: None,
+        incident: incident.map(String::from),
+    }
 }
 
 fn silence(id: &str, matcher: &str, ended: Option<DateTime<Utc>>) -> warroom_core::alerts::Silence {

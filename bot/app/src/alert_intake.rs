@@ -274,6 +274,7 @@ pub fn silence_routes() -> Router<Arc<Shared>> {
             get(am_get_silence).delete(am_expire_silence),
         )
         .route("/api/v2/status", get(am_status))
+        .route("/api/v2/alerts", get(am_list_alerts))
 }
 
 async fn take(
@@ -570,6 +571,83 @@ async fn am_status(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
         "config": {"original": "# warroom: routes, inhibit rules and silences are in the [alerts] section of its TOML configuration\n"},
         "uptime": s.started_at,
     }))
+}
+
+/// `GET /api/v2/alerts[?filter=M&…&active=&silenced=&inhibited=]`: the alerts firing
+/// now, as Alertmanager's `gettableAlerts` (what `amtool alert query` and Grafana list).
+/// A silenced or inhibited alert is `suppressed` with the silence or the inhibiting
+/// alert's fingerprint; one held as flapping or chronic noise is `active` (Alertmanager
+/// has no such state), and so is one below the paging severity.
+async fn am_list_alerts(
+    State(s): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let mut matchers = Vec::new();
+    let (mut active, mut silenced, mut inhibited) = (true, true, true);
+    for (k, v) in query {
+        let flag = || v.eq_ignore_ascii_case("true");
+        match k.as_str() {
+            "filter" => match Matcher::parse(&v) {
+                Ok(_) => matchers.push(v),
+                Err(e) => {
+                    return Ok(json_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_filter",
+                        format!("filter `{v}`: {e}"),
+                    ))
+                }
+            },
+            "active" => active = flag(),
+            "silenced" => silenced = flag(),
+            "inhibited" => inhibited = flag(),
+            _ => {}
+        }
+    }
+    let outcome = s
+        .engine
+        .submit(Event::Command {
+            origin: warroom_core::event::Origin::Api,
+            actor: warroom_core::engine::alerts_actor(),
+            command: warroom_core::command::Command::AlertList { matchers },
+        })
+        .await?;
+    let Some(Message::AlertList { alerts }) = outcome.reply else {
+        return Ok(no_pipeline());
+    };
+    let out: Vec<serde_json::Value> = alerts
+        .iter()
+        .filter_map(|a| {
+            let (silenced_by, inhibited_by): (Vec<&str>, Vec<&str>) = match &a.suppressed {
+                Some(alerts::SuppressReason::Silenced { silence }) => (vec![silence], vec![]),
+                Some(alerts::SuppressReason::Inhibited { by }) => (vec![], vec![by]),
+                _ => (vec![], vec![]),
+            };
+            let shown = match (silenced_by.is_empty(), inhibited_by.is_empty()) {
+                (true, true) => active,
+                (false, _) => silenced,
+                (_, false) => inhibited,
+            };
+            let state = if silenced_by.is_empty() && inhibited_by.is_empty() {
+                "active"
+            } else {
+                "suppressed"
+            };
+            shown.then(|| {
+                json!({
+                    "fingerprint": a.fingerprint,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": a.starts_at,
+                    // Alertmanager's default resolve_timeout when the sender gave none.
+                    "endsAt": a.ends_at.unwrap_or(a.updated_at + chrono::Duration::minutes(5)),
+                    "updatedAt": a.updated_at,
+                    "receivers": [{"name": "warroom"}],
+                    "status": {"state": state, "silencedBy": silenced_by, "inhibitedBy": inhibited_by},
+                })
+            })
+        })
+        .collect();
+    Ok(Json(out).into_response())
 }
 
 /// `GET /api/v2/silence/{id}`: one silence, as Alertmanager's `gettableSilence`.

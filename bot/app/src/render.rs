@@ -746,6 +746,19 @@ impl Renderer {
             Message::AssistUnavailable { reason } => {
                 ("assist_unavailable", json!({ "reason": one_line(reason) }))
             }
+            Message::AlertList { alerts } => (
+                "alert_list",
+                json!({
+                    "count": alerts.len(),
+                    "more": alerts.len().saturating_sub(20),
+                    "alerts": alerts.iter().take(20).map(|a| json!({
+                        "severity": a.severity.code(), "service": a.service,
+                        "alertname": a.alertname, "title": a.title,
+                        "since": self.time(a.starts_at), "incident": a.incident,
+                        "suppressed": a.suppressed.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+                    })).collect::<Vec<_>>(),
+                }),
+            ),
             Message::SilenceList { silences, ended } => (
                 "silence_list",
                 json!({

@@ -72,6 +72,11 @@ pub enum Command {
     },
     /// `/silence list`
     SilenceList,
+    /// `/alerts [matcher…]`: the alerts firing now.
+    AlertList {
+        /// Alertmanager matchers the alerts' labels must satisfy.
+        matchers: Vec<String>,
+    },
     /// `/silence expire <id>`
     SilenceExpire {
         /// The silence.
@@ -291,6 +296,7 @@ impl Command {
             | Self::Silence { .. }
             | Self::SilenceList
             | Self::SilenceExpire { .. }
+            | Self::AlertList { .. }
             | Self::Ask { .. }
             | Self::Similar { .. }
             | Self::Proposal { .. } => None,
@@ -323,6 +329,7 @@ impl Command {
             Self::Silence { .. } | Self::SilenceList | Self::SilenceExpire { .. } => {
                 Syntax::Silence
             }
+            Self::AlertList { .. } => Syntax::Alerts,
             Self::RootCause { .. } | Self::Resolution { .. } => Syntax::RootCause,
             Self::Ask { .. } => Syntax::Ask,
             Self::Analyze { .. } => Syntax::Analyze,
@@ -379,6 +386,8 @@ pub enum Syntax {
     Diff,
     /// `/silence`
     Silence,
+    /// `/alerts`
+    Alerts,
     /// `/rootcause`, `/resolution`
     RootCause,
     /// `/ask`
@@ -395,7 +404,7 @@ pub enum Syntax {
 
 impl Syntax {
     /// Every command, in help order.
-    pub const ALL: [Syntax; 27] = [
+    pub const ALL: [Syntax; 28] = [
         Self::Declare,
         Self::Status,
         Self::List,
@@ -421,6 +430,7 @@ impl Syntax {
         Self::Changes,
         Self::Change,
         Self::Diff,
+        Self::Alerts,
         Self::Silence,
         Self::Help,
     ];
@@ -449,6 +459,7 @@ impl Syntax {
             Self::Change => "/change approve|reject <change-id> [note…]  ·  /change override <change-id> <reason…>",
             Self::Diff => "/diff <change-id | host>",
             Self::Silence => "/silence <matcher…> for <2h> [comment…]  ·  /silence list  ·  /silence expire <id>",
+            Self::Alerts => "/alerts [matcher…]",
             Self::RootCause => "/rootcause [incident-id] <text…>  ·  /resolution [incident-id] <text…>",
             Self::Ask => "/ask <question…>  (or mention the bot)",
             Self::Similar => "/similar [incident-id | text…]",
@@ -482,6 +493,7 @@ impl Syntax {
             Self::Change => "change",
             Self::Diff => "diff",
             Self::Silence => "silence",
+            Self::Alerts => "alerts",
             Self::RootCause => "root_cause",
             Self::Ask => "ask",
             Self::Similar => "similar",
@@ -636,6 +648,7 @@ pub fn parse(text: &str) -> Parsed {
         "change" => Syntax::Change,
         "diff" | "对比" => Syntax::Diff,
         "silence" | "静默" => Syntax::Silence,
+        "alerts" | "告警" => Syntax::Alerts,
         "rootcause" | "root-cause" | "resolution" | "根因" | "解决" => Syntax::RootCause,
         "ask" | "问" | "提问" => Syntax::Ask,
         "similar" | "相似" => Syntax::Similar,
@@ -806,6 +819,7 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         "change" => changes::parse_change(rest),
         "diff" | "对比" => changes::parse_diff(rest),
         "silence" | "静默" => silence::parse_silence(rest),
+        "alerts" | "告警" => silence::parse_alerts(rest),
         "status" | "update" => {
             let mut args = rest;
             let incident = take_id(&mut args, Syntax::StatusUpdate)?;

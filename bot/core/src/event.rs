@@ -393,6 +393,11 @@ pub enum Message {
         /// Its id.
         silence: String,
     },
+    /// `/alerts`: the alerts firing now, worst first.
+    AlertList {
+        /// Them.
+        alerts: Vec<crate::alerts::FiringAlert>,
+    },
     /// `/silence list`.
     SilenceList {
         /// In force or to come.

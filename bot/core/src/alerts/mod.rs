@@ -45,7 +45,7 @@ pub use normalize::{
     prometheus_value, AlertParseError,
 };
 pub use pipeline::{
-    AlertRef, Output, Pipeline, PipelineError, SilenceEnd, StormPhase, SuppressReason,
+    AlertRef, FiringAlert, Output, Pipeline, PipelineError, SilenceEnd, StormPhase, SuppressReason,
     ENDED_SILENCES_KEPT,
 };
 pub use reason::{Declaration, JoinReason, Link, Signal, Trigger};

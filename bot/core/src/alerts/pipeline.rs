@@ -323,6 +323,38 @@ const MAX_EPISODES: usize = 16;
 /// `--data.retention`.
 pub const ENDED_SILENCES_KEPT: Duration = Duration::hours(120);
 
+/// An alert firing now, as the pipeline holds it (`/alerts`, `GET /api/v2/alerts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiringAlert {
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Labels (with the catalog's service and team when the sender had none).
+    pub labels: Labels,
+    /// Annotations.
+    pub annotations: Labels,
+    /// When this episode started.
+    pub starts_at: DateTime<Utc>,
+    /// When the sender said it would end unless sent again, if it said.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// When it was last received.
+    pub updated_at: DateTime<Utc>,
+    /// Severity.
+    pub severity: Severity,
+    /// Alert name.
+    pub alertname: String,
+    /// Service, when known.
+    pub service: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Why it is not paged on its own, if it is not.
+    pub suppressed: Option<SuppressReason>,
+    /// The cluster it belongs to, if any.
+    pub cluster: Option<String>,
+    /// The incident that cluster was declared as, if it was (the engine fills it).
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
 /// What ending a silence did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SilenceEnd {
@@ -509,6 +541,52 @@ impl Pipeline {
     /// by id.
     pub fn silences(&self) -> impl Iterator<Item = &Silence> {
         self.state.silences.values()
+    }
+
+    /// The alerts firing now whose labels match every one of `matchers`, worst
+    /// severity first, then latest start. Silences are read at `now` (as Alertmanager
+    /// does when it lists alerts), not at the alert's last group flush.
+    pub fn firing_alerts(
+        &self,
+        matchers: &[super::Matcher],
+        now: DateTime<Utc>,
+    ) -> Vec<FiringAlert> {
+        let mut out: Vec<FiringAlert> = self
+            .state
+            .alerts
+            .iter()
+            .filter(|(_, st)| super::matcher::matches_all(matchers, &st.labels))
+            .filter_map(|(fp, st)| {
+                let ep = st.current().filter(|e| e.status == AlertStatus::Firing)?;
+                Some(FiringAlert {
+                    fingerprint: fp.clone(),
+                    labels: st.labels.clone(),
+                    annotations: st.annotations.clone(),
+                    starts_at: ep.starts_at,
+                    ends_at: ep.ends_at,
+                    updated_at: ep.last_seen,
+                    severity: st.severity,
+                    alertname: st.identity.alertname.clone(),
+                    service: st.identity.service.clone(),
+                    title: st.title.clone(),
+                    suppressed: match (self.silenced_by(&st.labels, now), &ep.suppressed) {
+                        (Some(silence), _) => Some(SuppressReason::Silenced { silence }),
+                        (None, Some(SuppressReason::Silenced { .. })) => None,
+                        (None, other) => other.clone(),
+                    },
+                    cluster: ep.cluster.clone(),
+                    incident: None,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.severity, std::cmp::Reverse(a.starts_at), &a.fingerprint).cmp(&(
+                b.severity,
+                std::cmp::Reverse(b.starts_at),
+                &b.fingerprint,
+            ))
+        });
+        out
     }
 
     /// The silences that ended within [`ENDED_SILENCES_KEPT`], by id.

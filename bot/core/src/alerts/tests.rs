@@ -376,6 +376,78 @@ fn a_silence_past_its_end_but_not_yet_ticked_cannot_be_ended_again() {
 }
 
 #[test]
+fn the_firing_alerts_are_listed_worst_first_with_silences_read_at_the_time_asked() {
+    let mut p = pipeline(one_signal_declares());
+    let db = alert(
+        &[
+            ("alertname", "ReplicationLag"),
+            ("service", "db"),
+            ("severity", "warning"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let gw = alert(
+        &[
+            ("alertname", "GatewayDown"),
+            ("service", "gw"),
+            ("severity", "critical"),
+        ],
+        at(10),
+        AlertStatus::Firing,
+    );
+    let gone = alert(
+        &[
+            ("alertname", "DiskFull"),
+            ("service", "db"),
+            ("severity", "critical"),
+        ],
+        at(5),
+        AlertStatus::Resolved,
+    );
+    p.ingest(vec![db, gw, gone], at(20));
+    let names = |v: Vec<FiringAlert>| -> Vec<(String, Option<SuppressReason>)> {
+        v.into_iter().map(|a| (a.alertname, a.suppressed)).collect()
+    };
+    assert_eq!(
+        names(p.firing_alerts(&[], at(30))),
+        vec![
+            ("GatewayDown".into(), None),
+            ("ReplicationLag".into(), None)
+        ]
+    );
+    let only_db = [Matcher::parse("service=db").unwrap()];
+    assert_eq!(
+        names(p.firing_alerts(&only_db, at(30))),
+        vec![("ReplicationLag".into(), None)]
+    );
+    // A silence added now shows at once, before any group flush looks at the alert.
+    p.add_silence(Silence {
+        starts_at: at(30),
+        ends_at: Some(at(600)),
+        ..silence("maint-9", "service=db")
+    })
+    .unwrap();
+    let silenced = Some(SuppressReason::Silenced {
+        silence: "maint-9".into(),
+    });
+    assert_eq!(
+        names(p.firing_alerts(&only_db, at(31))),
+        vec![("ReplicationLag".into(), silenced.clone())]
+    );
+    run_until(&mut p, at(300));
+    assert_eq!(
+        names(p.firing_alerts(&only_db, at(300))),
+        vec![("ReplicationLag".into(), silenced)]
+    );
+    // Once the silence has ended it is no longer reported, flush or not.
+    assert_eq!(
+        names(p.firing_alerts(&only_db, at(601))),
+        vec![("ReplicationLag".into(), None)]
+    );
+}
+
+#[test]
 fn a_silence_mutes_until_it_expires_then_the_alert_is_notified() {
     let mut p = pipeline(one_signal_declares());
     p.add_silence(Silence {

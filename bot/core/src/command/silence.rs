@@ -1,4 +1,5 @@
-//! `/silence <matcher…> for <2h> [comment…]`, `/silence list`, `/silence expire <id>`.
+//! `/silence <matcher…> for <2h> [comment…]`, `/silence list`, `/silence expire <id>`,
+//! and `/alerts [matcher…]` (what is firing, and what is silenced).
 
 use super::{clip, Command, ParseError, Problem, Syntax};
 
@@ -52,6 +53,21 @@ pub(super) fn parse_silence(rest: &[String]) -> Result<Command, ParseError> {
     }
 }
 
+pub(super) fn parse_alerts(rest: &[String]) -> Result<Command, ParseError> {
+    if let Some(w) = rest
+        .iter()
+        .find(|w| crate::alerts::Matcher::parse(w).is_err())
+    {
+        return Err(ParseError {
+            syntax: Syntax::Alerts,
+            problem: Problem::Unexpected(clip(w)),
+        });
+    }
+    Ok(Command::AlertList {
+        matchers: rest.to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::command::{parse, Command, Parsed};
@@ -71,6 +87,17 @@ mod tests {
             Parsed::Command(Command::SilenceList)
         );
         assert!(matches!(parse("/silence for 2h"), Parsed::Invalid(_)));
+        assert_eq!(
+            parse("/alerts service=\"trading-db\" severity=~\"crit.*\""),
+            Parsed::Command(Command::AlertList {
+                matchers: vec!["service=trading-db".into(), "severity=~crit.*".into()],
+            })
+        );
+        assert_eq!(
+            parse("/告警"),
+            Parsed::Command(Command::AlertList { matchers: vec![] })
+        );
+        assert!(matches!(parse("/alerts now"), Parsed::Invalid(_)));
         assert!(matches!(parse("/silence service=db"), Parsed::Invalid(_)));
         assert!(matches!(
             parse("/silence service=db 2h"),

@@ -522,6 +522,29 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// The alerts firing now whose labels satisfy `matchers` (`None` without an alert
+    /// pipeline), each with the incident its cluster was declared as.
+    pub fn firing_alerts(
+        &self,
+        matchers: &[String],
+        now: DateTime<Utc>,
+    ) -> Option<Vec<crate::alerts::FiringAlert>> {
+        let p = self.pipeline.as_ref()?;
+        let ms: Vec<crate::alerts::Matcher> = matchers
+            .iter()
+            .filter_map(|m| crate::alerts::Matcher::parse(m).ok())
+            .collect();
+        let mut alerts = p.firing_alerts(&ms, now);
+        for a in &mut alerts {
+            a.incident = a
+                .cluster
+                .as_deref()
+                .and_then(|c| self.bound(c))
+                .map(|i| i.to_string());
+        }
+        Some(alerts)
+    }
+
     /// The silences that ended within [`crate::alerts::ENDED_SILENCES_KEPT`], latest
     /// end first.
     pub fn ended_silences(&self, now: DateTime<Utc>) -> Vec<Silence> {

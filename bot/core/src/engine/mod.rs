@@ -721,6 +721,13 @@ impl Engine {
                 });
                 return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
             }
+            Command::AlertList { matchers } => {
+                let plan = match self.firing_alerts(matchers, now) {
+                    Some(alerts) => Plan::reply(Message::AlertList { alerts }),
+                    None => Plan::refuse(Refusal::AlertsOff),
+                };
+                return Ok(self.guard(&actor, Permission::View, &cmd, None, now, plan));
+            }
             Command::Silence { .. } | Command::SilenceExpire { .. } => {
                 // Handled by `command_mut` (they change the pipeline).
                 return Ok(Plan::default());
@@ -1025,6 +1032,7 @@ impl Engine {
             | Command::Silence { .. }
             | Command::SilenceList
             | Command::SilenceExpire { .. }
+            | Command::AlertList { .. }
             | Command::Ask { .. }
             | Command::Similar { .. }
             | Command::Proposal { .. } => Plan::default(),
@@ -1191,6 +1199,7 @@ fn permission_for(cmd: &Command, status: Status) -> Permission {
         | Command::Changes { .. }
         | Command::Diff { .. }
         | Command::SilenceList
+        | Command::AlertList { .. }
         | Command::Ask { .. }
         | Command::Similar { .. }
         | Command::Analyze { .. }
