@@ -794,6 +794,22 @@ fn messages() -> Vec<(&'static str, Message)> {
                         None,
                         Some(warroom_core::alerts::SuppressReason::Chronic { episodes: 3 }),
                     ),
+                    firing(
+                        "NodeNotReady",
+                        "k8s-node-02",
+                        Severity::P2,
+                        None,
+                        Some(warroom_core::alerts::SuppressReason::Inhibited {
+                            by: "fp-NodeDown".into(),
+                        }),
+                    ),
+                    firing(
+                        "CertExpiringSoon",
+                        "web",
+                        Severity::P4,
+                        None,
+                        Some(warroom_core::alerts::SuppressReason::BelowMinSeverity),
+                    ),
                 ],
             },
         ),

@@ -585,7 +585,8 @@ async fn am_list_alerts(
     let mut matchers = Vec::new();
     let (mut active, mut silenced, mut inhibited) = (true, true, true);
     for (k, v) in query {
-        let flag = || v.eq_ignore_ascii_case("true");
+        // As Go's strconv.ParseBool reads it.
+        let flag = || matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true");
         match k.as_str() {
             "filter" => match Matcher::parse(&v) {
                 Ok(_) => matchers.push(v),
@@ -614,6 +615,7 @@ async fn am_list_alerts(
     let Some(Message::AlertList { alerts }) = outcome.reply else {
         return Ok(no_pipeline());
     };
+    let now = Utc::now();
     let out: Vec<serde_json::Value> = alerts
         .iter()
         .filter_map(|a| {
@@ -638,8 +640,8 @@ async fn am_list_alerts(
                     "labels": a.labels,
                     "annotations": a.annotations,
                     "startsAt": a.starts_at,
-                    // Alertmanager's default resolve_timeout when the sender gave none.
-                    "endsAt": a.ends_at.unwrap_or(a.updated_at + chrono::Duration::minutes(5)),
+                    // Alertmanager's default resolve_timeout ahead when the sender gave none.
+                    "endsAt": a.ends_at.unwrap_or(now + chrono::Duration::minutes(5)),
                     "updatedAt": a.updated_at,
                     "receivers": [{"name": "warroom"}],
                     "status": {"state": state, "silencedBy": silenced_by, "inhibitedBy": inhibited_by},

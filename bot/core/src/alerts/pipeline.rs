@@ -1218,7 +1218,21 @@ impl Pipeline {
                         }
                     }
                 }
-                None => batch.push((cur.starts_at, fp.clone())),
+                None => {
+                    let start = cur.starts_at;
+                    // No longer muted: a silence or inhibition it had is over.
+                    if let Some(e) = self.episode_mut(fp, idx).filter(|e| {
+                        matches!(
+                            e.suppressed,
+                            Some(
+                                SuppressReason::Silenced { .. } | SuppressReason::Inhibited { .. }
+                            )
+                        )
+                    }) {
+                        e.suppressed = None;
+                    }
+                    batch.push((start, fp.clone()));
+                }
             }
         }
         batch.sort();

@@ -779,6 +779,52 @@ fn an_inhibited_alerts_resolve_still_reaches_its_incident() {
     );
 }
 
+#[test]
+fn an_alert_no_longer_inhibited_is_listed_as_firing_unmuted() {
+    let mut cfg = one_signal_declares();
+    cfg.inhibit_rules = vec![InhibitRule {
+        source_matchers: vec![Matcher::parse("alertname=NodeDown").unwrap()],
+        target_matchers: vec![Matcher::parse("alertname=HighLatency").unwrap()],
+        equal: vec!["node".into()],
+    }];
+    let mut p = pipeline(cfg);
+    let node = |name: &str, start| {
+        alert(
+            &[
+                ("alertname", name),
+                ("node", "n3"),
+                ("severity", "critical"),
+            ],
+            at(start),
+            AlertStatus::Firing,
+        )
+    };
+    let down = node("NodeDown", 0);
+    p.ingest(vec![down.clone(), node("HighLatency", 0)], at(0));
+    run_until(&mut p, at(60));
+    let why = |p: &Pipeline, t| -> Vec<(String, bool)> {
+        let mut v: Vec<(String, bool)> = p
+            .firing_alerts(&[], at(t))
+            .into_iter()
+            .map(|a| {
+                let inhibited = matches!(a.suppressed, Some(SuppressReason::Inhibited { .. }));
+                (a.alertname, inhibited)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        why(&p, 60),
+        vec![("HighLatency".into(), true), ("NodeDown".into(), false)]
+    );
+    // The node comes back; the latency alert keeps firing and is let through.
+    p.ingest(vec![resolved(&down, at(120))], at(120));
+    p.ingest(vec![node("HighLatency", 0)], at(400));
+    run_until(&mut p, at(900));
+    assert_eq!(why(&p, 900), vec![("HighLatency".into(), false)]);
+}
+
 fn estate() -> Catalog {
     let svc = |name: &str, deps: &[&str]| Service {
         depends_on: deps.iter().map(|d| (*d).to_string()).collect(),

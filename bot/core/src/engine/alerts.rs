@@ -456,6 +456,15 @@ impl Engine {
                 silence: silence.id,
             });
         };
+        if old.recurrence.is_some() {
+            // Alertmanager's API has no recurring windows: replacing one would mute all day.
+            return Plan::refuse(crate::event::Refusal::BadSilence {
+                reason: format!(
+                    "`{}` is a recurring window; change it in the configuration file or end it",
+                    old.id
+                ),
+            });
+        }
         if crate::alerts::updatable_in_place(&old, &silence, now) {
             return self.add_silence(silence, now);
         }
