@@ -508,22 +508,10 @@ async fn am_list_silences(
     State(s): State<Arc<Shared>>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let mut filters = Vec::new();
-    for (k, v) in query {
-        if k != "filter" {
-            continue;
-        }
-        match Matcher::parse(&v) {
-            Ok(m) => filters.push(m),
-            Err(e) => {
-                return Ok(json_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_filter",
-                    format!("filter `{v}`: {e}"),
-                ))
-            }
-        }
-    }
+    let filters = match filters(&query) {
+        Ok(f) => f,
+        Err(bad) => return Ok(bad),
+    };
     let Some((current, ended)) = current_silences(&s).await? else {
         return Ok(no_pipeline());
     };
@@ -582,28 +570,19 @@ async fn am_list_alerts(
     State(s): State<Arc<Shared>>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let mut matchers = Vec::new();
-    let (mut active, mut silenced, mut inhibited) = (true, true, true);
-    for (k, v) in query {
-        // As Go's strconv.ParseBool reads it.
-        let flag = || matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true");
-        match k.as_str() {
-            "filter" => match Matcher::parse(&v) {
-                Ok(_) => matchers.push(v),
-                Err(e) => {
-                    return Ok(json_error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_filter",
-                        format!("filter `{v}`: {e}"),
-                    ))
-                }
-            },
-            "active" => active = flag(),
-            "silenced" => silenced = flag(),
-            "inhibited" => inhibited = flag(),
-            _ => {}
-        }
-    }
+    let matchers = match filters(&query) {
+        Ok(f) => f.iter().map(ToString::to_string).collect(),
+        Err(bad) => return Ok(bad),
+    };
+    // Each flag as Go's strconv.ParseBool reads it; absent is true.
+    let flag = |name: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .is_none_or(|(_, v)| matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true"))
+    };
+    let (active, silenced, inhibited) = (flag("active"), flag("silenced"), flag("inhibited"));
     let outcome = s
         .engine
         .submit(Event::Command {
@@ -624,15 +603,10 @@ async fn am_list_alerts(
                 Some(alerts::SuppressReason::Inhibited { by }) => (vec![], vec![by]),
                 _ => (vec![], vec![]),
             };
-            let shown = match (silenced_by.is_empty(), inhibited_by.is_empty()) {
-                (true, true) => active,
-                (false, _) => silenced,
-                (_, false) => inhibited,
-            };
-            let state = if silenced_by.is_empty() && inhibited_by.is_empty() {
-                "active"
-            } else {
-                "suppressed"
+            let (shown, state) = match (silenced_by.is_empty(), inhibited_by.is_empty()) {
+                (true, true) => (active, "active"),
+                (false, _) => (silenced, "suppressed"),
+                (_, false) => (inhibited, "suppressed"),
             };
             shown.then(|| {
                 json!({
@@ -703,6 +677,24 @@ fn am_silence(x: &Silence, now: DateTime<Utc>) -> serde_json::Value {
         "createdBy": x.created_by,
         "comment": x.comment,
     })
+}
+
+/// The `filter` parameters (label matchers, as `amtool` sends them), or a 400 naming
+/// the first that is not a matcher.
+fn filters(query: &[(String, String)]) -> Result<Vec<Matcher>, Response> {
+    query
+        .iter()
+        .filter(|(k, _)| k == "filter")
+        .map(|(_, v)| {
+            Matcher::parse(v).map_err(|e| {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_filter",
+                    format!("filter `{v}`: {e}"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Whether silence `x` has every filter among its matchers: the same label, operator
