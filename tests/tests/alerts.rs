@@ -808,8 +808,9 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
 #[tokio::test]
 async fn the_alerts_firing_now_are_listed_as_alertmanagers_api_lists_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
-    let bot = Bot::start(&config(dir.path(), FAST));
+    // Grouped by service; the database's alerts go to the DBAs.
+    let routes = "[alerts.route]\ngroup_wait = \"1s\"\ngroup_interval = \"5s\"\ngroup_by = [\"service\"]\n\n[[alerts.route.routes]]\nreceiver = \"dba\"\nmatchers = ['service=\"trading-db\"']\n";
+    let bot = Bot::start(&config(dir.path(), routes));
     let now = chrono::Utc::now().to_rfc3339();
     let firing = |name: &str, service: &str, severity: &str| {
         json!({"status": "firing", "startsAt": now,
@@ -890,6 +891,73 @@ async fn the_alerts_firing_now_are_listed_as_alertmanagers_api_lists_them() {
         (s, b["error"].as_str()),
         (400, Some("invalid_filter")),
         "{b}"
+    );
+    // Each alert names the receivers of the routes that take it; `receiver` is a regular
+    // expression on the whole name (`amtool alert query --receiver`).
+    let receivers = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| format!("{}:{}", a["labels"]["alertname"], a["receivers"]))
+            .collect()
+    };
+    assert_eq!(
+        receivers(&bot.get_json("/api/v2/alerts").await),
+        vec![
+            r#""DBConnectionsExhausted":[{"name":"dba"}]"#,
+            r#""HighLatency":[{"name":"default"}]"#
+        ]
+    );
+    assert_eq!(
+        listed(&bot.get_json("/api/v2/alerts?receiver=db.").await),
+        vec![row("DBConnectionsExhausted", "active", "[]")]
+    );
+    assert!(listed(&bot.get_json("/api/v2/alerts?receiver=db").await).is_empty());
+    let (s, b) = bot.get("/api/v2/alerts?receiver=%28").await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("invalid_receiver")),
+        "{b}"
+    );
+    // By group, as Grafana's alert groups view reads them: labels, receiver, alerts.
+    let groups = |v: &Value| -> Vec<(String, String, Vec<(String, String, String)>)> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                (
+                    g["labels"].to_string(),
+                    g["receiver"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    listed(&g["alerts"]),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        groups(&bot.get_json("/api/v2/alerts/groups").await),
+        vec![
+            (
+                r#"{"service":"order-router"}"#.to_string(),
+                "default".to_string(),
+                vec![row("HighLatency", "suppressed", &by)]
+            ),
+            (
+                r#"{"service":"trading-db"}"#.to_string(),
+                "dba".to_string(),
+                vec![row("DBConnectionsExhausted", "active", "[]")]
+            ),
+        ]
+    );
+    assert_eq!(
+        groups(
+            &bot.get_json("/api/v2/alerts/groups?silenced=false&receiver=default")
+                .await
+        ),
+        vec![],
+        "a group left with no alert is not listed"
     );
     let r = bot
         .http()

@@ -857,6 +857,7 @@ fn firing(
         suppressed,
         cluster: None,
         incident: incident.map(String::from),
+        routes: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `POST /api/events` | `{"dedup_key", "event_action": trigger\|acknowledge\|resolve, "payload": {...}}` |
 //! | `GET/POST /api/silences`, `DELETE /api/silences/{id}` | silences |
 //! | `GET/POST /api/v2/silences`, `DELETE /api/v2/silence/{id}` | the same silences in Alertmanager's API v2 shape (amtool, Grafana) |
+//! | `GET /api/v2/alerts`, `GET /api/v2/alerts/groups`, `GET /api/v2/status` | the alerts firing now, alone or by route group, and the server's status, in the same shape |
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -275,6 +276,7 @@ pub fn silence_routes() -> Router<Arc<Shared>> {
         )
         .route("/api/v2/status", get(am_status))
         .route("/api/v2/alerts", get(am_list_alerts))
+        .route("/api/v2/alerts/groups", get(am_alert_groups))
 }
 
 async fn take(
@@ -561,18 +563,70 @@ async fn am_status(State(s): State<Arc<Shared>>) -> Json<serde_json::Value> {
     }))
 }
 
-/// `GET /api/v2/alerts[?filter=M&…&active=&silenced=&inhibited=]`: the alerts firing
-/// now, as Alertmanager's `gettableAlerts` (what `amtool alert query` and Grafana list).
-/// A silenced or inhibited alert is `suppressed` with the silence or the inhibiting
-/// alert's fingerprint; one held as flapping or chronic noise is `active` (Alertmanager
-/// has no such state), and so is one below the paging severity.
+/// `GET /api/v2/alerts[?filter=M&…&receiver=R&active=&silenced=&inhibited=]`: the
+/// alerts firing now, as Alertmanager's `gettableAlerts` (what `amtool alert query` and
+/// Grafana list). A silenced or inhibited alert is `suppressed` with the silence or the
+/// inhibiting alert's fingerprint; one held as flapping or chronic noise is `active`
+/// (Alertmanager has no such state), and so is one below the paging severity.
 async fn am_list_alerts(
     State(s): State<Arc<Shared>>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let matchers = match filters(&query) {
-        Ok(f) => f.iter().map(ToString::to_string).collect(),
+    let listed = match queried_alerts(&s, &query).await? {
+        Ok(l) => l,
+        Err(r) => return Ok(r),
+    };
+    let out: Vec<serde_json::Value> = listed.into_iter().map(|(_, v)| v).collect();
+    Ok(Json(out).into_response())
+}
+
+/// `GET /api/v2/alerts/groups[?filter=…&receiver=…&active=…]`: the same alerts by the
+/// group each route puts them in, as Alertmanager's `alertGroups` (Grafana's alert
+/// groups view): one entry per receiver and group labels, ordered by labels, then
+/// receiver; an alert taken by two routes is in both groups.
+async fn am_alert_groups(
+    State(s): State<Arc<Shared>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let receiver = match receiver_filter(&query) {
+        Ok(r) => r,
         Err(bad) => return Ok(bad),
+    };
+    let listed = match queried_alerts(&s, &query).await? {
+        Ok(l) => l,
+        Err(r) => return Ok(r),
+    };
+    let mut groups: BTreeMap<(&alerts::Labels, &str), Vec<&serde_json::Value>> = BTreeMap::new();
+    for (a, v) in &listed {
+        for r in &a.routes {
+            if receiver.as_ref().is_none_or(|re| re.is_match(&r.receiver)) {
+                groups.entry((&r.group, &r.receiver)).or_default().push(v);
+            }
+        }
+    }
+    let out: Vec<serde_json::Value> = groups
+        .into_iter()
+        .map(|((labels, name), alerts)| {
+            json!({"labels": labels, "receiver": {"name": name}, "alerts": alerts})
+        })
+        .collect();
+    Ok(Json(out).into_response())
+}
+
+/// The firing alerts an Alertmanager API query selects (`filter` matchers, `receiver`,
+/// the `active` / `silenced` / `inhibited` flags), each with its `gettableAlert`; or the
+/// 400 for a bad parameter.
+async fn queried_alerts(
+    s: &Shared,
+    query: &[(String, String)],
+) -> Result<Result<Vec<(alerts::FiringAlert, serde_json::Value)>, Response>, AppError> {
+    let matchers = match filters(query) {
+        Ok(f) => f.iter().map(ToString::to_string).collect(),
+        Err(bad) => return Ok(Err(bad)),
+    };
+    let receiver = match receiver_filter(query) {
+        Ok(r) => r,
+        Err(bad) => return Ok(Err(bad)),
     };
     // Each flag as Go's strconv.ParseBool reads it; absent is true.
     let flag = |name: &str| {
@@ -592,11 +646,16 @@ async fn am_list_alerts(
         })
         .await?;
     let Some(Message::AlertList { alerts }) = outcome.reply else {
-        return Ok(no_pipeline());
+        return Ok(Err(no_pipeline()));
     };
     let now = Utc::now();
-    let out: Vec<serde_json::Value> = alerts
-        .iter()
+    Ok(Ok(alerts
+        .into_iter()
+        .filter(|a| {
+            receiver
+                .as_ref()
+                .is_none_or(|re| a.routes.iter().any(|r| re.is_match(&r.receiver)))
+        })
         .filter_map(|a| {
             let (silenced_by, inhibited_by): (Vec<&str>, Vec<&str>) = match &a.suppressed {
                 Some(alerts::SuppressReason::Silenced { silence }) => (vec![silence], vec![]),
@@ -608,22 +667,42 @@ async fn am_list_alerts(
                 (false, _) => (silenced, "suppressed"),
                 (_, false) => (inhibited, "suppressed"),
             };
-            shown.then(|| {
-                json!({
-                    "fingerprint": a.fingerprint,
-                    "labels": a.labels,
-                    "annotations": a.annotations,
-                    "startsAt": a.starts_at,
-                    // Alertmanager's default resolve_timeout ahead when the sender gave none.
-                    "endsAt": a.ends_at.unwrap_or(now + chrono::Duration::minutes(5)),
-                    "updatedAt": a.updated_at,
-                    "receivers": [{"name": "warroom"}],
-                    "status": {"state": state, "silencedBy": silenced_by, "inhibitedBy": inhibited_by},
-                })
-            })
+            let receivers: Vec<serde_json::Value> = a
+                .routes
+                .iter()
+                .map(|r| json!({"name": r.receiver}))
+                .collect();
+            let v = json!({
+                "fingerprint": a.fingerprint,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": a.starts_at,
+                // Alertmanager's default resolve_timeout ahead when the sender gave none.
+                "endsAt": a.ends_at.unwrap_or(now + chrono::Duration::minutes(5)),
+                "updatedAt": a.updated_at,
+                "receivers": receivers,
+                "status": {"state": state, "silencedBy": silenced_by, "inhibitedBy": inhibited_by},
+            });
+            shown.then_some((a, v))
         })
-        .collect();
-    Ok(Json(out).into_response())
+        .collect()))
+}
+
+/// The `receiver` parameter: a regular expression that must match a receiver's whole
+/// name (as Alertmanager anchors it), or a 400.
+fn receiver_filter(query: &[(String, String)]) -> Result<Option<regex::Regex>, Response> {
+    let Some((_, r)) = query.iter().rev().find(|(k, _)| k == "receiver") else {
+        return Ok(None);
+    };
+    regex::Regex::new(&format!("^(?:{r})$"))
+        .map(Some)
+        .map_err(|e| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_receiver",
+                format!("receiver `{r}`: {e}"),
+            )
+        })
 }
 
 /// `GET /api/v2/silence/{id}`: one silence, as Alertmanager's `gettableSilence`.

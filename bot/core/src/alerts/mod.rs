@@ -45,8 +45,8 @@ pub use normalize::{
     prometheus_value, AlertParseError,
 };
 pub use pipeline::{
-    AlertRef, FiringAlert, Output, Pipeline, PipelineError, SilenceEnd, StormPhase, SuppressReason,
-    ENDED_SILENCES_KEPT,
+    AlertRef, AlertRoute, FiringAlert, Output, Pipeline, PipelineError, SilenceEnd, StormPhase,
+    SuppressReason, ENDED_SILENCES_KEPT,
 };
 pub use reason::{Declaration, JoinReason, Link, Signal, Trigger};
 pub use route::{Route, RouteOpts};

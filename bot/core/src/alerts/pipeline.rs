@@ -353,6 +353,18 @@ pub struct FiringAlert {
     /// The incident that cluster was declared as, if it was (the engine fills it).
     #[serde(default)]
     pub incident: Option<String>,
+    /// The routes that take it: each one's receiver and the labels of its group there.
+    #[serde(default)]
+    pub routes: Vec<AlertRoute>,
+}
+
+/// A route that takes an alert, as Alertmanager lists alert groups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRoute {
+    /// The route's receiver.
+    pub receiver: String,
+    /// The labels naming the alert's group under that route.
+    pub group: Labels,
 }
 
 /// What ending a silence did.
@@ -576,6 +588,16 @@ impl Pipeline {
                     },
                     cluster: ep.cluster.clone(),
                     incident: None,
+                    routes: self
+                        .config
+                        .route
+                        .resolve(&st.labels)
+                        .into_iter()
+                        .map(|o| AlertRoute {
+                            group: o.group_labels(&st.labels),
+                            receiver: o.receiver,
+                        })
+                        .collect(),
                 })
             })
             .collect();

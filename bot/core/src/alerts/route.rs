@@ -79,6 +79,18 @@ impl RouteOpts {
         k.push('}');
         k
     }
+
+    /// The labels that name the group of `labels` under this route: its `group_by`
+    /// labels that the alert has (every label for `...`), as Alertmanager lists groups.
+    pub fn group_labels(&self, labels: &Labels) -> Labels {
+        match &self.group_by {
+            None => labels.clone(),
+            Some(names) => names
+                .iter()
+                .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+        }
+    }
 }
 
 impl Route {
@@ -210,5 +222,17 @@ mod tests {
             o[0].group_key(&l(&[("alertname", "Up"), ("x", "1")])),
             "0:{alertname=\"Up\",service=\"\",}"
         );
+    }
+
+    #[test]
+    fn group_labels_are_the_group_by_labels_the_alert_has_or_all_of_them() {
+        let alert = l(&[("alertname", "Up"), ("x", "1")]);
+        let o = Route::default_root().resolve(&alert);
+        assert_eq!(o[0].group_labels(&alert), l(&[("alertname", "Up")]));
+        let all = Route {
+            group_by: Some(vec!["...".into()]),
+            ..Route::default_root()
+        };
+        assert_eq!(all.resolve(&alert)[0].group_labels(&alert), alert);
     }
 }

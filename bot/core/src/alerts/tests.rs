@@ -421,6 +421,17 @@ fn the_firing_alerts_are_listed_worst_first_with_silences_read_at_the_time_asked
         names(p.firing_alerts(&only_db, at(30))),
         vec![("ReplicationLag".into(), None)]
     );
+    // Each with the routes that take it: the receiver and the labels of its group.
+    assert_eq!(
+        p.firing_alerts(&only_db, at(30))[0].routes,
+        vec![AlertRoute {
+            receiver: "default".into(),
+            group: [("alertname", "ReplicationLag"), ("service", "db")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }]
+    );
     // A silence added now shows at once, before any group flush looks at the alert.
     p.add_silence(Silence {
         starts_at: at(30),
