@@ -73,6 +73,9 @@ fn entry_summary(e: &Entry) -> String {
                 AlertEvent::Resolved => "resolved".into(),
                 AlertEvent::FiringAgain => "firing again".into(),
                 AlertEvent::AllResolved => "all resolved".into(),
+                AlertEvent::Outlived { cause, after_secs } => {
+                    format!("outlived {cause:?} by {after_secs}s")
+                }
             };
             format!("alerts {what}: {:?}", alerts.join("; "))
         }

@@ -362,6 +362,14 @@ fn alert_entries() -> Vec<Entry> {
             alerts: Vec::new(),
             more: 0,
         },
+        Entry::Alerts {
+            event: AlertEvent::Outlived {
+                cause: line(10),
+                after_secs: 15 * 60,
+            },
+            alerts: vec![line(12)],
+            more: 0,
+        },
     ]
 }
 

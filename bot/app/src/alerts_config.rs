@@ -58,6 +58,7 @@
 //! late_root = "0s"          # what members depend on (a late root cause) joins this long after
 //! reopen = "5m"             # the same alert re-firing this soon after it resolved
 //! close_after = "30m"       # quiet clusters close
+//! outlived = "15m"          # members firing this long after the root resolved: told in the war room (0s: never)
 //! hops = 1                  # catalog dependency hops
 //! min_confidence = 0.5
 //! w_relation = 0.5

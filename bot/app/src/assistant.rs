@@ -755,6 +755,14 @@ pub fn history_doc(inc: &Incident, timeline: &[TimelineEntry]) -> HistoryDoc {
                     format!("{what}: {}", lines.join("; "))
                 }
             }
+            Entry::Alerts {
+                event: AlertEvent::Outlived { cause, .. },
+                alerts: lines,
+                ..
+            } => format!(
+                "⚠️ still firing after the probable cause recovered ({cause}): {}",
+                lines.join("; ")
+            ),
             // Notes written before alert entries were structured.
             Entry::Note { text } if text.starts_with('🔔') => {
                 alerts.push(text.trim_start_matches('🔔').trim().to_string());

@@ -444,6 +444,11 @@ impl Renderer {
                     AlertEvent::Resolved => "resolved",
                     AlertEvent::FiringAgain => "firing_again",
                     AlertEvent::AllResolved => "all_resolved",
+                    AlertEvent::Outlived { cause, after_secs } => {
+                        v.from = Some(cause.clone());
+                        v.when = Some(self.duration(*after_secs));
+                        "outlived"
+                    }
                 };
                 v.event = Some(key.into());
             }

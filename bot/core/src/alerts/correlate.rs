@@ -70,6 +70,10 @@ pub struct CorrelationConfig {
     pub reopen: Dur,
     /// A cluster with nothing firing closes after this long.
     pub close_after: Dur,
+    /// When an incident's probable root has resolved and other members still fire this
+    /// long after, the war room is told they may be a separate problem (symptoms
+    /// clear within minutes of their cause). 0s: never.
+    pub outlived: Dur,
     /// Dependency hops followed in the catalog. One hop (the default) follows the
     /// blast radius one alerting service at a time (see `via_symptoms`) instead of
     /// jumping over services that do not alert, which chains concurrent incidents.
@@ -129,6 +133,7 @@ impl Default for CorrelationConfig {
             late_root: Dur::secs(0),
             reopen: Dur::mins(5),
             close_after: Dur::mins(30),
+            outlived: Dur::mins(15),
             hops: 1,
             min_confidence: 0.5,
             w_relation: 0.5,
@@ -716,6 +721,10 @@ pub struct Cluster {
     pub reasons: Vec<JoinReason>,
     /// Whether the all-resolved output was given for the current quiet spell.
     pub resolved_reported: bool,
+    /// When to tell the war room that members outlived the resolved root (see
+    /// [`CorrelationConfig::outlived`]).
+    #[serde(default)]
+    pub outlived_due: Option<DateTime<Utc>>,
     /// What its members can be related through (not stored; see [`Cluster::index`]).
     #[serde(skip)]
     reach: Option<Reach>,
@@ -804,6 +813,7 @@ impl Cluster {
             severity: m.severity,
             reasons: Vec::new(),
             resolved_reported: false,
+            outlived_due: None,
             reach: Some(Reach::default()),
         };
         c.add(m, None);

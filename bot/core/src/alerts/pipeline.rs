@@ -132,6 +132,21 @@ pub enum Output {
         /// False for held (flapping) alerts and during storms.
         notify: bool,
     },
+    /// An incident's probable root resolved, and these members still fire
+    /// [`CorrelationConfig::outlived`](super::CorrelationConfig::outlived) later: maybe
+    /// a separate problem.
+    Outlived {
+        /// Cluster id.
+        cluster: String,
+        /// The incident.
+        incident_key: String,
+        /// The root that resolved.
+        cause: AlertRef,
+        /// When it resolved.
+        cause_resolved_at: DateTime<Utc>,
+        /// The members still firing (not on the root's service).
+        alerts: Vec<AlertRef>,
+    },
     /// Every alert of an incident has resolved.
     Resolved {
         /// Cluster id.
@@ -990,6 +1005,7 @@ impl Pipeline {
                     .min()
             }
             (ClusterState::Declared, Some(q)) => Some(q + corr.close_after.get()),
+            (ClusterState::Declared, None) => c.outlived_due,
             _ => None,
         }
     }
@@ -1064,6 +1080,7 @@ impl Pipeline {
                     }
                     self.state.open.remove(&id);
                 }
+                (ClusterState::Declared, false) => self.outlived(&id, &mut out),
                 _ => {}
             }
         }
@@ -1360,6 +1377,49 @@ impl Pipeline {
         }
     }
 
+    /// Tells a declared cluster's incident which members still fire long after its
+    /// probable root resolved (once per resolution of the root; nothing when the root
+    /// fires again or only its own service still fires).
+    fn outlived(&mut self, cid: &str, out: &mut Vec<Output>) {
+        let topo = &self.derived.topo;
+        let Some(c) = self.state.clusters.get_mut(cid) else {
+            return;
+        };
+        c.outlived_due = None;
+        let Some(root) = c.root(topo) else {
+            return;
+        };
+        let Some(cause_resolved_at) = root.resolved_at else {
+            return;
+        };
+        if c.firing.contains(&root.key.fingerprint) {
+            return; // the cause fires again
+        }
+        let aref = |m: &super::correlate::Member| AlertRef {
+            key: m.key.clone(),
+            alertname: m.alertname.clone(),
+            service: m.service.clone(),
+            severity: m.severity,
+            title: m.title.clone(),
+        };
+        let alerts: Vec<AlertRef> = c
+            .members
+            .iter()
+            .filter(|m| m.resolved_at.is_none() && m.service != root.service)
+            .map(aref)
+            .collect();
+        if alerts.is_empty() {
+            return;
+        }
+        out.push(Output::Outlived {
+            cluster: cid.to_string(),
+            incident_key: c.incident_key(),
+            cause: aref(root),
+            cause_resolved_at,
+            alerts,
+        });
+    }
+
     /// Reports a resolution to the cluster's incident; true when something was output.
     fn report_resolve(&mut self, fp: &str, idx: usize, cid: &str, out: &mut Vec<Output>) -> bool {
         if self
@@ -1388,6 +1448,13 @@ impl Pipeline {
         let Some(c) = self.state.clusters.get_mut(cid) else {
             return false;
         };
+        let resolved_root = c
+            .root(&self.derived.topo)
+            .is_some_and(|r| r.key == aref.key && r.resolved_at.is_some());
+        let outlived = self.config.correlation.outlived.get();
+        if resolved_root && !c.firing.is_empty() && outlived > Duration::zero() {
+            c.outlived_due = Some(at.unwrap_or(c.created_at) + outlived);
+        }
         out.push(Output::Update {
             cluster: cid.to_string(),
             incident_key: c.incident_key(),

@@ -942,6 +942,71 @@ fn correlation_joins_a_root_cause_and_its_downstream_symptoms_and_keeps_an_unrel
     );
 }
 
+/// The alerts named by each `Outlived` output in `out`, with its cause.
+fn outlived(out: &[Output]) -> Vec<(String, Vec<String>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Outlived { cause, alerts, .. } => Some((
+                cause.alertname.clone(),
+                alerts.iter().map(|a| a.alertname.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn members_still_firing_long_after_the_root_resolved_are_reported_once_as_maybe_separate() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let firing = |name: &str, service: &str, secs: i64| {
+        alert(
+            &[
+                ("alertname", name),
+                ("service", service),
+                ("severity", "critical"),
+            ],
+            at(secs),
+            AlertStatus::Firing,
+        )
+    };
+    let root = firing("DBConnectionsExhausted", "db", 0);
+    let risk = firing("HighErrorRate", "risk", 60);
+    let pay = firing("HighLatency", "payments", 70);
+    let mut out = p.ingest(vec![root.clone()], at(5));
+    out.extend(p.ingest(vec![risk.clone(), pay.clone()], at(75)));
+    out.extend(run_until(&mut p, at(600)));
+    let c = p.cluster_of(&root.key()).unwrap().to_string();
+    assert_eq!(p.cluster_of(&pay.key()), Some(c.as_str()), "{out:#?}");
+    // The database recovers at 10m; payments clears 3 minutes later, risk does not.
+    out = p.ingest(vec![resolved(&root, at(600))], at(600));
+    out.extend(p.ingest(vec![resolved(&pay, at(780))], at(780)));
+    out.extend(run_until(&mut p, at(600 + 15 * 60 - 1)));
+    assert_eq!(outlived(&out), vec![], "not before 15 minutes");
+    out = run_until(&mut p, at(600 + 15 * 60));
+    assert_eq!(
+        outlived(&out),
+        vec![(
+            "DBConnectionsExhausted".to_string(),
+            vec!["HighErrorRate".to_string()]
+        )]
+    );
+    assert!(
+        outlived(&run_until(&mut p, at(3 * 3600))).is_empty(),
+        "said once"
+    );
+
+    // Symptoms that clear within the 15 minutes, or a root that fires again, say nothing.
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let mut out = p.ingest(vec![root.clone()], at(5));
+    out.extend(p.ingest(vec![risk.clone(), pay.clone()], at(75)));
+    out.extend(run_until(&mut p, at(600)));
+    out.extend(p.ingest(vec![resolved(&root, at(600))], at(600)));
+    out.extend(p.ingest(vec![resolved(&pay, at(700))], at(700)));
+    out.extend(p.ingest(vec![firing("DBConnectionsExhausted", "db", 900)], at(900)));
+    out.extend(run_until(&mut p, at(3 * 3600)));
+    assert_eq!(outlived(&out), vec![], "{out:#?}");
+}
+
 #[test]
 fn a_cause_on_a_dependent_service_starts_its_own_incident() {
     let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();

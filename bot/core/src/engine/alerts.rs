@@ -351,6 +351,22 @@ impl Engine {
                 }
                 _ => Ok(None),
             },
+            Output::Outlived {
+                cluster,
+                cause,
+                cause_resolved_at,
+                alerts,
+                ..
+            } => match self.bound(&cluster) {
+                Some(id) if !replay => {
+                    let event = AlertEvent::Outlived {
+                        cause: alert_line(&cause),
+                        after_secs: (now - cause_resolved_at).num_seconds().max(0),
+                    };
+                    self.note(&id, alerts_entry(event, &alerts), now)
+                }
+                _ => Ok(None),
+            },
             Output::Resolved { cluster, .. } => match self.bound(&cluster) {
                 Some(id) if !replay => {
                     let plan = self.note(&id, alerts_entry(AlertEvent::AllResolved, &[]), now)?;

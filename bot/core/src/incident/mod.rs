@@ -205,6 +205,13 @@ pub enum AlertEvent {
     FiringAgain,
     /// Every alert of the incident has resolved.
     AllResolved,
+    /// They still fire this long after the incident's probable root resolved.
+    Outlived {
+        /// The root, as an alert line.
+        cause: String,
+        /// How long after it resolved, in seconds.
+        after_secs: i64,
+    },
 }
 
 /// One line of the timeline.
