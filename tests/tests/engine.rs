@@ -195,7 +195,20 @@ fn message_summary(m: &Message) -> String {
         Message::Timeline { incident, entries } => {
             format!("timeline {} {} entries", incident.id, entries.len())
         }
-        Message::Postmortem { incident, .. } => format!("postmortem {}", incident.id),
+        Message::Postmortem { incident, .. } => {
+            let at = |m| {
+                incident
+                    .milestones
+                    .get(&m)
+                    .map_or("-".to_string(), |t| t.format("%H:%MZ").to_string())
+            };
+            format!(
+                "postmortem {} stop-loss={} recovered={}",
+                incident.id,
+                at(warroom_core::incident::Milestone::StopLoss),
+                at(warroom_core::incident::Milestone::Recovered)
+            )
+        }
         Message::Help => "help".into(),
         Message::Answer { question, answer } => format!(
             "answer {question:?} abstain={} [{}]{}",

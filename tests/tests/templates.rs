@@ -620,6 +620,18 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "refused_ack_resolved",
+            Message::Refused {
+                problem: Refusal::Transition {
+                    error: InvalidTransitionView {
+                        from: "resolved".into(),
+                        to: "investigating".into(),
+                        reason: TransitionReason::UseReopen,
+                    },
+                },
+            },
+        ),
+        (
             "refused_role",
             Message::Refused {
                 problem: Refusal::UnknownRole {

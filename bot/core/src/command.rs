@@ -109,6 +109,9 @@ pub enum Command {
         incident: Option<IncidentId>,
         /// New status.
         to: Status,
+        /// `reopen`: a move back to investigating, which `ack` never is.
+        #[serde(default)]
+        reopen: bool,
     },
     /// `/incident sev <P>`
     SetSeverity {
@@ -864,7 +867,11 @@ fn parse_incident(rest: &[String]) -> Result<Command, ParseError> {
     if let Some(to) = transition {
         let incident = take_id(&mut args, Syntax::Transition)?;
         no_more(args, Syntax::Transition)?;
-        return Ok(Command::Transition { incident, to });
+        return Ok(Command::Transition {
+            incident,
+            to,
+            reopen: false,
+        });
     }
     match sub.as_str() {
         "declare" | "new" | "open" => parse_declare(args),
@@ -874,6 +881,7 @@ fn parse_incident(rest: &[String]) -> Result<Command, ParseError> {
             Ok(Command::Transition {
                 incident,
                 to: Status::Investigating,
+                reopen: true,
             })
         }
         "status" | "show" => {

@@ -866,12 +866,19 @@ impl Engine {
                     incident: id.clone(),
                 })
             }
-            Command::Transition { to, .. } => match inc.status.check_transition(to) {
+            Command::Transition { to, reopen, .. } => match inc.status.check_move(to, reopen) {
                 Err(e) => Plan::refuse(Refusal::Transition { error: e.into() }),
                 Ok(()) => {
                     let from = inc.status;
                     let mut change = Change::new(inc, &actor, source, now);
                     change.inc.status = to;
+                    if reopen {
+                        // Not recovered (nor stopped) any more: resolving or mitigating
+                        // again records the new time, so durations count the relapse.
+                        // The earlier times stay in the timeline.
+                        change.inc.milestones.remove(&Milestone::Recovered);
+                        change.inc.milestones.remove(&Milestone::StopLoss);
+                    }
                     let auto = match to {
                         Status::Investigating if from == Status::Declared => {
                             Some(Milestone::Responded)

@@ -44,6 +44,9 @@ pub enum TransitionReason {
     NothingToReopen,
     /// Declared is only the starting point.
     CannotRedeclare,
+    /// Going back from mitigated or resolved is a reopening, asked for as one (not
+    /// `ack`, typed in the wrong channel).
+    UseReopen,
 }
 
 impl std::fmt::Display for TransitionReason {
@@ -56,6 +59,7 @@ impl std::fmt::Display for TransitionReason {
                 "only a mitigated or resolved incident can go back to investigating"
             }
             Self::CannotRedeclare => "declared is only the starting status",
+            Self::UseReopen => "it is past that; to take it up again, reopen it",
         })
     }
 }
@@ -84,6 +88,25 @@ impl Status {
     /// True once the incident no longer needs responders (resolved or closed).
     pub fn is_over(self) -> bool {
         matches!(self, Self::Resolved | Self::Closed)
+    }
+
+    /// Checks a move asked for as `reopen` or not: going back to investigating from
+    /// mitigated or resolved needs `reopen`, and `reopen` is only that move.
+    ///
+    /// # Errors
+    /// [`InvalidTransition`] with the reason.
+    pub fn check_move(self, to: Status, reopen: bool) -> Result<(), InvalidTransition> {
+        let back = matches!(self, Self::Mitigated | Self::Resolved) && to == Self::Investigating;
+        let reason = match (reopen, back) {
+            (false, true) => TransitionReason::UseReopen,
+            (true, false) if self != Self::Closed => TransitionReason::NothingToReopen,
+            _ => return self.check_transition(to),
+        };
+        Err(InvalidTransition {
+            from: self,
+            to,
+            reason,
+        })
     }
 
     /// Checks a move. Forward moves may skip steps (declared → resolved for a
@@ -140,6 +163,31 @@ mod tests {
                 assert_eq!(ok, allowed.contains(&(from, to)), "{from:?} -> {to:?}");
             }
         }
+    }
+
+    #[test]
+    fn going_back_to_investigating_takes_reopen_and_reopen_is_only_that() {
+        let reason = |from: Status, to, reopen| from.check_move(to, reopen).err().map(|e| e.reason);
+        assert_eq!(
+            reason(Resolved, Investigating, false),
+            Some(TransitionReason::UseReopen),
+            "`ack` on a resolved incident"
+        );
+        assert_eq!(
+            reason(Mitigated, Investigating, false),
+            Some(TransitionReason::UseReopen)
+        );
+        assert_eq!(reason(Resolved, Investigating, true), None);
+        assert_eq!(reason(Mitigated, Investigating, true), None);
+        assert_eq!(reason(Declared, Investigating, false), None);
+        assert_eq!(
+            reason(Declared, Investigating, true),
+            Some(TransitionReason::NothingToReopen)
+        );
+        assert_eq!(
+            reason(Closed, Investigating, true),
+            Some(TransitionReason::Closed)
+        );
     }
 
     #[test]
