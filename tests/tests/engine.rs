@@ -135,7 +135,13 @@ fn message_summary(m: &Message) -> String {
             "task_list {}",
             tasks
                 .iter()
-                .map(|t| format!("{}{}={}", if t.overdue { "!" } else { "" }, t.id, t.status))
+                .map(|t| format!(
+                    "{}{}={}@{}",
+                    if t.overdue { "!" } else { "" },
+                    t.id,
+                    t.status,
+                    t.owner
+                ))
                 .collect::<Vec<_>>()
                 .join(" ")
         ),

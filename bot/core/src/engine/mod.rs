@@ -901,7 +901,7 @@ impl Engine {
                     self.ack_paging(&id, &actor.name, now, &mut plan);
                     if to == Status::Resolved {
                         if let Some(inc) = plan.incident.clone() {
-                            self.follow_up(&inc, now, &mut plan);
+                            self.follow_up(&inc, &actor, now, &mut plan);
                         }
                     }
                     if matches!(to, Status::Resolved | Status::Closed) {

@@ -351,12 +351,27 @@ impl Engine {
     }
 
     /// On resolve: a follow-up item (postmortem and action items) due 48 hours later, once.
-    pub(super) fn follow_up(&self, inc: &Incident, now: DateTime<Utc>, plan: &mut Plan) {
+    pub(super) fn follow_up(
+        &self,
+        inc: &Incident,
+        resolver: &Person,
+        now: DateTime<Utc>,
+        plan: &mut Plan,
+    ) {
         let mut items = self.action_plan(inc, now);
         if items.tasks.iter().any(|t| t.id.as_str().starts_with('F')) {
             return;
         }
-        let owner = inc.commander().unwrap_or(&inc.declared_by).name.clone();
+        // The commander, else whoever resolved or declared it: a person, not the
+        // alert pipeline or an API client.
+        let owner = inc
+            .commander()
+            .into_iter()
+            .chain([resolver, &inc.declared_by])
+            .find(|p| !p.is_service_account())
+            .unwrap_or(&inc.declared_by)
+            .name
+            .clone();
         let Ok(id) = items.next_task_id("F") else {
             return;
         };

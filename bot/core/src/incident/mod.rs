@@ -35,6 +35,12 @@ impl Person {
             name: name.into(),
         }
     }
+
+    /// The alert pipeline and other bot accounts (`bot:…`), or an API client that
+    /// gave no name: nobody to give work to.
+    pub fn is_service_account(&self) -> bool {
+        self.id.starts_with("bot:") || (self.id == "api" && self.name == "api")
+    }
 }
 
 /// A chat channel, named by the adapter that owns it.
