@@ -1115,12 +1115,24 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
             let Some((owner, words)) = args.split_first() else {
                 return Err(e(Problem::Missing("owner".into())));
             };
+            // `due` (or 截止) followed by a time; in `check due diligence docs` it is
+            // a word of the text. One unreadable word with digits after it (`48hh`)
+            // is a mistyped due.
             let due_at = words
                 .iter()
                 .rposition(|w| w.eq_ignore_ascii_case("due") || w == "截止");
             let (text_words, due) = match due_at {
-                Some(i) if i + 1 < words.len() => (&words[..i], Some(words[i + 1..].join(" "))),
-                Some(_) => return Err(e(Problem::Missing("due".into()))),
+                Some(i) if i + 1 == words.len() => return Err(e(Problem::Missing("due".into()))),
+                Some(i) => {
+                    let due = words[i + 1..].join(" ");
+                    let mistyped =
+                        i + 2 == words.len() && due.starts_with(|c: char| c.is_ascii_digit());
+                    if mistyped || crate::time::is_future_form(&due) {
+                        (&words[..i], Some(due))
+                    } else {
+                        (words, None)
+                    }
+                }
                 None => (words, None),
             };
             let text = text_words.join(" ").trim().to_string();
@@ -1195,6 +1207,39 @@ mod tests {
             Parsed::Invalid(e) => (e.syntax, e.problem),
             other => panic!("{s}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn due_is_a_keyword_only_before_a_time() {
+        let add = |s: &str| match cmd(s) {
+            Command::ActionAdd { text, due, .. } => (text, due),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            add("/action add bob check due diligence docs"),
+            ("check due diligence docs".into(), None)
+        );
+        assert_eq!(
+            add("/action add bob check due diligence docs due 2d"),
+            ("check due diligence docs".into(), Some("2d".into()))
+        );
+        assert_eq!(
+            add("/action add bob 复盘 截止 明天 18:00"),
+            ("复盘".into(), Some("明天 18:00".into()))
+        );
+        assert_eq!(
+            add("/action add bob fix alerts due 1 day"),
+            ("fix alerts".into(), Some("1 day".into()))
+        );
+        assert_eq!(
+            add("/action add bob fix alerts due 48hh"),
+            ("fix alerts".into(), Some("48hh".into())),
+            "a mistyped due is refused by the engine, not kept in the text"
+        );
+        assert_eq!(
+            problem("/action add bob fix alerts due"),
+            (Syntax::Action, Problem::Missing("due".into()))
+        );
     }
 
     #[test]

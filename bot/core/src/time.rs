@@ -73,14 +73,74 @@ fn local(tz: Tz, ndt: NaiveDateTime) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
+/// `14:05`, `14:05:30`, `14点05`, `14点05分`, `14点`, `下午2:05`, `晚上9点半`.
 fn parse_time_of_day(t: &str) -> Option<NaiveTime> {
-    let t = t.replace('：', ":");
-    NaiveTime::parse_from_str(&t, "%H:%M")
+    let mut t = t.trim().replace('：', ":");
+    let mut afternoon = false;
+    for (prefix, pm) in [
+        ("下午", true),
+        ("晚上", true),
+        ("傍晚", true),
+        ("上午", false),
+        ("早上", false),
+        ("凌晨", false),
+        ("中午", false),
+    ] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            afternoon = pm;
+            t = rest.trim().to_string();
+            break;
+        }
+    }
+    if let Some((h, m)) = t.split_once('点') {
+        let m = m.trim_end_matches('分');
+        let m = match m {
+            "" | "整" => "00",
+            "半" => "30",
+            m => m,
+        };
+        t = format!("{h}:{m}");
+    }
+    let tod = NaiveTime::parse_from_str(&t, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(&t, "%H:%M:%S"))
-        .ok()
+        .ok()?;
+    if afternoon && chrono::Timelike::hour(&tod) < 12 {
+        return tod.overflowing_add_signed(Duration::hours(12)).0.into();
+    }
+    Some(tod)
+}
+
+/// `昨天 14:05`, `yesterday 14:05`, `今天 9:30`, `明天 09:00`, `tomorrow 9:00`: a day
+/// relative to `today` and a time of day.
+fn parse_relative_day(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
+    let t = t.trim();
+    for (word, days) in [
+        ("前天", -2),
+        ("昨天", -1),
+        ("yesterday", -1),
+        ("今天", 0),
+        ("today", 0),
+        ("明天", 1),
+        ("tomorrow", 1),
+        ("后天", 2),
+    ] {
+        let Some(rest) = t
+            .get(..word.len())
+            .filter(|p| p.eq_ignore_ascii_case(word))
+            .map(|_| &t[word.len()..])
+        else {
+            continue;
+        };
+        let day = today.checked_add_signed(Duration::days(days))?;
+        return Some(day.and_time(parse_time_of_day(rest)?));
+    }
+    None
 }
 
 fn parse_local_datetime(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
+    if let Some(v) = parse_relative_day(t, today) {
+        return Some(v);
+    }
     let t = t.replace('：', ":").replace('T', " ").replace('/', "-");
     for f in ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"] {
         if let Ok(v) = NaiveDateTime::parse_from_str(&t, f) {
@@ -103,19 +163,8 @@ fn parse_local_datetime(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
 /// (`2026-11-25 18:00`) or RFC 3339. `None` when unreadable or not in the future.
 pub fn resolve_future(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
     let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    if digits > 0 {
-        if let Ok(n) = t[..digits].parse::<i64>() {
-            let d = match t[digits..].trim() {
-                "m" | "min" | "mins" | "minutes" | "分钟" => Some(Duration::minutes(n)),
-                "h" | "hr" | "hours" | "小时" => Some(Duration::hours(n)),
-                "d" | "days" | "天" => Some(Duration::days(n)),
-                _ => None,
-            };
-            if let Some(d) = d.filter(|_| n > 0 && n < 100_000) {
-                return Some(now + d);
-            }
-        }
+    if let Some(d) = parse_span(t).filter(|d| *d >= Duration::minutes(1)) {
+        return Some(now + d);
     }
     if let Some(tod) = parse_time_of_day(t) {
         let today = now.with_timezone(&tz).date_naive();
@@ -128,6 +177,9 @@ pub fn resolve_future(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime
     }
     let at = if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         dt.with_timezone(&Utc)
+    } else if let Ok(day) = NaiveDate::parse_from_str(&t.replace('/', "-"), "%Y-%m-%d") {
+        // A date alone: by the end of that day.
+        local(tz, day.and_hms_opt(23, 59, 0)?)?
     } else {
         local(
             tz,
@@ -137,7 +189,13 @@ pub fn resolve_future(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime
     (at > now).then_some(at)
 }
 
-/// `15m ago`, `2h ago`, `-15m`, `90s ago`, `15分钟前`, `2小时前`.
+/// Whether `text` is a form [`resolve_future`] reads (whatever the date today).
+pub fn is_future_form(text: &str) -> bool {
+    let long_ago = DateTime::<Utc>::UNIX_EPOCH;
+    resolve_future(text, long_ago, chrono_tz::UTC).is_some()
+}
+
+/// `15m ago`, `1 hour ago`, `-15m`, `90s ago`, `15分钟前`, `2小时前`, `半小时前`.
 fn parse_ago(t: &str) -> Option<Duration> {
     let lower = t.to_lowercase();
     let body = lower
@@ -145,16 +203,31 @@ fn parse_ago(t: &str) -> Option<Duration> {
         .map(str::trim_end)
         .or_else(|| lower.strip_prefix('-'))
         .or_else(|| lower.strip_suffix('前'))?;
+    parse_span(body)
+}
+
+/// A span: a whole number and a unit, singular or plural, English or Chinese (`90s`,
+/// `15m`, `1 hour`, `2 hours`, `3d`, `1 day`, `15分钟`, `2小时`, `2个小时`, `3天`), or
+/// `半小时` (half an hour); positive and below 100,000 units.
+fn parse_span(body: &str) -> Option<Duration> {
+    let body = body.trim();
+    if body == "半小时" || body == "半个小时" {
+        return Some(Duration::minutes(30));
+    }
     let digits_end = body.find(|c: char| !c.is_ascii_digit())?;
     let n: i64 = body[..digits_end].parse().ok()?;
-    if n > 100_000 {
+    if n == 0 || n > 100_000 {
         return None;
     }
     match body[digits_end..].trim() {
-        "s" | "sec" | "secs" | "seconds" | "秒" | "秒钟" => Some(Duration::seconds(n)),
-        "m" | "min" | "mins" | "minutes" | "分" | "分钟" => Some(Duration::minutes(n)),
-        "h" | "hr" | "hrs" | "hours" | "小时" | "个小时" => Some(Duration::hours(n)),
-        "d" | "days" | "天" => Some(Duration::days(n)),
+        "s" | "sec" | "secs" | "second" | "seconds" | "秒" | "秒钟" => {
+            Some(Duration::seconds(n))
+        }
+        "m" | "min" | "mins" | "minute" | "minutes" | "分" | "分钟" => {
+            Some(Duration::minutes(n))
+        }
+        "h" | "hr" | "hrs" | "hour" | "hours" | "小时" | "个小时" => Some(Duration::hours(n)),
+        "d" | "day" | "days" | "天" => Some(Duration::days(n)),
         _ => None,
     }
 }
@@ -239,6 +312,46 @@ mod tests {
             "in the past"
         );
         assert_eq!(resolve_future("soon", now, SH), None);
+    }
+
+    #[test]
+    fn reads_singular_units_and_chinese_forms() {
+        let now = utc("2026-11-23T07:00:00Z"); // 15:00 Shanghai
+        let past = |s: &str| resolve(s, now, SH).map_err(|e| e.to_string());
+        for (text, want) in [
+            ("1 hour ago", "2026-11-23T06:00:00Z"),
+            ("1 minute ago", "2026-11-23T06:59:00Z"),
+            ("1 day ago", "2026-11-22T07:00:00Z"),
+            ("半小时前", "2026-11-23T06:30:00Z"),
+            ("2个小时前", "2026-11-23T05:00:00Z"),
+            ("14点05", "2026-11-23T06:05:00Z"),
+            ("14点05分", "2026-11-23T06:05:00Z"),
+            ("下午2:05", "2026-11-23T06:05:00Z"),
+            ("下午2点半", "2026-11-23T06:30:00Z"),
+            ("上午9点", "2026-11-23T01:00:00Z"),
+            ("昨天 14:05", "2026-11-22T06:05:00Z"),
+            ("yesterday 21:30", "2026-11-22T13:30:00Z"),
+            ("今天 9:30", "2026-11-23T01:30:00Z"),
+        ] {
+            assert_eq!(past(text), Ok(utc(want)), "{text}");
+        }
+        assert!(matches!(
+            resolve("明天 09:00", now, SH),
+            Err(TimeError::InFuture { .. })
+        ));
+        let future = |s: &str| resolve_future(s, now, SH);
+        assert_eq!(future("1 day"), Some(utc("2026-11-24T07:00:00Z")));
+        assert_eq!(future("1 hour"), Some(utc("2026-11-23T08:00:00Z")));
+        assert_eq!(
+            future("2026-12-31"),
+            Some(utc("2026-12-31T15:59:00Z")),
+            "a date alone: by the end of that day"
+        );
+        assert_eq!(future("明天 18:00"), Some(utc("2026-11-24T10:00:00Z")));
+        assert_eq!(future("tomorrow 9:00"), Some(utc("2026-11-24T01:00:00Z")));
+        assert_eq!(future("0h"), None);
+        assert_eq!(future("30s"), None, "less than a minute");
+        assert!(is_future_form("2d") && !is_future_form("diligence docs"));
     }
 
     #[test]

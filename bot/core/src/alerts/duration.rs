@@ -83,11 +83,11 @@ impl Dur {
                 .unwrap_or(rest.len());
             let secs = match &rest[..unit_len] {
                 "ms" => (n + 999) / 1000,
-                "s" => n,
-                "m" => n * 60,
-                "h" => n * 3600,
-                "d" => n * 86_400,
-                "w" => n * 7 * 86_400,
+                "s" | "秒" | "秒钟" => n,
+                "m" | "分" | "分钟" => n * 60,
+                "h" | "小时" | "个小时" => n * 3600,
+                "d" | "天" => n * 86_400,
+                "w" | "周" => n * 7 * 86_400,
                 _ => return Err(bad()),
             };
             rest = &rest[unit_len..];
@@ -159,6 +159,13 @@ mod tests {
         assert_eq!(Dur::parse("90").unwrap(), Dur::secs(90));
         assert_eq!(Dur::mins(90).to_string(), "1h30m");
         assert_eq!(Dur::parse("2d").unwrap().to_string(), "2d");
+        assert_eq!(
+            Dur::parse("2小时").unwrap(),
+            Dur::hours(2),
+            "as typed in Chinese"
+        );
+        assert_eq!(Dur::parse("1小时30分钟").unwrap(), Dur::mins(90));
+        assert_eq!(Dur::parse("3天").unwrap(), Dur::hours(72));
         for bad in ["", "5x", "m", "-5m", "99999999999d", "1.5h"] {
             assert!(Dur::parse(bad).is_err(), "{bad}");
         }
