@@ -614,6 +614,11 @@ async fn silences_can_be_added_listed_and_expired_through_alertmanagers_api() {
     )
     .await;
     assert_eq!(s, 400, "{b}");
+    let reason = b["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("Cannot silence: ") && !reason.contains('{'),
+        "worded as in chat, not the refusal's debug form: {b}"
+    );
     let (s, b) = post(&bot, "/api/v2/silences", b"{\"matchers\": 1}", &[bearer()]).await;
     assert_eq!(
         (s, b["error"].as_str()),

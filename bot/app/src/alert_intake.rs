@@ -412,7 +412,9 @@ async fn submit_silence(
         Some(Message::Refused {
             problem: warroom_core::event::Refusal::UnknownSilence { .. },
         }) => Err(None),
-        Some(Message::Refused { problem }) => Err(Some(format!("{problem:?}"))),
+        Some(Message::Refused { problem }) => {
+            Err(Some(crate::errors::refusal_reason(&s.renderer, problem)))
+        }
         _ => Err(Some("the silence was not stored".into())),
     })
 }

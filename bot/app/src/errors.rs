@@ -34,6 +34,18 @@ impl AppError {
     }
 }
 
+/// A refusal worded as chat words it (in the bot's language), for an HTTP reason.
+pub fn refusal_reason(renderer: &Renderer, problem: warroom_core::event::Refusal) -> String {
+    let text = renderer
+        .render(&warroom_core::event::Message::Refused { problem })
+        .unwrap_or_else(|e| format!("refused ({e})"));
+    text.trim()
+        .trim_start_matches('⚠')
+        .trim_start_matches('\u{fe0f}')
+        .trim()
+        .to_string()
+}
+
 /// A JSON error body: `{"error": code, "reason": text}`.
 pub fn json_error(status: StatusCode, code: &str, reason: impl Into<String>) -> Response {
     (

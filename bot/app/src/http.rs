@@ -850,7 +850,7 @@ async fn task_action(
                 other => json_error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "refused",
-                    format!("{other:?}"),
+                    crate::errors::refusal_reason(&s.renderer, other),
                 ),
             }
         }
