@@ -575,6 +575,12 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "refused_override_span",
+            Message::Refused {
+                problem: Refusal::BadSpan { text: "0h".into() },
+            },
+        ),
+        (
             "status_update",
             Message::StatusUpdate {
                 incident: Box::new(inc.clone()),

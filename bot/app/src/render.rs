@@ -919,6 +919,7 @@ impl Renderer {
             }
             Refusal::UnknownPlan { plan } => json!({ "refusal": "unknown_plan", "plan": plan }),
             Refusal::BadDue { text } => json!({ "refusal": "bad_due", "text": text }),
+            Refusal::BadSpan { text } => json!({ "refusal": "bad_span", "text": text }),
             Refusal::UnknownOnCall { query } => {
                 json!({ "refusal": "unknown_oncall", "query": query })
             }

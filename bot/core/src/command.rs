@@ -1116,8 +1116,8 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
                 return Err(e(Problem::Missing("owner".into())));
             };
             // `due` (or 截止) followed by a time; in `check due diligence docs` it is
-            // a word of the text. One unreadable word with digits after it (`48hh`)
-            // is a mistyped due.
+            // a word of the text. One word after it that starts like a time (`48hh`,
+            // `yesterday`) is a due the engine will refuse, not text.
             let due_at = words
                 .iter()
                 .rposition(|w| w.eq_ignore_ascii_case("due") || w == "截止");
@@ -1125,8 +1125,7 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
                 Some(i) if i + 1 == words.len() => return Err(e(Problem::Missing("due".into()))),
                 Some(i) => {
                     let due = words[i + 1..].join(" ");
-                    let mistyped =
-                        i + 2 == words.len() && due.starts_with(|c: char| c.is_ascii_digit());
+                    let mistyped = i + 2 == words.len() && crate::time::is_time_word(&due);
                     if mistyped || crate::time::is_future_form(&due) {
                         (&words[..i], Some(due))
                     } else {

@@ -628,6 +628,12 @@ pub enum Refusal {
         /// As typed.
         text: String,
     },
+    /// How long an on-call override lasts (`for 8h`, `until 18:00`) could not be read,
+    /// or it would end before it starts.
+    BadSpan {
+        /// As typed.
+        text: String,
+    },
     /// A closed incident is read-only.
     Closed {
         /// Incident.

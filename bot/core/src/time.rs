@@ -110,20 +110,32 @@ fn parse_time_of_day(t: &str) -> Option<NaiveTime> {
     Some(tod)
 }
 
+/// Days named relative to today.
+const DAY_WORDS: [(&str, i64); 8] = [
+    ("前天", -2),
+    ("昨天", -1),
+    ("yesterday", -1),
+    ("今天", 0),
+    ("today", 0),
+    ("明天", 1),
+    ("tomorrow", 1),
+    ("后天", 2),
+];
+
+/// Whether `word` reads as (the start of) a time: it begins with a digit, or names a
+/// day (`tomorrow`, `明天`) or now.
+pub fn is_time_word(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_digit())
+        || word.eq_ignore_ascii_case("now")
+        || word == "现在"
+        || DAY_WORDS.iter().any(|(w, _)| word.eq_ignore_ascii_case(w))
+}
+
 /// `昨天 14:05`, `yesterday 14:05`, `今天 9:30`, `明天 09:00`, `tomorrow 9:00`: a day
 /// relative to `today` and a time of day.
 fn parse_relative_day(t: &str, today: NaiveDate) -> Option<NaiveDateTime> {
     let t = t.trim();
-    for (word, days) in [
-        ("前天", -2),
-        ("昨天", -1),
-        ("yesterday", -1),
-        ("今天", 0),
-        ("today", 0),
-        ("明天", 1),
-        ("tomorrow", 1),
-        ("后天", 2),
-    ] {
+    for (word, days) in DAY_WORDS {
         let Some(rest) = t
             .get(..word.len())
             .filter(|p| p.eq_ignore_ascii_case(word))

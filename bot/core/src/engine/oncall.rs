@@ -256,7 +256,7 @@ impl Engine {
             })
         };
         let Some(end) = end else {
-            return Plan::refuse(Refusal::BadDue {
+            return Plan::refuse(Refusal::BadSpan {
                 text: span.chars().take(64).collect(),
             });
         };
@@ -283,7 +283,7 @@ impl Engine {
             });
         };
         if end <= start {
-            return Plan::refuse(Refusal::BadDue {
+            return Plan::refuse(Refusal::BadSpan {
                 text: end.to_rfc3339(),
             });
         }
