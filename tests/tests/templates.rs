@@ -575,6 +575,17 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "refused_milestone_order",
+            Message::Refused {
+                problem: Refusal::MilestoneOrder {
+                    milestone: Milestone::Recovered,
+                    time: t("2026-11-23T05:00:00Z"),
+                    other: Milestone::Occurred,
+                    other_time: t("2026-11-23T05:50:00Z"),
+                },
+            },
+        ),
+        (
             "refused_override_span",
             Message::Refused {
                 problem: Refusal::BadSpan { text: "0h".into() },

@@ -920,6 +920,19 @@ impl Renderer {
             Refusal::UnknownPlan { plan } => json!({ "refusal": "unknown_plan", "plan": plan }),
             Refusal::BadDue { text } => json!({ "refusal": "bad_due", "text": text }),
             Refusal::BadSpan { text } => json!({ "refusal": "bad_span", "text": text }),
+            Refusal::MilestoneOrder {
+                milestone,
+                time,
+                other,
+                other_time,
+            } => json!({
+                "refusal": "milestone_order",
+                "milestone": self.label("milestone", milestone.key()),
+                "time": self.time(*time),
+                "other": self.label("milestone", other.key()),
+                "other_time": self.time(*other_time),
+                "later": time > other_time,
+            }),
             Refusal::UnknownOnCall { query } => {
                 json!({ "refusal": "unknown_oncall", "query": query })
             }

@@ -628,6 +628,18 @@ pub enum Refusal {
         /// As typed.
         text: String,
     },
+    /// A milestone time that would come before one that must precede it (or after
+    /// one that must follow it).
+    MilestoneOrder {
+        /// The milestone being set.
+        milestone: crate::incident::Milestone,
+        /// Its time.
+        time: DateTime<Utc>,
+        /// The one it conflicts with.
+        other: crate::incident::Milestone,
+        /// That one's time.
+        other_time: DateTime<Utc>,
+    },
     /// How long an on-call override lasts (`for 8h`, `until 18:00`) could not be read,
     /// or it would end before it starts.
     BadSpan {

@@ -1005,6 +1005,14 @@ impl Engine {
                     Ok(at) => at.unwrap_or(now),
                     Err(error) => return Ok(Plan::refuse(Refusal::BadTime { error })),
                 };
+                if let Some((other, other_time)) = milestone.out_of_order(at, &inc.milestones) {
+                    return Ok(Plan::refuse(Refusal::MilestoneOrder {
+                        milestone,
+                        time: at,
+                        other,
+                        other_time,
+                    }));
+                }
                 let mut change = Change::new(inc, &actor, source, now);
                 let previous = change.inc.milestones.insert(milestone, at);
                 change

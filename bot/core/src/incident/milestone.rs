@@ -54,6 +54,40 @@ impl Milestone {
         }
     }
 
+    /// The milestone already set that `self` at `at` would put out of order: everything
+    /// comes after *occurred*, and responding and recovering after *discovered* (time to
+    /// respond and to recover are never negative). A service may recover before anyone
+    /// noticed, and a root cause may be located after recovery: those are not checked.
+    pub fn out_of_order(
+        self,
+        at: DateTime<Utc>,
+        set: &BTreeMap<Milestone, DateTime<Utc>>,
+    ) -> Option<(Milestone, DateTime<Utc>)> {
+        const BEFORE: [(Milestone, Milestone); 9] = [
+            (Milestone::Occurred, Milestone::Discovered),
+            (Milestone::Occurred, Milestone::Responded),
+            (Milestone::Occurred, Milestone::Delimited),
+            (Milestone::Occurred, Milestone::StopLoss),
+            (Milestone::Occurred, Milestone::Recovered),
+            (Milestone::Occurred, Milestone::RootCause),
+            (Milestone::Occurred, Milestone::Postmortem),
+            (Milestone::Discovered, Milestone::Responded),
+            (Milestone::Discovered, Milestone::Recovered),
+        ];
+        BEFORE.iter().find_map(|&(first, then)| {
+            let other = if self == then {
+                first
+            } else if self == first {
+                then
+            } else {
+                return None;
+            };
+            let t = *set.get(&other)?;
+            let wrong = if self == then { t > at } else { t < at };
+            wrong.then_some((other, t))
+        })
+    }
+
     /// Every name a user may type for this milestone, English and Chinese.
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
@@ -167,6 +201,39 @@ pub fn durations(milestones: &BTreeMap<Milestone, DateTime<Utc>>) -> Vec<Derived
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn milestones_out_of_order_name_the_one_they_conflict_with() {
+        use chrono::TimeZone;
+        let t = |h, m| Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
+        let set: BTreeMap<Milestone, DateTime<Utc>> = [
+            (Milestone::Occurred, t(5, 50)),
+            (Milestone::Discovered, t(6, 0)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            Milestone::Recovered.out_of_order(t(5, 0), &set),
+            Some((Milestone::Occurred, t(5, 50)))
+        );
+        assert_eq!(
+            Milestone::Recovered.out_of_order(t(5, 55), &set),
+            Some((Milestone::Discovered, t(6, 0))),
+            "time to recover would be negative"
+        );
+        assert_eq!(
+            Milestone::Occurred.out_of_order(t(6, 1), &set),
+            Some((Milestone::Discovered, t(6, 0)))
+        );
+        assert_eq!(Milestone::Recovered.out_of_order(t(7, 0), &set), None);
+        assert_eq!(
+            Milestone::StopLoss.out_of_order(t(5, 55), &set),
+            None,
+            "impact may stop before anyone noticed"
+        );
+        assert_eq!(Milestone::Occurred.out_of_order(t(5, 40), &set), None);
+    }
+
     use super::*;
     use chrono::TimeZone;
 
