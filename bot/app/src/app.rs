@@ -360,6 +360,25 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(content.as_bytes())
 }
 
+/// Longest wait, after the console input ended, for queued replies to go out.
+const EOF_DRAIN: Duration = Duration::from_secs(90);
+
+/// Returns once the outbox is empty: every queued reply delivered, every assist
+/// request answered.
+async fn drained(shared: &Shared) {
+    loop {
+        match shared.store.outbox() {
+            Ok(items) if items.is_empty() => return,
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %e, "cannot read the outbox");
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs the bot until `shutdown` completes (or the console input ends, with `exit_on_eof`).
 ///
 /// # Errors
@@ -577,8 +596,15 @@ pub async fn run(
     tokio::select! {
         // SIGINT/SIGTERM from main, or the test harness.
         _ = shutdown => info!("shutting down"),
-        // Console input ended and the caller asked to stop then.
-        _ = eof => info!("console input ended; shutting down"),
+        // Console input ended and the caller asked to stop then: answer what was asked
+        // first (answers from the knowledge base, analysis cards), within a bound.
+        _ = eof => {
+            info!("console input ended; finishing queued replies");
+            if tokio::time::timeout(EOF_DRAIN, drained(&shared)).await.is_err() {
+                warn!("queued work left for the next start");
+            }
+            info!("shutting down");
+        }
     }
     shared.ready.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
