@@ -840,6 +840,10 @@ impl Engine {
                 owner, text, due, ..
             } => self.action_add(&inc, &owner, &text, due.as_deref(), &actor, now),
             Command::ActionList { .. } => Plan::reply(self.action_list(&inc, now)),
+            // A closed incident's record is final: no channel joins it.
+            Command::Link { .. } if inc.status == Status::Closed => Plan::refuse(Refusal::Closed {
+                incident: id.clone(),
+            }),
             Command::Link { .. } => match origin {
                 Origin::Chat { channel } => {
                     let mut plan = Change::new(inc, &actor, source, now)
