@@ -183,7 +183,9 @@ fn message_summary(m: &Message) -> String {
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
-        Message::PlanImported { plan, tasks } => format!("plan_imported {plan} {tasks}"),
+        Message::PlanImported { plan, tasks, kept } => {
+            format!("plan_imported {plan} {tasks} kept={kept}")
+        }
         Message::PlanDeleted { plan } => format!("plan_deleted {plan}"),
         Message::OverrideSet {
             schedule,

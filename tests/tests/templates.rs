@@ -586,6 +586,14 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "plan_imported_again",
+            Message::PlanImported {
+                plan: "CHG-1123".into(),
+                tasks: 5,
+                kept: 2,
+            },
+        ),
+        (
             "refused_override_span",
             Message::Refused {
                 problem: Refusal::BadSpan { text: "0h".into() },

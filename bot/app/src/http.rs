@@ -752,9 +752,9 @@ async fn import_plan(
         .submit(Event::ImportPlan { plan, actor: None })
         .await?;
     Ok(match outcome.reply {
-        Some(Message::PlanImported { plan, tasks }) => (
+        Some(Message::PlanImported { plan, tasks, kept }) => (
             StatusCode::CREATED,
-            Json(serde_json::json!({ "plan": plan, "tasks": tasks })),
+            Json(serde_json::json!({ "plan": plan, "tasks": tasks, "kept": kept })),
         )
             .into_response(),
         _ => json_error(

@@ -634,9 +634,10 @@ impl Renderer {
                         "tasks": escalation.tasks.iter().map(|t| json!({ "id": t.task.to_string(), "owner": t.owner.name(), "team": t.team,
                             "late": self.duration(t.late_by.num_seconds()), "critical": t.critical, "new": t.new })).collect::<Vec<_>>() }),
             ),
-            Message::PlanImported { plan, tasks } => {
-                ("plan_imported", json!({ "plan": plan, "tasks": tasks }))
-            }
+            Message::PlanImported { plan, tasks, kept } => (
+                "plan_imported",
+                json!({ "plan": plan, "tasks": tasks, "kept": kept }),
+            ),
             Message::OverrideSet {
                 schedule,
                 person,

@@ -369,6 +369,9 @@ pub enum Message {
         plan: String,
         /// Tasks.
         tasks: usize,
+        /// Tasks of the plan it replaced (same id) whose progress it kept.
+        #[serde(default)]
+        kept: usize,
     },
     /// An alert storm started or ended: one notice instead of a post per alert.
     AlertStorm {

@@ -388,14 +388,32 @@ impl Engine {
         }
     }
 
-    /// Stores an imported plan (replacing one with the same id).
+    /// Stores an imported plan. One with the same id is replaced, keeping the progress
+    /// of its tasks that the new one still has (a corrected sheet imported again does
+    /// not reset what is done).
     pub(super) fn import_plan(&self, mut p: tasks::Plan) -> Plan {
+        let mut kept = 0;
+        if let Some(old) = self.plan_index(&p.id).map(|i| &self.plans[i]) {
+            for t in &mut p.tasks {
+                let Some(o) = old.tasks.iter().find(|o| o.id == t.id) else {
+                    continue;
+                };
+                if o.status != tasks::TaskStatus::Pending || o.blocked_reason.is_some() {
+                    t.status = o.status;
+                    t.blocked_reason.clone_from(&o.blocked_reason);
+                    t.started_at = o.started_at;
+                    t.finished_at = o.finished_at;
+                    kept += 1;
+                }
+            }
+        }
         p.mark_critical_path();
         let tasks = p.tasks.len();
         Plan {
             reply: Some(Message::PlanImported {
                 plan: p.id.clone(),
                 tasks,
+                kept,
             }),
             plans: vec![p],
             ..Plan::default()
