@@ -118,3 +118,37 @@ async fn a_resolved_incident_is_offered_with_its_root_cause_when_a_like_one_is_d
         .await;
     assert_eq!(api[0]["id"], first.as_str(), "{api}");
 }
+
+#[tokio::test]
+async fn the_fault_localization_card_counts_a_generic_event_and_its_resolve_as_one_resolved_alert()
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bot = Bot::start(&knowledge_config(dir.path(), ""));
+    let post = |body: serde_json::Value| {
+        bot.http()
+            .post(format!("{}/api/events", bot.base))
+            .bearer_auth(warroom_tests::TOKEN)
+            .json(&body)
+            .send()
+    };
+    let r = post(serde_json::json!({
+        "dedup_key": "og-1", "event_action": "trigger",
+        "payload": {"summary": "Order gateway rejects orders", "service": "order-gateway",
+                    "severity": "warning"}
+    }))
+    .await
+    .expect("trigger");
+    assert_eq!(r.status(), 202);
+    // The resolve names only the dedup key.
+    let r = post(serde_json::json!({"dedup_key": "og-1", "event_action": "resolve"}))
+        .await
+        .expect("resolve");
+    assert_eq!(r.status(), 202);
+    bot.type_line("/incident declare \"gateway trouble\" P3 order-gateway");
+    bot.expect("🔎 Fault localization for");
+    let line = bot.expect("×");
+    assert!(
+        line.contains("✅ Order gateway rejects orders [order-gateway] ×2"),
+        "one alert, resolved, two messages: {line}"
+    );
+}

@@ -10,7 +10,7 @@
 //! process), opened in the background at start-up, after which `[knowledge].sources` are
 //! ingested. It must not decide what is said: that is the engine's job.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -577,31 +577,46 @@ async fn analyze(shared: &Arc<Shared>, k: &Knowledge, id: &IncidentId) -> Result
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+    // Per alert (fingerprint): its name and service from the first message that has
+    // them (a generic event's resolve carries only its dedup key), how many messages,
+    // and whether the last one says firing.
+    let mut by_alert: BTreeMap<String, AlertCount> = BTreeMap::new();
     for (_, batch) in batches {
         for a in batch {
-            let service = a.labels.get("service").cloned();
-            let in_scope = service
-                .as_ref()
-                .is_some_and(|s| scope.contains(&s.to_lowercase()));
-            if !in_scope && !scope.is_empty() {
-                continue;
-            }
             let firing = a.status == warroom_core::alerts::AlertStatus::Firing;
-            match counts
-                .iter_mut()
-                .find(|c| c.name == a.name() && c.service == service)
-            {
-                Some(c) => {
-                    c.count += 1;
-                    c.firing = firing;
-                }
-                None => counts.push(AlertCount {
-                    name: a.name().to_string(),
-                    service,
-                    count: 1,
+            let c = by_alert
+                .entry(a.fingerprint.clone())
+                .or_insert_with(|| AlertCount {
+                    name: String::new(),
+                    service: None,
+                    count: 0,
                     firing,
-                }),
+                });
+            if c.name.is_empty() && !a.name().is_empty() {
+                c.name = a.name().to_string();
+                c.service = a.labels.get("service").cloned();
             }
+            c.count += 1;
+            c.firing = firing;
+        }
+    }
+    for a in by_alert.into_values() {
+        let in_scope = a
+            .service
+            .as_ref()
+            .is_some_and(|s| scope.contains(&s.to_lowercase()));
+        if a.name.is_empty() || (!in_scope && !scope.is_empty()) {
+            continue;
+        }
+        match counts
+            .iter_mut()
+            .find(|c| c.name == a.name && c.service == a.service)
+        {
+            Some(c) => {
+                c.count += a.count;
+                c.firing |= a.firing;
+            }
+            None => counts.push(a),
         }
     }
     counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
