@@ -453,6 +453,27 @@ fn messages() -> Vec<(&'static str, Message)> {
                         name: "alice".into(),
                         schedule: Some("trading-ops".into()),
                     },
+                    by: None,
+                    reason: None,
+                },
+            },
+        ),
+        (
+            "page_manual",
+            Message::Page {
+                page: PageNotice {
+                    incident: inc.id.clone(),
+                    title: inc.title.clone(),
+                    severity: Severity::P1,
+                    policy: "manual".into(),
+                    step: 1,
+                    round: 0,
+                    target: PageTarget::Person {
+                        name: "hu".into(),
+                        schedule: Some("dba".into()),
+                    },
+                    by: Some("alice".into()),
+                    reason: Some("主库连接数打满".into()),
                 },
             },
         ),
@@ -469,6 +490,8 @@ fn messages() -> Vec<(&'static str, Message)> {
                     target: PageTarget::Nobody {
                         schedule: "dba".into(),
                     },
+                    by: None,
+                    reason: None,
                 },
             },
         ),

@@ -554,6 +554,7 @@ impl Renderer {
                     "page",
                     json!({ "incident": page.incident.to_string(), "title": page.title, "severity": page.severity.code(),
                             "policy": page.policy, "step": page.step, "round": page.round + 1,
+                            "by": page.by, "reason": page.reason,
                             "kind": kind, "name": name, "schedule": schedule }),
                 )
             }

@@ -53,6 +53,8 @@ pub fn body(page: &warroom_core::event::PageNotice) -> serde_json::Value {
         "step": page.step,
         "round": page.round,
         "target": { "kind": kind, "name": to, "schedule": schedule },
+        "by": page.by,
+        "reason": page.reason,
         // Same page, same key: gateways can drop duplicates after a retry.
         "dedup_key": format!("{}/{}/{}/{}", page.incident, page.policy, page.round, page.step),
     })

@@ -837,6 +837,12 @@ pub struct PageNotice {
     pub round: u32,
     /// Who.
     pub target: PageTarget,
+    /// Who paged by hand (`/page`); none for a policy's page.
+    #[serde(default)]
+    pub by: Option<String>,
+    /// The reason they gave.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One schedule in an `/oncall` answer.

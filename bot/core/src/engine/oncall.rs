@@ -80,6 +80,8 @@ impl Engine {
                 step: p.step + 1,
                 round: p.round,
                 target: target.clone(),
+                by: p.by.clone(),
+                reason: p.reason.clone(),
             };
             let entry = Entry::Paged {
                 target: target.label(),
@@ -134,10 +136,13 @@ impl Engine {
             .into_iter()
             .map(|s| Page {
                 key: inc.id.to_string(),
-                policy: format!("/page by {}", actor.name),
+                policy: "manual".into(),
                 step: 0,
                 round: 0,
                 target: Target::Schedule(s),
+                by: Some(actor.name.clone()),
+                reason: Some(reason.trim().chars().take(200).collect::<String>())
+                    .filter(|r| !r.is_empty()),
             })
             .collect();
         let mut plan = Plan::default();

@@ -72,6 +72,12 @@ pub struct Page {
     pub round: u32,
     /// Whom.
     pub target: Target,
+    /// Who paged by hand (`/page`), with the reason they gave; none for a policy's page.
+    #[serde(default)]
+    pub by: Option<String>,
+    /// The reason given with `/page`.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A running escalation.
@@ -152,6 +158,8 @@ impl Policy {
                 step,
                 round,
                 target: t.clone(),
+                by: None,
+                reason: None,
             })
             .collect()
     }
