@@ -206,11 +206,22 @@ impl SledStore {
         // No background flusher: every commit (and every id allocation) flushes before it
         // returns, and without that thread nothing keeps the directory locked after the
         // store is dropped, so a reopen in the same process never races it.
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(None)
-            .open()
-            .map_err(io)?;
+        // sled's IO threads may still hold the directory's lock for a moment after a
+        // store of this process was dropped (a large write finishing under load): wait
+        // for it a little rather than fail. Another process holding it still fails.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match sled::Config::new().path(dir).flush_every_ms(None).open() {
+                // sled words it "could not acquire lock on …" (kind Other).
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.map_err(io)?,
+            }
+        };
         Self::from_db(db)
     }
 
