@@ -90,12 +90,17 @@ fn message_summary(m: &Message) -> String {
             incident.status.key(),
             incident.severity.code()
         ),
-        Message::Declared { incident } => format!(
-            "declared {} {} {:?} [{}]",
+        Message::Declared { incident, unknown } => format!(
+            "declared {} {} {:?} [{}]{}",
             incident.id,
             incident.severity.code(),
             incident.title,
-            incident.services.join(",")
+            incident.services.join(","),
+            if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(" unknown={}", unknown.join(","))
+            }
         ),
         Message::List { incidents } => format!("list {}", incidents.len()),
         Message::Notice {

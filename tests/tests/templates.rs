@@ -389,6 +389,14 @@ fn messages() -> Vec<(&'static str, Message)> {
             "declared",
             Message::Declared {
                 incident: Box::new(inc.clone()),
+                unknown: Vec::new(),
+            },
+        ),
+        (
+            "declared_unknown_service",
+            Message::Declared {
+                incident: Box::new(inc.clone()),
+                unknown: vec!["paymnets".into()],
             },
         ),
         (

@@ -289,7 +289,7 @@ async fn create_incident(
         })
         .await?;
     match outcome.reply {
-        Some(Message::Declared { incident }) => {
+        Some(Message::Declared { incident, .. }) => {
             Ok((StatusCode::CREATED, Json(api_incident(*incident, None))).into_response())
         }
         Some(Message::Denied { .. }) => Ok(json_error(

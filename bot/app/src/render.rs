@@ -535,9 +535,10 @@ impl Renderer {
         use serde_json::json;
         let (name, ctx) = match msg {
             Message::Card { incident } => ("card", json!({ "incident": self.incident(incident) })),
-            Message::Declared { incident } => {
-                ("declared", json!({ "incident": self.incident(incident) }))
-            }
+            Message::Declared { incident, unknown } => (
+                "declared",
+                json!({ "incident": self.incident(incident), "unknown": unknown.join(", ") }),
+            ),
             Message::List { incidents } => (
                 "list",
                 json!({ "incidents": incidents.iter().map(|i| self.incident(i)).collect::<Vec<_>>() }),

@@ -258,6 +258,10 @@ pub enum Message {
     Declared {
         /// Snapshot.
         incident: Box<Incident>,
+        /// Its services that the catalog does not know (a typo pages the default
+        /// policy and finds no owner); empty without a catalog.
+        #[serde(default)]
+        unknown: Vec<String>,
     },
     /// Open and recent incidents.
     List {

@@ -780,9 +780,20 @@ impl Engine {
                         severity,
                     },
                 };
+                let catalog = self.catalog.get();
+                let unknown = if catalog.is_empty() {
+                    Vec::new()
+                } else {
+                    services
+                        .iter()
+                        .filter(|s| catalog.get(s).is_none())
+                        .cloned()
+                        .collect()
+                };
                 let mut plan = Plan {
                     reply: Some(Message::Declared {
                         incident: Box::new(inc.clone()),
+                        unknown,
                     }),
                     timeline: vec![(id.clone(), entry)],
                     outbox: vec![Action::OpenWarRoom {
