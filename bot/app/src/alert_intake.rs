@@ -602,7 +602,11 @@ async fn am_alert_groups(
     for (a, v) in &listed {
         for r in &a.routes {
             if receiver.as_ref().is_none_or(|re| re.is_match(&r.receiver)) {
-                groups.entry((&r.group, &r.receiver)).or_default().push(v);
+                let g = groups.entry((&r.group, &r.receiver)).or_default();
+                // Two routes with the same receiver and group labels: listed once.
+                if !g.iter().any(|x| std::ptr::eq(*x, v)) {
+                    g.push(v);
+                }
             }
         }
     }

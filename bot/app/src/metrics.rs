@@ -203,9 +203,11 @@ impl ResponseTimes {
                 ) else {
                     continue;
                 };
-                series.wall.0 += (*b - *a).num_seconds();
+                // Recovered before it was noticed (self-healed) counts as zero.
+                let b = (*b).max(*a);
+                series.wall.0 += (b - *a).num_seconds();
                 series.wall.1 += 1;
-                if let Some(d) = cal.and_then(|c| c.trading_duration(*a, *b).ok()) {
+                if let Some(d) = cal.and_then(|c| c.trading_duration(*a, b).ok()) {
                     series.trading.0 += d.num_seconds();
                     series.trading.1 += 1;
                 }

@@ -237,6 +237,8 @@ impl Renderer {
 
     fn span(&self, i: &Incident, key: &str, from: Milestone, to: Milestone) -> Option<Labelled> {
         let (a, b) = (*i.milestones.get(&from)?, *i.milestones.get(&to)?);
+        // Recovered before anyone noticed (a self-healed fault): nothing to wait for.
+        let b = b.max(a);
         Some(Labelled {
             key: key.into(),
             label: self.label("duration", key),

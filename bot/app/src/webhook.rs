@@ -56,7 +56,11 @@ pub fn body(page: &warroom_core::event::PageNotice) -> serde_json::Value {
         "by": page.by,
         "reason": page.reason,
         // Same page, same key: gateways can drop duplicates after a retry.
-        "dedup_key": format!("{}/{}/{}/{}", page.incident, page.policy, page.round, page.step),
+        "dedup_key": match &page.by {
+            // Each `/page` is its own: by whom, to whom.
+            Some(by) => format!("{}/page/{by}/{}", page.incident, to.as_deref().unwrap_or("-")),
+            None => format!("{}/{}/{}/{}", page.incident, page.policy, page.round, page.step),
+        },
     })
 }
 

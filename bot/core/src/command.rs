@@ -1116,8 +1116,8 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
                 return Err(e(Problem::Missing("owner".into())));
             };
             // `due` (or 截止) followed by a time; in `check due diligence docs` it is
-            // a word of the text. One word after it that starts like a time (`48hh`,
-            // `yesterday`) is a due the engine will refuse, not text.
+            // a word of the text. After it, a word that starts like a time (`48hh`,
+            // `yesterday 18:00`) makes a due the engine will refuse, not text.
             let due_at = words
                 .iter()
                 .rposition(|w| w.eq_ignore_ascii_case("due") || w == "截止");
@@ -1125,7 +1125,7 @@ fn parse_action(rest: &[String]) -> Result<Command, ParseError> {
                 Some(i) if i + 1 == words.len() => return Err(e(Problem::Missing("due".into()))),
                 Some(i) => {
                     let due = words[i + 1..].join(" ");
-                    let mistyped = i + 2 == words.len() && crate::time::is_time_word(&due);
+                    let mistyped = crate::time::is_time_word(&words[i + 1]);
                     if mistyped || crate::time::is_future_form(&due) {
                         (&words[..i], Some(due))
                     } else {
@@ -1234,6 +1234,15 @@ mod tests {
             add("/action add bob fix alerts due 48hh"),
             ("fix alerts".into(), Some("48hh".into())),
             "a mistyped due is refused by the engine, not kept in the text"
+        );
+        assert_eq!(
+            add("/action add bob 复盘 截止 明天"),
+            ("复盘".into(), Some("明天".into()))
+        );
+        assert_eq!(
+            add("/action add bob fix alerts due yesterday 18:00"),
+            ("fix alerts".into(), Some("yesterday 18:00".into())),
+            "a due in the past is refused, not kept as text"
         );
         assert_eq!(
             problem("/action add bob fix alerts due"),

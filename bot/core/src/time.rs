@@ -73,21 +73,54 @@ fn local(tz: Tz, ndt: NaiveDateTime) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-/// `14:05`, `14:05:30`, `14点05`, `14点05分`, `14点`, `下午2:05`, `晚上9点半`.
+/// The part of the day a Chinese time names: how a 12-hour clock hour maps to 0..24.
+#[derive(Clone, Copy)]
+enum DayPart {
+    /// 上午, 早上: 1–11 as is, 12 is noon.
+    Morning,
+    /// 凌晨: 12 is midnight, 1–6 as is.
+    SmallHours,
+    /// 中午: 11 and 12 as is, 1–2 in the afternoon.
+    Noon,
+    /// 下午, 傍晚: 1–11 in the afternoon, 12 is noon.
+    Afternoon,
+    /// 晚上: 6–11 in the evening, 12 is midnight, 1–4 after midnight.
+    Evening,
+}
+
+impl DayPart {
+    /// The 24-hour hour, or `None` when the hour does not fit the part (`上午14点`).
+    fn hour(self, h: u32) -> Option<u32> {
+        match (self, h) {
+            (_, 13..) | (_, 0) => None,
+            (Self::Morning, h) => Some(h),
+            (Self::SmallHours, 12) | (Self::Evening, 12) => Some(0),
+            (Self::SmallHours, h) if h <= 6 => Some(h),
+            (Self::Noon, 11 | 12) | (Self::Afternoon, 12) => Some(h),
+            (Self::Noon, h) if h <= 2 => Some(h + 12),
+            (Self::Afternoon, h) => Some(h + 12),
+            (Self::Evening, h) if h <= 4 => Some(h),
+            (Self::Evening, h) if h >= 6 => Some(h + 12),
+            _ => None,
+        }
+    }
+}
+
+/// `14:05`, `14:05:30`, `14点05`, `14点05分`, `14点`, `下午2:05`, `晚上9点半`, `凌晨12点`.
 fn parse_time_of_day(t: &str) -> Option<NaiveTime> {
     let mut t = t.trim().replace('：', ":");
-    let mut afternoon = false;
-    for (prefix, pm) in [
-        ("下午", true),
-        ("晚上", true),
-        ("傍晚", true),
-        ("上午", false),
-        ("早上", false),
-        ("凌晨", false),
-        ("中午", false),
+    let mut part = None;
+    for (prefix, p) in [
+        ("下午", DayPart::Afternoon),
+        ("傍晚", DayPart::Afternoon),
+        ("晚上", DayPart::Evening),
+        ("上午", DayPart::Morning),
+        ("早上", DayPart::Morning),
+        ("凌晨", DayPart::SmallHours),
+        ("中午", DayPart::Noon),
     ] {
         if let Some(rest) = t.strip_prefix(prefix) {
-            afternoon = pm;
+            part = Some(p);
             t = rest.trim().to_string();
             break;
         }
@@ -104,10 +137,13 @@ fn parse_time_of_day(t: &str) -> Option<NaiveTime> {
     let tod = NaiveTime::parse_from_str(&t, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(&t, "%H:%M:%S"))
         .ok()?;
-    if afternoon && chrono::Timelike::hour(&tod) < 12 {
-        return tod.overflowing_add_signed(Duration::hours(12)).0.into();
+    match part {
+        None => Some(tod),
+        Some(p) => {
+            use chrono::Timelike;
+            tod.with_hour(p.hour(tod.hour())?)
+        }
     }
-    Some(tod)
 }
 
 /// Days named relative to today.
@@ -192,6 +228,13 @@ pub fn resolve_future(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<DateTime
     } else if let Ok(day) = NaiveDate::parse_from_str(&t.replace('/', "-"), "%Y-%m-%d") {
         // A date alone: by the end of that day.
         local(tz, day.and_hms_opt(23, 59, 0)?)?
+    } else if let Some((_, days)) = DAY_WORDS.iter().find(|(w, _)| t.eq_ignore_ascii_case(w)) {
+        // `tomorrow`, `明天` alone: by the end of that day.
+        let day = now
+            .with_timezone(&tz)
+            .date_naive()
+            .checked_add_signed(Duration::days(*days))?;
+        local(tz, day.and_hms_opt(23, 59, 0)?)?
     } else {
         local(
             tz,
@@ -221,7 +264,7 @@ fn parse_ago(t: &str) -> Option<Duration> {
 /// A span: a whole number and a unit, singular or plural, English or Chinese (`90s`,
 /// `15m`, `1 hour`, `2 hours`, `3d`, `1 day`, `15分钟`, `2小时`, `2个小时`, `3天`), or
 /// `半小时` (half an hour); positive and below 100,000 units.
-fn parse_span(body: &str) -> Option<Duration> {
+pub fn parse_span(body: &str) -> Option<Duration> {
     let body = body.trim();
     if body == "半小时" || body == "半个小时" {
         return Some(Duration::minutes(30));
@@ -344,6 +387,13 @@ mod tests {
             ("昨天 14:05", "2026-11-22T06:05:00Z"),
             ("yesterday 21:30", "2026-11-22T13:30:00Z"),
             ("今天 9:30", "2026-11-23T01:30:00Z"),
+            ("中午1点半", "2026-11-23T05:30:00Z"),
+            ("中午12点", "2026-11-23T04:00:00Z"),
+            ("晚上12点", "2026-11-22T16:00:00Z"),
+            ("凌晨12点", "2026-11-22T16:00:00Z"),
+            ("凌晨2点", "2026-11-22T18:00:00Z"),
+            ("晚上1点", "2026-11-22T17:00:00Z"),
+            ("下午12:30", "2026-11-23T04:30:00Z"),
         ] {
             assert_eq!(past(text), Ok(utc(want)), "{text}");
         }
@@ -351,6 +401,12 @@ mod tests {
             resolve("明天 09:00", now, SH),
             Err(TimeError::InFuture { .. })
         ));
+        for hour_that_does_not_fit in ["上午14点", "晚上5点", "凌晨9点"] {
+            assert!(
+                resolve(hour_that_does_not_fit, now, SH).is_err(),
+                "{hour_that_does_not_fit}"
+            );
+        }
         let future = |s: &str| resolve_future(s, now, SH);
         assert_eq!(future("1 day"), Some(utc("2026-11-24T07:00:00Z")));
         assert_eq!(future("1 hour"), Some(utc("2026-11-23T08:00:00Z")));
@@ -360,6 +416,11 @@ mod tests {
             "a date alone: by the end of that day"
         );
         assert_eq!(future("明天 18:00"), Some(utc("2026-11-24T10:00:00Z")));
+        assert_eq!(
+            future("明天"),
+            Some(utc("2026-11-24T15:59:00Z")),
+            "a day alone: by its end"
+        );
         assert_eq!(future("tomorrow 9:00"), Some(utc("2026-11-24T01:00:00Z")));
         assert_eq!(future("0h"), None);
         assert_eq!(future("30s"), None, "less than a minute");

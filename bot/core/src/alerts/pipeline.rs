@@ -1389,12 +1389,19 @@ impl Pipeline {
         let Some(root) = c.root(topo) else {
             return;
         };
-        let Some(cause_resolved_at) = root.resolved_at else {
-            return;
-        };
         if c.firing.contains(&root.key.fingerprint) {
             return; // the cause fires again
         }
+        // When its last episode ended.
+        let Some(cause_resolved_at) = c
+            .members
+            .iter()
+            .filter(|m| m.key.fingerprint == root.key.fingerprint)
+            .filter_map(|m| m.resolved_at)
+            .max()
+        else {
+            return;
+        };
         let aref = |m: &super::correlate::Member| AlertRef {
             key: m.key.clone(),
             alertname: m.alertname.clone(),
@@ -1448,11 +1455,14 @@ impl Pipeline {
         let Some(c) = self.state.clusters.get_mut(cid) else {
             return false;
         };
-        let resolved_root = c
+        // The root alert (any of its episodes: it may have flapped) stopped firing.
+        let root_stopped = c
             .root(&self.derived.topo)
-            .is_some_and(|r| r.key == aref.key && r.resolved_at.is_some());
+            .is_some_and(|r| r.key.fingerprint == fp && !c.firing.contains(fp));
         let outlived = self.config.correlation.outlived.get();
-        if resolved_root && !c.firing.is_empty() && outlived > Duration::zero() {
+        if c.firing.is_empty() {
+            c.outlived_due = None; // all clear: a later re-fire is news of its own
+        } else if root_stopped && outlived > Duration::zero() {
             c.outlived_due = Some(at.unwrap_or(c.created_at) + outlived);
         }
         out.push(Output::Update {

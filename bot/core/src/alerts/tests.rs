@@ -1005,6 +1005,28 @@ fn members_still_firing_long_after_the_root_resolved_are_reported_once_as_maybe_
     out.extend(p.ingest(vec![firing("DBConnectionsExhausted", "db", 900)], at(900)));
     out.extend(run_until(&mut p, at(3 * 3600)));
     assert_eq!(outlived(&out), vec![], "{out:#?}");
+
+    // A root that flapped: counted from the end of its last episode.
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let again = firing("DBConnectionsExhausted", "db", 660);
+    let mut out = p.ingest(vec![root.clone()], at(5));
+    out.extend(p.ingest(vec![risk.clone()], at(75)));
+    out.extend(run_until(&mut p, at(600)));
+    out.extend(p.ingest(vec![resolved(&root, at(600))], at(600)));
+    out.extend(p.ingest(vec![again.clone()], at(660)));
+    out.extend(run_until(&mut p, at(1200)));
+    out.extend(p.ingest(vec![resolved(&again, at(1200))], at(1200)));
+    out.extend(run_until(&mut p, at(1200 + 15 * 60 - 1)));
+    assert_eq!(outlived(&out), vec![], "{out:#?}");
+    let out = run_until(&mut p, at(1200 + 15 * 60));
+    assert_eq!(
+        outlived(&out),
+        vec![(
+            "DBConnectionsExhausted".to_string(),
+            vec!["HighErrorRate".to_string()]
+        )],
+        "{out:#?}"
+    );
 }
 
 #[test]

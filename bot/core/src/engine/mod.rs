@@ -888,11 +888,10 @@ impl Engine {
                     let mut change = Change::new(inc, &actor, source, now);
                     change.inc.status = to;
                     if reopen {
-                        // Not recovered (nor stopped) any more: resolving or mitigating
-                        // again records the new time, so durations count the relapse.
-                        // The earlier times stay in the timeline.
+                        // Not recovered any more: resolving again records the new time, so
+                        // time to recover counts the relapse. The earlier time stays in the
+                        // timeline; stop-loss stays (the first stop of the impact).
                         change.inc.milestones.remove(&Milestone::Recovered);
-                        change.inc.milestones.remove(&Milestone::StopLoss);
                     }
                     let auto = match to {
                         Status::Investigating if from == Status::Declared => {

@@ -145,20 +145,21 @@ impl Engine {
                     .filter(|r| !r.is_empty()),
             })
             .collect();
+        // Who paged, on the timeline (the page entries themselves are the bot's).
         let mut plan = Plan::default();
-        if !reason.trim().is_empty() {
-            plan.timeline.push((
-                inc.id.clone(),
-                TimelineEntry {
-                    at: now,
-                    who: actor.clone(),
-                    source: Source::Command,
-                    entry: Entry::Note {
-                        text: format!("page {target}: {}", reason.trim()),
-                    },
-                },
-            ));
-        }
+        let text = match reason.trim() {
+            "" => format!("page {target}"),
+            r => format!("page {target}: {r}"),
+        };
+        plan.timeline.push((
+            inc.id.clone(),
+            TimelineEntry {
+                at: now,
+                who: actor.clone(),
+                source: Source::Command,
+                entry: Entry::Note { text },
+            },
+        ));
         self.page(inc, pages, now, &mut plan);
         plan
     }
@@ -252,13 +253,9 @@ impl Engine {
             crate::time::resolve_future(span, now, self.cfg.tz)
         } else {
             // `for` takes durations only: `for 09:00` would be a mistake, not a time.
-            crate::time::resolve_future(span, now, self.cfg.tz).filter(|_| {
-                span.trim()
-                    .chars()
-                    .last()
-                    .is_some_and(|c| !c.is_ascii_digit())
-                    && !span.contains(':')
-            })
+            crate::time::parse_span(span)
+                .filter(|d| *d >= chrono::Duration::minutes(1))
+                .map(|d| now + d)
         };
         let Some(end) = end else {
             return Plan::refuse(Refusal::BadSpan {

@@ -389,13 +389,18 @@ impl Engine {
     }
 
     /// Stores an imported plan. One with the same id is replaced, keeping the progress
-    /// of its tasks that the new one still has (a corrected sheet imported again does
-    /// not reset what is done).
+    /// of its tasks that the new one still has unchanged in what they are (same id, title
+    /// and dependencies; a corrected time window does not reset what is done, a changed
+    /// task starts over).
     pub(super) fn import_plan(&self, mut p: tasks::Plan) -> Plan {
         let mut kept = 0;
         if let Some(old) = self.plan_index(&p.id).map(|i| &self.plans[i]) {
             for t in &mut p.tasks {
-                let Some(o) = old.tasks.iter().find(|o| o.id == t.id) else {
+                let Some(o) = old
+                    .tasks
+                    .iter()
+                    .find(|o| o.id == t.id && o.title == t.title && o.depends_on == t.depends_on)
+                else {
                     continue;
                 };
                 if o.status != tasks::TaskStatus::Pending || o.blocked_reason.is_some() {

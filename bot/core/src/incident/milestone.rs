@@ -55,15 +55,16 @@ impl Milestone {
     }
 
     /// The milestone already set that `self` at `at` would put out of order: everything
-    /// comes after *occurred*, and responding and recovering after *discovered* (time to
-    /// respond and to recover are never negative). A service may recover before anyone
-    /// noticed, and a root cause may be located after recovery: those are not checked.
+    /// comes after *occurred*, and responding after *discovered* (time to respond is
+    /// never negative). A service may recover before anyone noticed (a self-healed fault
+    /// declared the next morning), and a root cause may be located after recovery: those
+    /// are not checked.
     pub fn out_of_order(
         self,
         at: DateTime<Utc>,
         set: &BTreeMap<Milestone, DateTime<Utc>>,
     ) -> Option<(Milestone, DateTime<Utc>)> {
-        const BEFORE: [(Milestone, Milestone); 9] = [
+        const BEFORE: [(Milestone, Milestone); 8] = [
             (Milestone::Occurred, Milestone::Discovered),
             (Milestone::Occurred, Milestone::Responded),
             (Milestone::Occurred, Milestone::Delimited),
@@ -72,7 +73,6 @@ impl Milestone {
             (Milestone::Occurred, Milestone::RootCause),
             (Milestone::Occurred, Milestone::Postmortem),
             (Milestone::Discovered, Milestone::Responded),
-            (Milestone::Discovered, Milestone::Recovered),
         ];
         BEFORE.iter().find_map(|&(first, then)| {
             let other = if self == then {
@@ -217,9 +217,14 @@ mod tests {
             Some((Milestone::Occurred, t(5, 50)))
         );
         assert_eq!(
-            Milestone::Recovered.out_of_order(t(5, 55), &set),
+            Milestone::Responded.out_of_order(t(5, 55), &set),
             Some((Milestone::Discovered, t(6, 0))),
-            "time to recover would be negative"
+            "time to respond would be negative"
+        );
+        assert_eq!(
+            Milestone::Recovered.out_of_order(t(5, 55), &set),
+            None,
+            "it healed before anyone noticed"
         );
         assert_eq!(
             Milestone::Occurred.out_of_order(t(6, 1), &set),
