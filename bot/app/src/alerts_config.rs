@@ -316,6 +316,8 @@ impl AlertsConfig {
             correlation: self.correlation.clone(),
             declare: self.declare.clone(),
             retention: self.retention,
+            // Set from `[general].language` by the caller.
+            chinese_titles: false,
         }
     }
 }

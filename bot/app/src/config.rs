@@ -728,9 +728,11 @@ impl Config {
                 task_channel,
                 gate: raw.changes.gate,
                 change_channel,
-                alerts: alerts
-                    .as_ref()
-                    .map(|a| a.pipeline_config(&raw.general.timezone)),
+                alerts: alerts.as_ref().map(|a| {
+                    let mut p = a.pipeline_config(&raw.general.timezone);
+                    p.chinese_titles = raw.general.language == Lang::Zh;
+                    p
+                }),
                 alert_channel,
                 proposal_ttl: minutes(llm.as_ref().map_or(30, |l: &warroom_skills::LlmConfig| {
                     l.proposal_ttl_minutes.max(1)

@@ -36,6 +36,9 @@ pub struct PipelineConfig {
     pub declare: DeclareConfig,
     /// How long resolved alerts and closed clusters are remembered.
     pub retention: Dur,
+    /// Word incident titles in Chinese (`trading-db：主库不可用（另 2 个服务）`) instead of
+    /// English (`主库不可用 on trading-db (+2 services)`): the bot's language.
+    pub chinese_titles: bool,
 }
 
 impl Default for PipelineConfig {
@@ -51,6 +54,7 @@ impl Default for PipelineConfig {
             correlation: CorrelationConfig::default(),
             declare: DeclareConfig::default(),
             retention: Dur::hours(24),
+            chinese_titles: false,
         }
     }
 }

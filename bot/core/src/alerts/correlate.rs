@@ -891,8 +891,8 @@ impl Cluster {
             .or_else(|| self.members.iter().min_by_key(|m| m.key.starts_at))
     }
 
-    /// Title for the incident: the root's title and its service.
-    pub fn title(&self, topo: &Topology) -> String {
+    /// Title for the incident: the root's title and its service, in English or Chinese.
+    pub fn title(&self, topo: &Topology, chinese: bool) -> String {
         let Some(root) = self.root(topo) else {
             return self.id.clone();
         };
@@ -903,12 +903,18 @@ impl Cluster {
             .collect();
         let mut t = match &root.service {
             Some(s) if !mention_words(&root.title).any(|w| w == *s) => {
-                format!("{} on {s}", root.title)
+                if chinese {
+                    format!("{s}：{}", root.title)
+                } else {
+                    format!("{} on {s}", root.title)
+                }
             }
             _ => root.title.clone(),
         };
-        if services.len() > 1 {
-            t.push_str(&format!(" (+{} services)", services.len() - 1));
+        match (services.len(), chinese) {
+            (0 | 1, _) => {}
+            (n, true) => t.push_str(&format!("（另 {} 个服务）", n - 1)),
+            (n, false) => t.push_str(&format!(" (+{} services)", n - 1)),
         }
         t
     }

@@ -1751,7 +1751,7 @@ impl Pipeline {
                 }
             }
         }
-        let title = c.title(topo);
+        let title = c.title(topo, self.config.chinese_titles);
         let owner = c
             .root(topo)
             .and_then(|r| r.service.as_deref())

@@ -1030,6 +1030,37 @@ fn members_still_firing_long_after_the_root_resolved_are_reported_once_as_maybe_
 }
 
 #[test]
+fn incident_titles_are_worded_in_the_bots_language() {
+    let title = |chinese: bool| {
+        let mut cfg = PipelineConfig::default();
+        cfg.chinese_titles = chinese;
+        let mut p = Pipeline::new(cfg, estate()).unwrap();
+        let firing = |name: &str, service: &str, secs: i64| {
+            alert(
+                &[
+                    ("alertname", name),
+                    ("service", service),
+                    ("severity", "critical"),
+                ],
+                at(secs),
+                AlertStatus::Firing,
+            )
+        };
+        let mut out = p.ingest(vec![firing("DBConnectionsExhausted", "db", 0)], at(5));
+        out.extend(p.ingest(vec![firing("HighErrorRate", "risk", 60)], at(65)));
+        out.extend(run_until(&mut p, at(900)));
+        out.iter()
+            .find_map(|o| match o {
+                Output::Declare { title, .. } => Some(title.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(title(false), "DBConnectionsExhausted on db (+1 services)");
+    assert_eq!(title(true), "db：DBConnectionsExhausted（另 1 个服务）");
+}
+
+#[test]
 fn a_cause_on_a_dependent_service_starts_its_own_incident() {
     let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
     let root = alert(
