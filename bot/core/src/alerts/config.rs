@@ -227,6 +227,24 @@ impl Default for DeclareConfig {
     }
 }
 
+/// The severity a common word names (`critical`, `warning`, `P2`, `sev-1`, `严重`, `警告`…),
+/// case-insensitive; `None` for any other word.
+pub fn builtin_severity(word: &str) -> Option<Severity> {
+    let w = word.trim().to_lowercase();
+    Some(match w.as_str() {
+        "critical" | "crit" | "page" | "emergency" | "emerg" | "disaster" | "fatal" | "alert"
+        | "p1" | "sev1" | "sev-1" | "严重" | "紧急" | "致命" | "灾难" => Severity::P1,
+        "error" | "err" | "high" | "major" | "p2" | "sev2" | "sev-2" | "重要" | "高" | "错误" => {
+            Severity::P2
+        }
+        "warning" | "warn" | "medium" | "average" | "minor" | "p3" | "sev3" | "sev-3" | "警告"
+        | "中" | "次要" => Severity::P3,
+        "info" | "information" | "informational" | "low" | "notice" | "none" | "debug" | "p4"
+        | "sev4" | "sev-4" | "提示" | "低" | "信息" => Severity::P4,
+        _ => return Severity::parse(&w).ok(),
+    })
+}
+
 impl DeclareConfig {
     /// The severity of an alert with `labels`.
     pub fn severity_of(&self, labels: &Labels) -> Severity {
@@ -237,19 +255,7 @@ impl DeclareConfig {
         if let Some(s) = self.severity_map.get(&w) {
             return *s;
         }
-        match w.as_str() {
-            "critical" | "crit" | "page" | "emergency" | "emerg" | "disaster" | "fatal"
-            | "alert" | "p1" | "sev1" | "sev-1" | "严重" | "紧急" | "致命" | "灾难" => {
-                Severity::P1
-            }
-            "error" | "err" | "high" | "major" | "p2" | "sev2" | "sev-2" | "重要" | "高"
-            | "错误" => Severity::P2,
-            "warning" | "warn" | "medium" | "average" | "minor" | "p3" | "sev3" | "sev-3"
-            | "警告" | "中" | "次要" => Severity::P3,
-            "info" | "information" | "informational" | "low" | "notice" | "none" | "debug"
-            | "p4" | "sev4" | "sev-4" | "提示" | "低" | "信息" => Severity::P4,
-            _ => Severity::parse(&w).unwrap_or(self.default_severity),
-        }
+        builtin_severity(&w).unwrap_or(self.default_severity)
     }
 
     /// The weight of a signal of severity `sev`.

@@ -401,6 +401,16 @@ fn event(v: &Value, prefix: &str, now: DateTime<Utc>) -> Result<Alert, AlertPars
     }
     let summary = get("summary")?.map(cut);
     if let Some(sev) = get("severity")? {
+        // As PagerDuty's Events API, an unknown severity is an error, not a guess.
+        if super::config::builtin_severity(sev).is_none() {
+            return Err(invalid(
+                f("payload.severity"),
+                format!(
+                    "unknown severity `{}` (critical, error, warning or info; or P1 to P4)",
+                    sev.chars().take(20).collect::<String>()
+                ),
+            ));
+        }
         labels.insert("severity".into(), cut(sev.trim()));
     }
     if let Some(svc) = get("service")?.or(get("component")?) {
@@ -603,6 +613,21 @@ mod tests {
         )
         .is_err());
         assert!(parse_event(b"\xff\xfe", now()).is_err());
+        assert_eq!(
+            parse_event(
+                br#"{"event_action":"trigger","payload":{"summary":"x","severity":"bogus"}}"#,
+                now()
+            )
+            .unwrap_err()
+            .to_string(),
+            "payload.severity: unknown severity `bogus` (critical, error, warning or info; or P1 to P4)"
+        );
+        for known in ["critical", "Warning", "P2", "严重"] {
+            let body = format!(
+                r#"{{"event_action":"trigger","payload":{{"summary":"x","severity":"{known}"}}}}"#
+            );
+            assert!(parse_event(body.as_bytes(), now()).is_ok(), "{known}");
+        }
     }
 
     #[test]
