@@ -942,6 +942,19 @@ fn correlation_joins_a_root_cause_and_its_downstream_symptoms_and_keeps_an_unrel
     );
 }
 
+/// A critical alert `name` on `service`, firing since `secs`.
+fn firing(name: &str, service: &str, secs: i64) -> Alert {
+    alert(
+        &[
+            ("alertname", name),
+            ("service", service),
+            ("severity", "critical"),
+        ],
+        at(secs),
+        AlertStatus::Firing,
+    )
+}
+
 /// The alerts named by each `Outlived` output in `out`, with its cause.
 fn outlived(out: &[Output]) -> Vec<(String, Vec<String>)> {
     out.iter()
@@ -958,17 +971,6 @@ fn outlived(out: &[Output]) -> Vec<(String, Vec<String>)> {
 #[test]
 fn members_still_firing_long_after_the_root_resolved_are_reported_once_as_maybe_separate() {
     let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
-    let firing = |name: &str, service: &str, secs: i64| {
-        alert(
-            &[
-                ("alertname", name),
-                ("service", service),
-                ("severity", "critical"),
-            ],
-            at(secs),
-            AlertStatus::Firing,
-        )
-    };
     let root = firing("DBConnectionsExhausted", "db", 0);
     let risk = firing("HighErrorRate", "risk", 60);
     let pay = firing("HighLatency", "payments", 70);
@@ -1035,17 +1037,6 @@ fn incident_titles_are_worded_in_the_bots_language() {
         let mut cfg = PipelineConfig::default();
         cfg.chinese_titles = chinese;
         let mut p = Pipeline::new(cfg, estate()).unwrap();
-        let firing = |name: &str, service: &str, secs: i64| {
-            alert(
-                &[
-                    ("alertname", name),
-                    ("service", service),
-                    ("severity", "critical"),
-                ],
-                at(secs),
-                AlertStatus::Firing,
-            )
-        };
         let mut out = p.ingest(vec![firing("DBConnectionsExhausted", "db", 0)], at(5));
         out.extend(p.ingest(vec![firing("HighErrorRate", "risk", 60)], at(65)));
         out.extend(run_until(&mut p, at(900)));
