@@ -92,6 +92,45 @@ fn piped_input_runs_to_the_end_with_exit_on_eof() {
 }
 
 #[test]
+fn a_chinese_war_room_gets_its_task_silence_page_and_follow_up_lines_in_chinese() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = config(dir.path(), "");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    std::fs::write(
+        &path,
+        text.replace("language = \"en\"", "language = \"zh\""),
+    )
+    .expect("zh");
+    let mut bot = Bot::start_with(&path, &["--exit-on-eof"]);
+    bot.type_line("/incident declare 行情延迟 P2 market-data");
+    bot.type_line("/action add bob 调高延迟告警阈值 due 48h");
+    bot.type_line("/timeline");
+    bot.type_line("/silence service=~( for 2h");
+    bot.type_line("/silence service=market-data for 两小时");
+    bot.type_line("/silence service=market-data for 两周半");
+    bot.type_line("/incident resolve");
+    bot.type_line("/action list");
+    bot.type_line("/task done A1");
+    bot.type_line("/task done A1");
+    bot.close_input();
+    bot.expect("改进项 A1：调高延迟告警阈值（bob，截止");
+    bot.expect("无法静默：`service=~(` 不是匹配条件");
+    bot.expect("🔕 已添加静默");
+    bot.expect("无法静默：`两周半` 不是时长");
+    bot.expect("跟进：复盘报告与改进项");
+    bot.expect("A1 已是「已完成」；请先重新打开（/task reopen A1）");
+    let all = bot.transcript.join("\n");
+    for english in [
+        "action item",
+        "Cannot silence",
+        "Follow up",
+        "reopen it first",
+    ] {
+        assert!(!all.contains(english), "English `{english}` in: {all}");
+    }
+}
+
+#[test]
 fn config_check_names_the_file_line_and_key_of_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.toml");

@@ -61,6 +61,16 @@ fn entry_summary(e: &Entry) -> String {
             step,
         } => format!("paged {target} {policy}#{step}"),
         Entry::Captured { text, author, .. } => format!("captured {}: {text:?}", author.id),
+        Entry::PageRequested { target, reason } => format!("page {target} {reason:?}"),
+        Entry::ActionAdded {
+            id,
+            title,
+            owner,
+            due,
+        } => format!(
+            "action {id} {owner} due {}: {title:?}",
+            due.format("%Y-%m-%dT%H:%MZ")
+        ),
         Entry::ChannelLinked { channel } => format!("linked {}:{}", channel.adapter, channel.id),
         Entry::Denied { permission, .. } => format!("denied {permission}"),
         Entry::Alerts { event, alerts, .. } => {

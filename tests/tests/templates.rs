@@ -212,6 +212,26 @@ fn entries() -> Vec<TimelineEntry> {
                 link: Some("https://discord.com/channels/1/900/77".into()),
             },
         ),
+        e(
+            "2026-11-23T07:07:00Z",
+            "carol",
+            Source::Command,
+            Entry::PageRequested {
+                target: "dba".into(),
+                reason: Some("replication lag".into()),
+            },
+        ),
+        e(
+            "2026-11-23T07:08:00Z",
+            "carol",
+            Source::Command,
+            Entry::ActionAdded {
+                id: "A1".into(),
+                title: "raise the lag alert threshold".into(),
+                owner: "bob".into(),
+                due: t("2026-11-25T07:08:00Z"),
+            },
+        ),
     ]
     .into_iter()
     .chain(alert_entries().into_iter().map(|entry| TimelineEntry {
@@ -613,6 +633,31 @@ fn messages() -> Vec<(&'static str, Message)> {
                     time: t("2026-11-23T05:00:00Z"),
                     other: Milestone::Occurred,
                     other_time: t("2026-11-23T05:50:00Z"),
+                },
+            },
+        ),
+        (
+            "refused_task_waits",
+            Message::Refused {
+                problem: Refusal::Task {
+                    error: warroom_core::tasks::TaskError::DependenciesUnfinished {
+                        task: warroom_core::tasks::TaskId::parse("AC40").expect("id"),
+                        blocking: vec![
+                            warroom_core::tasks::TaskId::parse("AC3").expect("id"),
+                            warroom_core::tasks::TaskId::parse("AC21").expect("id"),
+                        ],
+                    },
+                },
+            },
+        ),
+        (
+            "refused_task_done",
+            Message::Refused {
+                problem: Refusal::Task {
+                    error: warroom_core::tasks::TaskError::AlreadyFinished {
+                        task: warroom_core::tasks::TaskId::parse("AC3").expect("id"),
+                        status: warroom_core::tasks::TaskStatus::Done,
+                    },
                 },
             },
         ),

@@ -786,6 +786,9 @@ pub fn history_doc(inc: &Incident, timeline: &[TimelineEntry]) -> HistoryDoc {
             Entry::Note { text } | Entry::StatusUpdate { text } | Entry::Captured { text, .. } => {
                 text.clone()
             }
+            Entry::ActionAdded {
+                id, title, owner, ..
+            } => format!("action item {id}: {title} ({owner})"),
             Entry::RootCause { .. } | Entry::Resolution { .. } => continue,
             _ => continue,
         };

@@ -737,6 +737,11 @@ impl Config {
                 proposal_ttl: minutes(llm.as_ref().map_or(30, |l: &warroom_skills::LlmConfig| {
                     l.proposal_ttl_minutes.max(1)
                 })),
+                follow_up_title: match raw.general.language {
+                    Lang::Zh => warroom_core::engine::FOLLOW_UP_TITLE_ZH,
+                    _ => warroom_core::engine::FOLLOW_UP_TITLE_EN,
+                }
+                .into(),
             },
             webhook: raw.notify.webhook,
             discord: raw.discord,

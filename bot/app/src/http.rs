@@ -844,9 +844,11 @@ async fn task_action(
                     "not_found",
                     format!("no task `{task}`"),
                 ),
-                Refusal::TaskRefused { reason } => {
-                    json_error(StatusCode::CONFLICT, "refused", reason)
-                }
+                problem @ (Refusal::Task { .. } | Refusal::TaskRefused { .. }) => json_error(
+                    StatusCode::CONFLICT,
+                    "refused",
+                    crate::errors::refusal_reason(&s.renderer, problem),
+                ),
                 other => json_error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "refused",

@@ -401,6 +401,23 @@ impl Renderer {
                 v.person = Some(author.name.clone());
                 v.channel = link.clone();
             }
+            Entry::PageRequested { target, reason } => {
+                v.kind = "page_requested".into();
+                v.person = Some(target.clone());
+                v.text = reason.clone();
+            }
+            Entry::ActionAdded {
+                id,
+                title,
+                owner,
+                due,
+            } => {
+                v.kind = "action_added".into();
+                v.role = Some(id.clone());
+                v.text = Some(title.clone());
+                v.person = Some(owner.clone());
+                v.when = Some(self.time(*due));
+            }
             Entry::ChannelLinked { channel } => {
                 v.kind = "channel_linked".into();
                 v.channel = Some(format!("{}:{}", channel.adapter, channel.id));
@@ -888,6 +905,35 @@ impl Renderer {
         })
     }
 
+    /// A task move refused: `problem` (`unknown_task`, `already_finished`, `already_there`,
+    /// `not_finished`, `dependencies_unfinished`), the task, its status label, what it waits for.
+    fn task_error(&self, e: &warroom_core::tasks::TaskError) -> serde_json::Value {
+        use warroom_core::tasks::TaskError;
+        let (problem, task, status, blocking) = match e {
+            TaskError::UnknownTask { task } => ("unknown_task", task, None, &[][..]),
+            TaskError::AlreadyFinished { task, status } => {
+                ("already_finished", task, Some(*status), &[][..])
+            }
+            TaskError::AlreadyThere { task, status } => {
+                ("already_there", task, Some(*status), &[][..])
+            }
+            TaskError::NotFinished { task, status } => {
+                ("not_finished", task, Some(*status), &[][..])
+            }
+            TaskError::DependenciesUnfinished { task, blocking } => {
+                ("dependencies_unfinished", task, None, blocking.as_slice())
+            }
+        };
+        let blocking: Vec<&str> = blocking.iter().map(|t| t.as_str()).collect();
+        serde_json::json!({
+            "refusal": "task",
+            "problem": problem,
+            "task": task.as_str(),
+            "status": status.map(|s| self.label("task_status", s.key())),
+            "blocking": blocking.join(" "),
+        })
+    }
+
     fn refusal(&self, r: &Refusal) -> serde_json::Value {
         use serde_json::json;
         match r {
@@ -919,6 +965,7 @@ impl Renderer {
             Refusal::AmbiguousTask { task, plans } => {
                 json!({ "refusal": "ambiguous_task", "task": task, "plans": plans.join(", ") })
             }
+            Refusal::Task { error } => self.task_error(error),
             Refusal::TaskRefused { reason } => {
                 json!({ "refusal": "task_refused", "reason": reason })
             }
@@ -951,7 +998,29 @@ impl Renderer {
                 json!({ "refusal": "closed", "incident": incident.to_string() })
             }
             Refusal::AlertsOff => json!({ "refusal": "alerts_off" }),
-            Refusal::BadSilence { reason } => json!({ "refusal": "bad_silence", "reason": reason }),
+            Refusal::BadSilence { problem } => {
+                use warroom_core::alerts::SilenceError;
+                use warroom_core::event::SilenceProblem;
+                let (kind, text, detail) = match problem {
+                    SilenceProblem::Matcher { text, detail } => {
+                        ("matcher", text.clone(), detail.clone())
+                    }
+                    SilenceProblem::Duration { text } => ("duration", text.clone(), None),
+                    SilenceProblem::Recurring { silence } => ("recurring", silence.clone(), None),
+                    SilenceProblem::Rules { reason } => ("rules", reason.clone(), None),
+                    SilenceProblem::Invalid { error } => match error {
+                        SilenceError::MatchesEverything => {
+                            ("matches_everything", String::new(), None)
+                        }
+                        SilenceError::EndsBeforeStart => ("ends_before_start", String::new(), None),
+                        SilenceError::BadDay(d) => ("bad_day", d.clone(), None),
+                        SilenceError::BadTime(t) => ("bad_time", t.clone(), None),
+                        SilenceError::EmptyWindow => ("empty_window", String::new(), None),
+                        SilenceError::NoId => ("no_id", String::new(), None),
+                    },
+                };
+                json!({ "refusal": "bad_silence", "problem": kind, "text": text, "detail": detail })
+            }
             Refusal::Proposal { id, state, by } => {
                 json!({ "refusal": "proposal", "id": id, "state": state, "by": by })
             }

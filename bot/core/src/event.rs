@@ -620,7 +620,12 @@ pub enum Refusal {
         /// Plans that have it.
         plans: Vec<String>,
     },
-    /// The task cannot make that move.
+    /// The task cannot make that move (done, already there, dependencies unfinished…).
+    Task {
+        /// Why, structured so each language words it.
+        error: crate::tasks::TaskError,
+    },
+    /// An action item could not be added.
     TaskRefused {
         /// Why.
         reason: String,
@@ -663,7 +668,7 @@ pub enum Refusal {
     /// The silence cannot be used.
     BadSilence {
         /// Why.
-        reason: String,
+        problem: SilenceProblem,
     },
     /// No silence has that id.
     UnknownSilence {
@@ -703,6 +708,39 @@ pub enum Refusal {
     CalendarGap {
         /// The market.
         market: String,
+    },
+}
+
+/// Why a silence was refused, structured so each language words it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum SilenceProblem {
+    /// A matcher that cannot be read.
+    Matcher {
+        /// As typed.
+        text: String,
+        /// The regex engine's words, for a regex that does not compile.
+        detail: Option<String>,
+    },
+    /// How long it lasts cannot be read.
+    Duration {
+        /// As typed.
+        text: String,
+    },
+    /// The silence itself is invalid (matches everything, ends before it starts…).
+    Invalid {
+        /// Why.
+        error: crate::alerts::SilenceError,
+    },
+    /// A recurring window from the configuration file cannot be changed through the API.
+    Recurring {
+        /// Its id.
+        silence: String,
+    },
+    /// The configuration file's silences are invalid (hot reload).
+    Rules {
+        /// The pipeline's words, naming the silence.
+        reason: String,
     },
 }
 

@@ -265,7 +265,8 @@ fn parse_ago(t: &str) -> Option<Duration> {
 /// `15m`, `1 hour`, `2 hours`, `3d`, `1 day`, `15分钟`, `2小时`, `2个小时`, `3天`), or
 /// `半小时` (half an hour); positive and below 100,000 units.
 pub fn parse_span(body: &str) -> Option<Duration> {
-    let body = body.trim();
+    let body = with_digits(body.trim());
+    let body = body.as_str();
     if body == "半小时" || body == "半个小时" {
         return Some(Duration::minutes(30));
     }
@@ -275,6 +276,7 @@ pub fn parse_span(body: &str) -> Option<Duration> {
         return None;
     }
     match body[digits_end..].trim() {
+        "个半小时" | "个半钟头" => Some(Duration::minutes(n * 60 + 30)),
         "s" | "sec" | "secs" | "second" | "seconds" | "秒" | "秒钟" => {
             Some(Duration::seconds(n))
         }
@@ -287,9 +289,71 @@ pub fn parse_span(body: &str) -> Option<Duration> {
     }
 }
 
+/// `text` with a leading Chinese count written in digits (`两小时` → `2小时`, `十五分钟`
+/// → `15分钟`, `二十四小时` → `24小时`); counts from 1 to 99.
+pub fn with_digits(text: &str) -> String {
+    let digit = |c: char| {
+        "零一二三四五六七八九"
+            .chars()
+            .position(|d| d == c)
+            .map(|d| d as i64)
+            .or((c == '两').then_some(2))
+    };
+    let end = text
+        .char_indices()
+        .find(|&(_, c)| digit(c).is_none() && c != '十')
+        .map_or(text.len(), |(i, _)| i);
+    let head: Vec<char> = text[..end].chars().collect();
+    let n = match head.iter().position(|&c| c == '十') {
+        None if head.len() == 1 => digit(head[0]),
+        Some(pos) if head.len() <= 3 && head.iter().filter(|&&c| c == '十').count() == 1 => {
+            let tens = match pos {
+                0 => Some(1),
+                1 => digit(head[0]).filter(|&d| d > 0),
+                _ => None,
+            };
+            let ones = match &head[pos + 1..] {
+                [] => Some(0),
+                [c] => digit(*c).filter(|&d| d > 0),
+                _ => None,
+            };
+            tens.zip(ones).map(|(t, o)| t * 10 + o)
+        }
+        _ => None,
+    };
+    match n.filter(|&n| n > 0) {
+        Some(n) => format!("{n}{}", &text[end..]),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chinese_counts_are_read_as_numbers() {
+        for (text, mins) in [
+            ("两小时", 120),
+            ("两个小时", 120),
+            ("三天", 3 * 1440),
+            ("十五分钟", 15),
+            ("二十四小时", 1440),
+            ("十分钟", 10),
+            ("一个半小时", 90),
+            ("2个半小时", 150),
+            ("半小时", 30),
+        ] {
+            assert_eq!(parse_span(text), Some(Duration::minutes(mins)), "{text}");
+        }
+        for bad in ["零小时", "十十分钟", "一二小时", "两", "百小时"] {
+            assert_eq!(parse_span(bad), None, "{bad}");
+        }
+        assert_eq!(
+            resolve("两小时前", utc("2026-11-23T07:00:00Z"), SH).unwrap(),
+            utc("2026-11-23T05:00:00Z")
+        );
+    }
 
     const SH: Tz = chrono_tz::Asia::Shanghai;
 

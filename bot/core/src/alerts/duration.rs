@@ -69,6 +69,10 @@ impl Dur {
                 Err(bad())
             };
         }
+        // One count and a unit as people type it: `2 hours`, `两小时`, `一个半小时`.
+        if let Some(d) = crate::time::parse_span(t).filter(|d| d.num_seconds() <= MAX_SECS) {
+            return Ok(Self(d.num_seconds()));
+        }
         let mut total: i64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
@@ -166,6 +170,9 @@ mod tests {
         );
         assert_eq!(Dur::parse("1小时30分钟").unwrap(), Dur::mins(90));
         assert_eq!(Dur::parse("3天").unwrap(), Dur::hours(72));
+        assert_eq!(Dur::parse("两小时").unwrap(), Dur::hours(2));
+        assert_eq!(Dur::parse("2 hours").unwrap(), Dur::hours(2));
+        assert_eq!(Dur::parse("一个半小时").unwrap(), Dur::mins(90));
         for bad in ["", "5x", "m", "-5m", "99999999999d", "1.5h"] {
             assert!(Dur::parse(bad).is_err(), "{bad}");
         }

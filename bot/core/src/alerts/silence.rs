@@ -32,7 +32,8 @@ pub struct RawRecurrence {
 }
 
 /// Why a silence or recurrence was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "problem", content = "text", rename_all = "snake_case")]
 pub enum SilenceError {
     /// No matchers, or only matchers that also match an empty label (would silence everything).
     #[error("a silence needs at least one matcher that does not match the empty string")]

@@ -439,9 +439,9 @@ impl Engine {
         let Some(p) = self.pipeline.as_mut() else {
             return Plan::refuse(crate::event::Refusal::AlertsOff);
         };
-        if let Err(e) = p.add_silence(silence.clone()) {
+        if let Err(error) = p.add_silence(silence.clone()) {
             return Plan::refuse(crate::event::Refusal::BadSilence {
-                reason: e.to_string(),
+                problem: crate::event::SilenceProblem::Invalid { error },
             });
         }
         Plan {
@@ -475,10 +475,7 @@ impl Engine {
         if old.recurrence.is_some() {
             // Alertmanager's API has no recurring windows: replacing one would mute all day.
             return Plan::refuse(crate::event::Refusal::BadSilence {
-                reason: format!(
-                    "`{}` is a recurring window; change it in the configuration file or end it",
-                    old.id
-                ),
+                problem: crate::event::SilenceProblem::Recurring { silence: old.id },
             });
         }
         if crate::alerts::updatable_in_place(&old, &silence, now) {
@@ -503,7 +500,9 @@ impl Engine {
         };
         if let Err(e) = p.reload_rules(rules.clone()) {
             return Plan::refuse(crate::event::Refusal::BadSilence {
-                reason: e.to_string(),
+                problem: crate::event::SilenceProblem::Rules {
+                    reason: e.to_string(),
+                },
             });
         }
         if let Some(c) = self.cfg.alerts.as_mut() {

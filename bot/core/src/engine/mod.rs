@@ -76,7 +76,14 @@ pub struct EngineConfig {
     pub alert_channel: Option<ChannelRef>,
     /// How long a write the model proposed can be confirmed.
     pub proposal_ttl: chrono::Duration,
+    /// Title of the follow-up item added on resolve, in the bot's language.
+    pub follow_up_title: String,
 }
+
+/// The follow-up item's title in English (the default).
+pub const FOLLOW_UP_TITLE_EN: &str = "Follow up: postmortem and action items";
+/// The follow-up item's title in Chinese.
+pub const FOLLOW_UP_TITLE_ZH: &str = "跟进：复盘报告与改进项";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -101,6 +108,7 @@ impl Default for EngineConfig {
             alerts: None,
             alert_channel: None,
             proposal_ttl: chrono::Duration::minutes(30),
+            follow_up_title: FOLLOW_UP_TITLE_EN.into(),
         }
     }
 }
@@ -592,15 +600,26 @@ impl Engine {
                     match crate::alerts::Matcher::parse(m) {
                         Ok(x) => parsed.push(x),
                         Err(e) => {
+                            let detail = match e {
+                                crate::alerts::MatcherError::BadRegex { reason, .. } => {
+                                    Some(reason)
+                                }
+                                _ => None,
+                            };
                             return Ok(Plan::refuse(Refusal::BadSilence {
-                                reason: format!("`{m}`: {e}"),
-                            }))
+                                problem: crate::event::SilenceProblem::Matcher {
+                                    text: m.chars().take(64).collect(),
+                                    detail,
+                                },
+                            }));
                         }
                     }
                 }
                 let Ok(d) = crate::alerts::Dur::parse(span) else {
                     return Ok(Plan::refuse(Refusal::BadSilence {
-                        reason: format!("`{span}` is not a duration such as 30m or 2h"),
+                        problem: crate::event::SilenceProblem::Duration {
+                            text: span.chars().take(64).collect(),
+                        },
                     }));
                 };
                 // The minute and the first number no silence, current or ended, has.

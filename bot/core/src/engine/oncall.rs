@@ -147,17 +147,17 @@ impl Engine {
             .collect();
         // Who paged, on the timeline (the page entries themselves are the bot's).
         let mut plan = Plan::default();
-        let text = match reason.trim() {
-            "" => format!("page {target}"),
-            r => format!("page {target}: {r}"),
-        };
         plan.timeline.push((
             inc.id.clone(),
             TimelineEntry {
                 at: now,
                 who: actor.clone(),
                 source: Source::Command,
-                entry: Entry::Note { text },
+                entry: Entry::PageRequested {
+                    target: target.to_string(),
+                    reason: Some(reason.trim().chars().take(200).collect::<String>())
+                        .filter(|r| !r.is_empty()),
+                },
             },
         ));
         self.page(inc, pages, now, &mut plan);

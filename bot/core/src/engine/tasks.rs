@@ -111,9 +111,7 @@ impl Engine {
         };
         let mut updated = self.plans[i].clone();
         match updated.apply(&id, action, now) {
-            Err(e) => Plan::refuse(Refusal::TaskRefused {
-                reason: e.to_string(),
-            }),
+            Err(error) => Plan::refuse(Refusal::Task { error }),
             Ok(events) => {
                 let mut plan = Plan::default();
                 let dest = self.plan_destination(&updated);
@@ -295,20 +293,18 @@ impl Engine {
             Ok(id) => {
                 let mut plan = Plan::default();
                 if let Some(task) = items.task(&id).cloned() {
-                    let note = format!(
-                        "action item {}: {} ({}, due {})",
-                        id,
-                        task.title,
-                        task.owner.name(),
-                        end.with_timezone(&self.cfg.tz).format("%Y-%m-%d %H:%M")
-                    );
                     plan.timeline.push((
                         inc.id.clone(),
                         TimelineEntry {
                             at: now,
                             who: who.clone(),
                             source: Source::Command,
-                            entry: Entry::Note { text: note },
+                            entry: Entry::ActionAdded {
+                                id: id.to_string(),
+                                title: task.title.clone(),
+                                owner: task.owner.name().to_string(),
+                                due: end,
+                            },
                         },
                     ));
                     plan.reply = Some(Message::TaskUpdate {
@@ -378,7 +374,7 @@ impl Engine {
         let draft = TaskDraft::new(
             0,
             id.as_str(),
-            "Follow up: postmortem and action items",
+            &self.cfg.follow_up_title,
             Owner::Person(owner.clone()),
         )
         .team(&owner)

@@ -165,6 +165,25 @@ pub enum Entry {
         /// Step (1-based).
         step: usize,
     },
+    /// Someone paged a service, team or schedule into the incident (`/page`); the
+    /// pages themselves follow as [`Entry::Paged`].
+    PageRequested {
+        /// As named.
+        target: String,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// An action item was added (`/action add`).
+    ActionAdded {
+        /// Its id (`A1`).
+        id: String,
+        /// What to do.
+        title: String,
+        /// Who.
+        owner: String,
+        /// By when.
+        due: DateTime<Utc>,
+    },
     /// A channel was linked to the incident (the first one is its war room).
     ChannelLinked {
         /// The channel.
