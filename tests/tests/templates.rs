@@ -952,7 +952,113 @@ fn messages() -> Vec<(&'static str, Message)> {
                 },
             },
         ),
+        ("gate_verdict", gate_verdict()),
     ]
+}
+
+fn gate_verdict() -> Message {
+    use warroom_core::changes::{Decision, OpenSide, Reason, Verdict, Why};
+    let change = warroom_core::changes::validate(&serde_json::json!({
+        "id": "CHG-7", "start": "2026-11-23T01:20:00Z", "end": "2026-11-23T01:40:00Z",
+        "scenario": "release", "operator": "alice", "service": "order-router",
+        "environment": "prod", "action": "deploy v2", "risk": "high"
+    }))
+    .expect("change");
+    let window = "2026-11-23 09:20–09:40 Asia/Shanghai".to_string();
+    let reason = |rule: &str, effect: Decision, why: Why, downgraded: bool| Reason {
+        rule: rule.into(),
+        effect,
+        message: why.to_string(),
+        why: Some(why),
+        downgraded,
+    };
+    let reasons = vec![
+        reason(
+            "market_open:SSE",
+            Decision::NeedsApproval,
+            Why::MarketOpen {
+                window: window.clone(),
+                market: "SSE".into(),
+                open: "09:30".into(),
+                date: t("2026-11-23T01:30:00Z").date_naive(),
+                session: "morning".into(),
+                minutes: 15,
+                side: OpenSide::Before,
+                off_by: 10,
+            },
+            true,
+        ),
+        reason(
+            "daily",
+            Decision::Deny,
+            Why::DailyFreeze {
+                window,
+                from: "09:00".into(),
+                to: "10:00".into(),
+                zone: "Asia/Shanghai".into(),
+                day: t("2026-11-23T01:30:00Z").date_naive(),
+                weekday: chrono::Weekday::Mon,
+            },
+            false,
+        ),
+        reason(
+            "risk",
+            Decision::NeedsApproval,
+            Why::Risk {
+                risk: "high".into(),
+                limit: "high".into(),
+                deny: false,
+            },
+            false,
+        ),
+        reason(
+            "blast_radius",
+            Decision::NeedsApproval,
+            Why::BlastRadius {
+                service: "order-router".into(),
+                count: 4,
+                hops: 2,
+                threshold: 4,
+                names: vec![
+                    "gateway".into(),
+                    "api".into(),
+                    "mobile".into(),
+                    "web".into(),
+                ],
+            },
+            false,
+        ),
+        reason(
+            "rejected",
+            Decision::Deny,
+            Why::Decided {
+                action: "rejected".into(),
+                by: "bob".into(),
+                at: "2026-11-23 01:05 UTC".into(),
+                note: Some("not during the open".into()),
+            },
+            false,
+        ),
+        Reason {
+            rule: "freeze".into(),
+            effect: Decision::Deny,
+            message: "a reason stored before reasons were structured".into(),
+            why: None,
+            downgraded: false,
+        },
+    ];
+    Message::GateVerdict {
+        change: Box::new(change),
+        verdict: Verdict {
+            decision: Decision::Deny,
+            reasons,
+        },
+        approval: Some(warroom_core::changes::ApprovalState::Rejected {
+            by: Person::named("bob"),
+            at: t("2026-11-23T01:05:00Z"),
+            note: Some("not during the open".into()),
+        }),
+    }
 }
 
 fn firing(

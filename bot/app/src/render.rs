@@ -824,7 +824,7 @@ impl Renderer {
                 "gate_verdict",
                 json!({ "change": self.change(change), "decision": verdict.decision.as_str(),
                         "decision_label": self.label("decision", verdict.decision.as_str()),
-                        "reasons": verdict.reasons.iter().map(|r| json!({ "rule": r.rule, "effect": r.effect.as_str(), "message": r.message })).collect::<Vec<_>>(),
+                        "reasons": verdict.reasons.iter().map(|r| self.gate_reason(r)).collect::<Vec<_>>(),
                         "approval": approval.as_ref().map(|a| self.label("approval", a.key())),
                         "pending": approval.as_ref().is_some_and(|a| a.key() == "pending") }),
             ),
@@ -931,6 +931,40 @@ impl Renderer {
             "task": task.as_str(),
             "status": status.map(|s| self.label("task_status", s.key())),
             "blocking": blocking.join(" "),
+        })
+    }
+
+    /// One reason of a gate verdict: `why` holds the structured reason for
+    /// `gate_reason.hbs` (with `downgraded` and a weekday in this language); records
+    /// stored before reasons were structured show their English `message`.
+    fn gate_reason(&self, r: &warroom_core::changes::Reason) -> serde_json::Value {
+        let why = r
+            .why
+            .as_ref()
+            .and_then(|w| serde_json::to_value(w).ok())
+            .map(|mut w| {
+                if let Some(o) = w.as_object_mut() {
+                    o.insert("downgraded".into(), r.downgraded.into());
+                    if let Some(day) = o.get("weekday").and_then(|d| d.as_str()).map(String::from) {
+                        o.insert("weekday".into(), self.label("weekday", &day).into());
+                    }
+                    if let Some(a) = o.get("action").and_then(|a| a.as_str()).map(String::from) {
+                        o.insert("action_label".into(), self.label("approval", &a).into());
+                    }
+                    if let Some(names) = o.get("names").and_then(|n| n.as_array()) {
+                        let names: Vec<&str> = names.iter().filter_map(|n| n.as_str()).collect();
+                        let joined = names.join(self.label("units", "list_sep").as_str());
+                        o.insert("names".into(), joined.into());
+                    }
+                }
+                w
+            });
+        serde_json::json!({
+            "rule": r.rule,
+            "effect": r.effect.as_str(),
+            "effect_label": self.label("decision", r.effect.as_str()),
+            "message": r.message,
+            "why": why,
         })
     }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::gate::{Decision, Reason, Verdict};
+use super::gate::{Decision, Reason, Verdict, Why};
 use crate::incident::Person;
 
 /// A person's decision on a gated change.
@@ -153,39 +153,38 @@ impl GateRecord {
 /// rejection denies. Each decision is added as a reason.
 pub fn settle(fresh: &Verdict, prior: Option<&ApprovalState>) -> Verdict {
     let mut out = fresh.clone();
-    let who = |by: &Person, at: &DateTime<Utc>, note: &Option<String>| {
-        let mut s = format!("{} at {}", by.name, at.format("%Y-%m-%d %H:%M UTC"));
-        if let Some(n) = note.as_deref().filter(|n| !n.is_empty()) {
-            s.push_str(": ");
-            s.push_str(n);
-        }
-        s
-    };
+    let decided =
+        |action: &str, by: &Person, at: &DateTime<Utc>, note: &Option<String>| Why::Decided {
+            action: action.into(),
+            by: by.name.clone(),
+            at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            note: note.clone().filter(|n| !n.is_empty()),
+        };
     match prior {
         Some(ApprovalState::Approved { by, at, note })
             if fresh.decision == Decision::NeedsApproval =>
         {
-            out.reasons.push(Reason {
-                rule: "approval".into(),
-                effect: Decision::Allow,
-                message: format!("approved by {}", who(by, at, note)),
-            });
+            out.reasons.push(Reason::new(
+                "approval",
+                Decision::Allow,
+                decided("approved", by, at, note),
+            ));
             out.decision = Decision::Allow;
         }
         Some(ApprovalState::Overridden { by, at, note }) if fresh.decision != Decision::Allow => {
-            out.reasons.push(Reason {
-                rule: "override".into(),
-                effect: Decision::Allow,
-                message: format!("overridden by {}", who(by, at, note)),
-            });
+            out.reasons.push(Reason::new(
+                "override",
+                Decision::Allow,
+                decided("overridden", by, at, note),
+            ));
             out.decision = Decision::Allow;
         }
         Some(ApprovalState::Rejected { by, at, note }) => {
-            out.reasons.push(Reason {
-                rule: "rejected".into(),
-                effect: Decision::Deny,
-                message: format!("rejected by {}", who(by, at, note)),
-            });
+            out.reasons.push(Reason::new(
+                "rejected",
+                Decision::Deny,
+                decided("rejected", by, at, note),
+            ));
             out.decision = Decision::Deny;
         }
         _ => {}
@@ -204,6 +203,8 @@ mod tests {
                 rule: "freeze".into(),
                 effect: decision,
                 message: "m".into(),
+                why: None,
+                downgraded: false,
             }],
         }
     }

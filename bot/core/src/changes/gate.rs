@@ -121,8 +121,293 @@ pub struct Reason {
     pub rule: String,
     /// What this reason alone decides.
     pub effect: Decision,
-    /// For people.
+    /// For people, in English (the API and the audit trail).
     pub message: String,
+    /// The same, structured, so each language words it (absent in records written
+    /// before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
+    /// An emergency change's freeze denial, downgraded to an approval requirement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub downgraded: bool,
+}
+
+impl Reason {
+    pub(crate) fn new(rule: impl Into<String>, effect: Decision, why: Why) -> Self {
+        Self {
+            rule: rule.into(),
+            effect,
+            message: why.to_string(),
+            why: Some(why),
+            downgraded: false,
+        }
+    }
+}
+
+/// Where a change starts relative to a market open it is too close to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenSide {
+    /// The window starts earlier and runs into the frozen minutes.
+    RunsInto,
+    /// It starts within the frozen minutes before the open.
+    Before,
+    /// It starts within the frozen minutes after the open.
+    After,
+}
+
+/// What a [`Reason`] says, structured. Times are local and already formatted
+/// (`window`: `2026-11-20 09:50–10:00 Asia/Shanghai`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum Why {
+    /// `[changes.gate] enabled = false`.
+    GateOff,
+    /// The change's environment is not gated.
+    NotGated {
+        /// The change's environment.
+        environment: String,
+        /// The gated ones.
+        gated: Vec<String>,
+    },
+    /// The calendar cannot tell whether a freeze applies.
+    Unknowable {
+        /// The calendar's words.
+        error: String,
+    },
+    /// The window overlaps a trading session.
+    TradingSession {
+        /// The change window.
+        window: String,
+        /// Market code.
+        market: String,
+        /// Session name (`day`, `night`, `morning`…).
+        session: String,
+        /// Session start `HH:MM`.
+        start: String,
+        /// Session end `HH:MM`.
+        end: String,
+        /// Its trading day.
+        trading_day: NaiveDate,
+    },
+    /// The change is too close to a market open.
+    MarketOpen {
+        /// The change window.
+        window: String,
+        /// Market code.
+        market: String,
+        /// The open, `HH:MM`.
+        open: String,
+        /// Its date.
+        date: NaiveDate,
+        /// Session name.
+        session: String,
+        /// Minutes frozen either side of the open.
+        minutes: u32,
+        /// Where the change starts.
+        side: OpenSide,
+        /// How many minutes before or after the open it starts.
+        off_by: i64,
+    },
+    /// The window falls on one of the last trading days before a holiday.
+    HolidayEve {
+        /// The change window.
+        window: String,
+        /// The day it falls on.
+        day: NaiveDate,
+        /// Market code.
+        market: String,
+        /// The holiday.
+        holiday: NaiveDate,
+        /// Frozen until this reopen (`YYYY-MM-DD HH:MM`), when the rule says so.
+        reopen: Option<String>,
+    },
+    /// The window overlaps a fixed freeze window.
+    FreezeWindow {
+        /// The change window.
+        window: String,
+        /// The freeze window.
+        freeze: String,
+    },
+    /// The window overlaps a daily freeze.
+    DailyFreeze {
+        /// The change window.
+        window: String,
+        /// `HH:MM`.
+        from: String,
+        /// `HH:MM`.
+        to: String,
+        /// Time zone name.
+        zone: String,
+        /// The day the freeze starts.
+        day: NaiveDate,
+        /// Its weekday.
+        weekday: Weekday,
+    },
+    /// The change's risk is at or above a limit.
+    Risk {
+        /// The change's risk.
+        risk: String,
+        /// The limit.
+        limit: String,
+        /// Denied (else needs approval).
+        deny: bool,
+    },
+    /// The scenario is a high-risk one.
+    Scenario {
+        /// The scenario.
+        scenario: String,
+    },
+    /// The service is not in the catalog.
+    BlastUnknown {
+        /// The service.
+        service: String,
+    },
+    /// A person decided the change (`approved`, `overridden` or `rejected`).
+    Decided {
+        /// `approved`, `overridden` or `rejected`.
+        action: String,
+        /// Who.
+        by: String,
+        /// When, `YYYY-MM-DD HH:MM UTC`.
+        at: String,
+        /// Their note.
+        note: Option<String>,
+    },
+    /// The service has many downstream dependents.
+    BlastRadius {
+        /// The service.
+        service: String,
+        /// How many dependents.
+        count: usize,
+        /// Within how many hops.
+        hops: u32,
+        /// The threshold.
+        threshold: u32,
+        /// The first ten (`…` when there are more).
+        names: Vec<String>,
+    },
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::GateOff => f.write_str("the change gate is switched off"),
+            Self::NotGated { environment, gated } => write!(
+                f,
+                "environment `{environment}` is not gated (gated: {})",
+                gated.join(", ")
+            ),
+            Self::Unknowable { error } => write!(
+                f,
+                "cannot tell whether the change falls in this freeze window ({error}); approval required"
+            ),
+            Self::TradingSession {
+                window,
+                market,
+                session,
+                start,
+                end,
+                trading_day,
+            } => write!(
+                f,
+                "the change window {window} overlaps the {market} {session} session {start}–{end} (trading day {trading_day}); changes are frozen while the market trades"
+            ),
+            Self::MarketOpen {
+                window,
+                market,
+                open,
+                date,
+                session,
+                minutes,
+                side,
+                off_by,
+            } => {
+                let open = format!("the {market} open at {open} ({date}, {session} session)");
+                match side {
+                    OpenSide::RunsInto => write!(
+                        f,
+                        "the change window {window} runs into the {minutes} minutes before {open}"
+                    ),
+                    OpenSide::Before => write!(
+                        f,
+                        "the change starts {off_by} minutes before {open}; changes are frozen {minutes} minutes either side of the open"
+                    ),
+                    OpenSide::After => write!(
+                        f,
+                        "the change starts {off_by} minutes after {open}; changes are frozen {minutes} minutes either side of the open"
+                    ),
+                }
+            }
+            Self::HolidayEve {
+                window,
+                day,
+                market,
+                holiday,
+                reopen,
+            } => {
+                write!(
+                    f,
+                    "the change window {window} falls on {day}, the last {market} trading day before the holiday on {holiday}"
+                )?;
+                if let Some(r) = reopen {
+                    write!(f, " (frozen until the reopen at {r})")?;
+                }
+                Ok(())
+            }
+            Self::FreezeWindow { window, freeze } => write!(
+                f,
+                "the change window {window} overlaps the freeze window {freeze}"
+            ),
+            Self::DailyFreeze {
+                window,
+                from,
+                to,
+                zone,
+                day,
+                weekday,
+            } => write!(
+                f,
+                "the change window {window} overlaps the daily freeze {from}–{to} {zone} on {day} ({weekday})"
+            ),
+            Self::Risk { risk, limit, deny } => write!(
+                f,
+                "risk is {risk}: changes of risk {limit} or above {}",
+                if *deny { "are denied" } else { "need approval" }
+            ),
+            Self::Scenario { scenario } => write!(
+                f,
+                "{scenario} changes are a high-risk scenario: approval required"
+            ),
+            Self::BlastUnknown { service } => write!(
+                f,
+                "service `{service}` is not in the catalog, so its blast radius is unknown"
+            ),
+            Self::Decided {
+                action,
+                by,
+                at,
+                note,
+            } => {
+                write!(f, "{action} by {by} at {at}")?;
+                match note {
+                    Some(n) => write!(f, ": {n}"),
+                    None => Ok(()),
+                }
+            }
+            Self::BlastRadius {
+                service,
+                count,
+                hops,
+                threshold,
+                names,
+            } => write!(
+                f,
+                "{service} has {count} downstream dependents within {hops} hops (threshold {threshold}): {}",
+                names.join(", ")
+            ),
+        }
+    }
 }
 
 /// The gate's answer.
@@ -580,23 +865,18 @@ pub fn check(
 ) -> Verdict {
     let mut reasons = Vec::new();
     if !rules.enabled {
-        reasons.push(Reason {
-            rule: "gate".into(),
-            effect: Decision::Allow,
-            message: "the change gate is switched off".into(),
-        });
+        reasons.push(Reason::new("gate", Decision::Allow, Why::GateOff));
         return verdict(reasons);
     }
     if !env_listed(&rules.environments, &change.environment) {
-        reasons.push(Reason {
-            rule: "environments".into(),
-            effect: Decision::Allow,
-            message: format!(
-                "environment `{}` is not gated (gated: {})",
-                change.environment,
-                rules.environments.join(", ")
-            ),
-        });
+        reasons.push(Reason::new(
+            "environments",
+            Decision::Allow,
+            Why::NotGated {
+                environment: change.environment.clone(),
+                gated: rules.environments.clone(),
+            },
+        ));
         return verdict(reasons);
     }
     let (ws, we) = change_window(change, rules, now);
@@ -607,41 +887,39 @@ pub fn check(
         .filter(|r| env_listed(r.environments(), &change.environment))
     {
         let name = rule.name();
-        let (mut effect, mut message) = match freeze_hit(rule, ws, we, calendars, rules.timezone) {
+        let mut reason = match freeze_hit(rule, ws, we, calendars, rules.timezone) {
             Ok(None) => continue,
-            Ok(Some(msg)) => (rule.action(), msg),
-            Err(e) => (Decision::NeedsApproval, format!("cannot tell whether the change falls in this freeze window ({e}); approval required")),
+            Ok(Some(why)) => Reason::new(name, rule.action(), why),
+            Err(e) => Reason::new(
+                name,
+                Decision::NeedsApproval,
+                Why::Unknowable {
+                    error: e.to_string(),
+                },
+            ),
         };
-        if emergency && effect == Decision::Deny {
-            effect = Decision::NeedsApproval;
-            message.push_str(
+        if emergency && reason.effect == Decision::Deny {
+            reason.effect = Decision::NeedsApproval;
+            reason.downgraded = true;
+            reason.message.push_str(
                 "; emergency change: the freeze denial is downgraded to an approval requirement",
             );
         }
-        reasons.push(Reason {
-            rule: name,
-            effect,
-            message,
-        });
+        reasons.push(reason);
     }
+    let risk = |limit: &dyn fmt::Display, deny: bool| Why::Risk {
+        risk: change.risk.to_string(),
+        limit: limit.to_string(),
+        deny,
+    };
     if let Some(limit) = rules.deny_risk.filter(|r| change.risk >= *r) {
-        reasons.push(Reason {
-            rule: "risk".into(),
-            effect: Decision::Deny,
-            message: format!(
-                "risk is {}: changes of risk {limit} or above are denied",
-                change.risk
-            ),
-        });
+        reasons.push(Reason::new("risk", Decision::Deny, risk(&limit, true)));
     } else if let Some(limit) = rules.approval_risk.filter(|r| change.risk >= *r) {
-        reasons.push(Reason {
-            rule: "risk".into(),
-            effect: Decision::NeedsApproval,
-            message: format!(
-                "risk is {}: changes of risk {limit} or above need approval",
-                change.risk
-            ),
-        });
+        reasons.push(Reason::new(
+            "risk",
+            Decision::NeedsApproval,
+            risk(&limit, false),
+        ));
     }
     let high_risk = rules.high_risk_scenarios.iter().any(|s| {
         *s == change.scenario
@@ -649,45 +927,42 @@ pub fn check(
                 && matches!(change.scenario, Scenario::Other(_)))
     });
     if high_risk {
-        reasons.push(Reason {
-            rule: "scenario".into(),
-            effect: Decision::NeedsApproval,
-            message: format!(
-                "{} changes are a high-risk scenario: approval required",
-                change.scenario
-            ),
-        });
+        reasons.push(Reason::new(
+            "scenario",
+            Decision::NeedsApproval,
+            Why::Scenario {
+                scenario: change.scenario.to_string(),
+            },
+        ));
     }
     let br = &rules.blast_radius;
     if br.threshold > 0 {
         if catalog.get(&change.service).is_none() {
-            reasons.push(Reason {
-                rule: "blast_radius".into(),
-                effect: Decision::Allow,
-                message: format!(
-                    "service `{}` is not in the catalog, so its blast radius is unknown",
-                    change.service
-                ),
-            });
+            reasons.push(Reason::new(
+                "blast_radius",
+                Decision::Allow,
+                Why::BlastUnknown {
+                    service: change.service.clone(),
+                },
+            ));
         } else {
             let deps = catalog.related(&change.service, Direction::Downstream, br.hops);
             if deps.len() >= br.threshold as usize {
-                let mut names: Vec<&str> = deps.iter().take(10).map(|r| r.name.as_str()).collect();
+                let mut names: Vec<String> = deps.iter().take(10).map(|r| r.name.clone()).collect();
                 if deps.len() > 10 {
-                    names.push("…");
+                    names.push("…".into());
                 }
-                reasons.push(Reason {
-                    rule: "blast_radius".into(),
-                    effect: br.action,
-                    message: format!(
-                        "{} has {} downstream dependents within {} hops (threshold {}): {}",
-                        change.service,
-                        deps.len(),
-                        br.hops,
-                        br.threshold,
-                        names.join(", ")
-                    ),
-                });
+                reasons.push(Reason::new(
+                    "blast_radius",
+                    br.action,
+                    Why::BlastRadius {
+                        service: change.service.clone(),
+                        count: deps.len(),
+                        hops: br.hops,
+                        threshold: br.threshold,
+                        names,
+                    },
+                ));
             }
         }
     }
@@ -741,7 +1016,7 @@ fn freeze_hit(
     we: DateTime<Utc>,
     calendars: &Calendars,
     default_tz: Tz,
-) -> Result<Option<String>, CalendarError> {
+) -> Result<Option<Why>, CalendarError> {
     match rule {
         FreezeRule::TradingSessions { market, .. } => {
             trading_sessions(calendars.try_get(market)?, ws, we)
@@ -766,13 +1041,9 @@ fn freeze_hit(
         ),
         FreezeRule::Window { start, end, .. } => {
             let (s, e) = (start.with_timezone(&Utc), end.with_timezone(&Utc));
-            Ok((s < we && e > ws).then(|| {
-                let tz = default_tz;
-                format!(
-                    "the change window {} overlaps the freeze window {}",
-                    span(ws, we, tz),
-                    span(s, e, tz)
-                )
+            Ok((s < we && e > ws).then(|| Why::FreezeWindow {
+                window: span(ws, we, default_tz),
+                freeze: span(s, e, default_tz),
             }))
         }
         FreezeRule::Daily {
@@ -796,7 +1067,7 @@ fn trading_sessions(
     cal: &Calendar,
     ws: DateTime<Utc>,
     we: DateTime<Utc>,
-) -> Result<Option<String>, CalendarError> {
+) -> Result<Option<Why>, CalendarError> {
     let tz = cal.tz();
     let session = match cal.session_at(ws)? {
         Some(s) => s,
@@ -808,15 +1079,14 @@ fn trading_sessions(
             s
         }
     };
-    Ok(Some(format!(
-        "the change window {} overlaps the {} {} session {}–{} (trading day {}); changes are frozen while the market trades",
-        span(ws, we, tz),
-        cal.code(),
-        session.name,
-        hm(session.start, tz),
-        hm(session.end, tz),
-        session.trading_day
-    )))
+    Ok(Some(Why::TradingSession {
+        window: span(ws, we, tz),
+        market: cal.code().to_string(),
+        session: session.name.to_string(),
+        start: hm(session.start, tz),
+        end: hm(session.end, tz),
+        trading_day: session.trading_day,
+    }))
 }
 
 fn market_open(
@@ -825,7 +1095,7 @@ fn market_open(
     we: DateTime<Utc>,
     minutes: u32,
     every: bool,
-) -> Result<Option<String>, CalendarError> {
+) -> Result<Option<Why>, CalendarError> {
     let tz = cal.tz();
     let m = Duration::minutes(i64::from(minutes));
     let mut t = ws - m;
@@ -841,24 +1111,23 @@ fn market_open(
                 .first()
                 .is_some_and(|f| f.start == s.start);
         if counts {
-            let open = format!(
-                "the {} open at {} ({}, {} session)",
-                cal.code(),
-                hm(s.start, tz),
-                s.start.with_timezone(&tz).format("%Y-%m-%d"),
-                s.name
-            );
-            let msg = if ws < s.start - m {
-                format!(
-                    "the change window {} runs into the {minutes} minutes before {open}",
-                    span(ws, we, tz)
-                )
+            let (side, off_by) = if ws < s.start - m {
+                (OpenSide::RunsInto, 0)
             } else if ws < s.start {
-                format!("the change starts {} minutes before {open}; changes are frozen {minutes} minutes either side of the open", (s.start - ws).num_minutes().max(1))
+                (OpenSide::Before, (s.start - ws).num_minutes().max(1))
             } else {
-                format!("the change starts {} minutes after {open}; changes are frozen {minutes} minutes either side of the open", (ws - s.start).num_minutes())
+                (OpenSide::After, (ws - s.start).num_minutes())
             };
-            return Ok(Some(msg));
+            return Ok(Some(Why::MarketOpen {
+                window: span(ws, we, tz),
+                market: cal.code().to_string(),
+                open: hm(s.start, tz),
+                date: s.start.with_timezone(&tz).date_naive(),
+                session: s.name.to_string(),
+                minutes,
+                side,
+                off_by,
+            }));
         }
         t = s.start;
     }
@@ -899,7 +1168,7 @@ fn holiday_eve(
     we: DateTime<Utc>,
     n: u32,
     until_reopen: bool,
-) -> Result<Option<String>, CalendarError> {
+) -> Result<Option<Why>, CalendarError> {
     let tz = cal.tz();
     let d0 = ws.with_timezone(&tz).date_naive();
     let d1 = (we - Duration::seconds(1)).with_timezone(&tz).date_naive();
@@ -952,19 +1221,14 @@ fn holiday_eve(
             }
         };
         if from < we && to > ws {
-            let extent = if until_reopen {
-                format!(
-                    " (frozen until the reopen at {})",
-                    to.with_timezone(&tz).format("%Y-%m-%d %H:%M")
-                )
-            } else {
-                String::new()
-            };
-            return Ok(Some(format!(
-                "the change window {} falls on {day}, the last {} trading day before the holiday on {holiday}{extent}",
-                span(ws, we, tz),
-                cal.code()
-            )));
+            return Ok(Some(Why::HolidayEve {
+                window: span(ws, we, tz),
+                day,
+                market: cal.code().to_string(),
+                holiday,
+                reopen: until_reopen
+                    .then(|| to.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()),
+            }));
         }
     }
     Ok(None)
@@ -977,7 +1241,7 @@ fn daily(
     to: NaiveTime,
     weekdays: &[Weekday],
     tz: Tz,
-) -> Option<String> {
+) -> Option<Why> {
     let mut d = ws.with_timezone(&tz).date_naive().pred_opt()?;
     let last = we.with_timezone(&tz).date_naive();
     for _ in 0..400 {
@@ -990,15 +1254,14 @@ fn daily(
                 (local(tz, d.and_time(from)), local(tz, end_day.and_time(to)))
             {
                 if s < we && e > ws {
-                    return Some(format!(
-                        "the change window {} overlaps the daily freeze {}–{} {} on {} ({})",
-                        span(ws, we, tz),
-                        from.format("%H:%M"),
-                        to.format("%H:%M"),
-                        tz.name(),
-                        d,
-                        d.weekday()
-                    ));
+                    return Some(Why::DailyFreeze {
+                        window: span(ws, we, tz),
+                        from: from.format("%H:%M").to_string(),
+                        to: to.format("%H:%M").to_string(),
+                        zone: tz.name().to_string(),
+                        day: d,
+                        weekday: d.weekday(),
+                    });
                 }
             }
         }

@@ -30,7 +30,8 @@ pub use diff::{
     Sysctl, SysctlChange, TextChange,
 };
 pub use gate::{
-    change_window, check, BlastRadius, Decision, FreezeRule, GateRules, LocalTime, Reason, Verdict,
+    change_window, check, BlastRadius, Decision, FreezeRule, GateRules, LocalTime, OpenSide,
+    Reason, Verdict, Why,
 };
 pub use model::{
     query, validate, ChangeEvent, ChangeQuery, ChangeStatus, FieldError, Risk, Scenario,
