@@ -447,6 +447,15 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         (
+            "postmortem_with_cause",
+            Message::Postmortem {
+                incident: Box::new(rich_incident()),
+                entries: vec![],
+                actions: vec![],
+                generated_at: t("2026-11-23T09:00:00Z"),
+            },
+        ),
+        (
             "postmortem",
             Message::Postmortem {
                 incident: Box::new(inc.clone()),

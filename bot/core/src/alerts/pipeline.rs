@@ -1045,6 +1045,14 @@ impl Pipeline {
         // Clusters: declare after the pause, give up on transient ones, close quiet ones.
         let open: Vec<String> = self.state.open.iter().cloned().collect();
         for id in open {
+            let due_to_declare = self.state.clusters.get(&id).is_some_and(|c| {
+                c.state == ClusterState::Pending
+                    && c.quiet_since.is_none()
+                    && self.cluster_deadline(c).is_some_and(|d| d <= now)
+            });
+            if due_to_declare && self.silenced_before_declaring(&id, now, &mut out) {
+                continue;
+            }
             let Some(c) = self.state.clusters.get(&id) else {
                 self.state.open.remove(&id);
                 continue;
@@ -1807,6 +1815,75 @@ impl Pipeline {
                 self.report_resolve(&k.fingerprint, i, cid, out);
             }
         }
+    }
+
+    /// A pending cluster whose firing alerts are all silenced now (the silence came
+    /// after they were grouped) is not declared: it closes, its firing alerts are muted
+    /// and go back to their route groups undecided, so a later flush takes them up
+    /// again if they still fire when the silence ends. Returns whether it closed.
+    fn silenced_before_declaring(
+        &mut self,
+        cid: &str,
+        now: DateTime<Utc>,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(c) = self.state.clusters.get(cid) else {
+            return false;
+        };
+        let mut muted = Vec::new();
+        for m in c.members.iter().filter(|m| m.resolved_at.is_none()) {
+            let silence = self
+                .state
+                .alerts
+                .get(&m.key.fingerprint)
+                .and_then(|st| self.silenced_by(&st.labels, now));
+            match silence {
+                Some(id) => muted.push((m.key.clone(), id)),
+                None => return false,
+            }
+        }
+        if muted.is_empty() {
+            return false;
+        }
+        let resolved: Vec<AlertKey> = c
+            .members
+            .iter()
+            .filter(|m| m.resolved_at.is_some())
+            .map(|m| m.key.clone())
+            .collect();
+        if let Some(c) = self.state.clusters.get_mut(cid) {
+            c.state = ClusterState::Closed;
+        }
+        self.state.open.remove(cid);
+        let position = |st: &AlertState, k: &AlertKey| {
+            st.episodes.iter().position(|e| e.starts_at == k.starts_at)
+        };
+        for k in resolved {
+            let idx = self
+                .state
+                .alerts
+                .get(&k.fingerprint)
+                .and_then(|st| position(st, &k));
+            if let Some(e) = idx.and_then(|i| self.episode_mut(&k.fingerprint, i)) {
+                e.cluster = None;
+                e.resolve_reported = true;
+            }
+        }
+        for (k, silence) in muted {
+            let idx = self
+                .state
+                .alerts
+                .get(&k.fingerprint)
+                .and_then(|st| position(st, &k));
+            if let Some(i) = idx {
+                if let Some(e) = self.episode_mut(&k.fingerprint, i) {
+                    e.cluster = None;
+                    e.decided = false;
+                }
+                self.suppress(&k.fingerprint, i, SuppressReason::Silenced { silence }, out);
+            }
+        }
+        true
     }
 
     fn drop_transient(&mut self, cid: &str, out: &mut Vec<Output>) {

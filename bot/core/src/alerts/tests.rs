@@ -1922,3 +1922,47 @@ fn another_alert_on_the_same_service_joins_within_two_minutes_and_later_is_judge
     run_until(&mut p, at(1800));
     assert_eq!(p.cluster_of(&lag.key()), p.cluster_of(&down.key()));
 }
+
+#[test]
+fn a_silence_made_after_an_alert_was_grouped_keeps_it_from_declaring_until_it_ends() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let disk = alert(
+        &[
+            ("alertname", "DiskFull"),
+            ("service", "db"),
+            ("severity", "warning"),
+        ],
+        at(0),
+        AlertStatus::Firing,
+    );
+    let mut out = p.ingest(vec![disk.clone()], at(1));
+    out.extend(run_until(&mut p, at(45)));
+    assert!(p.cluster_of(&disk.key()).is_some(), "grouped: {out:#?}");
+    p.add_silence(Silence {
+        starts_at: at(45),
+        ends_at: Some(at(1800)),
+        ..silence("disk-work", "alertname=DiskFull")
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    for t in (60..1800).step_by(60) {
+        out.extend(p.ingest(vec![disk.clone()], at(t)));
+        out.extend(run_until(&mut p, at(t + 59)));
+    }
+    assert!(
+        declares(&out).is_empty(),
+        "declared while silenced: {out:#?}"
+    );
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Suppressed { reason: SuppressReason::Silenced { silence }, .. } if silence == "disk-work"
+    )));
+    assert!(p.cluster_of(&disk.key()).is_none());
+    // Still firing after the silence ended: now it declares.
+    let mut out = Vec::new();
+    for t in (1800..4200).step_by(60) {
+        out.extend(p.ingest(vec![disk.clone()], at(t)));
+        out.extend(run_until(&mut p, at(t + 59)));
+    }
+    assert_eq!(declares(&out).len(), 1, "{out:#?}");
+}

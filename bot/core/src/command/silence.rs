@@ -26,7 +26,12 @@ pub(super) fn parse_silence(rest: &[String]) -> Result<Command, ParseError> {
         _ => {
             let n = rest.iter().take_while(|w| is_matcher(w)).count();
             if n == 0 {
-                return Err(fail(Problem::Unexpected(clip(&rest[0]))));
+                let for_kw = rest[0].eq_ignore_ascii_case("for") || rest[0] == "持续";
+                return Err(fail(if for_kw {
+                    Problem::Missing("matcher".into())
+                } else {
+                    Problem::Unexpected(clip(&rest[0]))
+                }));
             }
             let tail = &rest[n..];
             let Some((kw, tail)) = tail.split_first() else {
@@ -35,9 +40,20 @@ pub(super) fn parse_silence(rest: &[String]) -> Result<Command, ParseError> {
             if !(kw.eq_ignore_ascii_case("for") || kw == "持续") {
                 return Err(fail(Problem::Unexpected(clip(kw))));
             }
-            let Some((span, comment)) = tail.split_first() else {
+            let Some((span, mut comment)) = tail.split_first() else {
                 return Err(fail(Problem::Missing("duration".into())));
             };
+            // `for 2 小时`, `for 2 hours`: the unit as a word of its own.
+            let mut span = span.clone();
+            if let Some((unit, more)) = comment.split_first() {
+                let joined = format!("{span}{unit}");
+                if span.chars().all(|c| c.is_ascii_digit())
+                    && crate::time::parse_span(&joined).is_some()
+                {
+                    span = joined;
+                    comment = more;
+                }
+            }
             let comment = comment
                 .join(" ")
                 .trim()
@@ -46,7 +62,7 @@ pub(super) fn parse_silence(rest: &[String]) -> Result<Command, ParseError> {
                 .to_string();
             Ok(Command::Silence {
                 matchers: rest[..n].to_vec(),
-                span: span.clone(),
+                span,
                 comment: (!comment.is_empty()).then_some(comment),
             })
         }
@@ -87,6 +103,20 @@ mod tests {
             Parsed::Command(Command::SilenceList)
         );
         assert!(matches!(parse("/silence for 2h"), Parsed::Invalid(_)));
+        for typed in [
+            "/silence service=db for 2 小时 备份",
+            "/silence service=db for 2 hours 备份",
+        ] {
+            let Parsed::Command(Command::Silence { span, comment, .. }) = parse(typed) else {
+                panic!("{typed}");
+            };
+            let span = crate::alerts::Dur::parse(&span).unwrap();
+            assert_eq!(
+                (span, comment.as_deref()),
+                (crate::alerts::Dur::hours(2), Some("备份")),
+                "{typed}"
+            );
+        }
         assert_eq!(
             parse("/alerts service=\"trading-db\" severity=~\"crit.*\""),
             Parsed::Command(Command::AlertList {

@@ -615,7 +615,11 @@ impl Engine {
                         }
                     }
                 }
-                let Ok(d) = crate::alerts::Dur::parse(span) else {
+                // A bare number is not a span in chat (it would be seconds), nor is zero.
+                let d = crate::alerts::Dur::parse(span).ok().filter(|d| {
+                    d.as_secs() > 0 && !span.trim().chars().all(|c| c.is_ascii_digit())
+                });
+                let Some(d) = d else {
                     return Ok(Plan::refuse(Refusal::BadSilence {
                         problem: crate::event::SilenceProblem::Duration {
                             text: span.chars().take(64).collect(),
