@@ -524,6 +524,7 @@ impl Renderer {
             "start": t.start.map(|x| self.time(x)), "end": t.end.map(|x| self.time(x)),
             "overdue": t.overdue, "critical": t.critical,
             "finished": t.status == "done" || t.status == "skipped",
+            "waits_for": t.waits_for.join(" "),
         })
     }
 

@@ -455,7 +455,7 @@ impl Syntax {
             Self::StatusUpdate => "/status [incident-id] <text…>",
             Self::OnCall => "/oncall [service|team|schedule]  ·  /oncall override <schedule> <person> for <4h> | until <HH:MM | YYYY-MM-DD HH:MM>",
             Self::Calendar => "/calendar [market]",
-            Self::Task => "/task start|done|skip|block|reopen <task-id> [reason…]  ·  /task list [team]",
+            Self::Task => "/task start <task-id> [force]  ·  /task done|skip|reopen <task-id>  ·  /task block <task-id> <reason…>  ·  /task list [team]",
             Self::Plan => "/plan status [plan-id]",
             Self::Action => "/action add [incident-id] <owner> <text…> [due 48h | due <YYYY-MM-DD HH:MM>]  ·  /action list [incident-id]",
             Self::Changes => "/changes [service] [last 3 trading days | 24h | 2d] [env=prod] [by=operator] [hops=1] [up|down|both]",
@@ -623,6 +623,7 @@ fn no_more(args: &[String], syntax: Syntax) -> Result<(), ParseError> {
 
 /// Parses one chat message.
 pub fn parse(text: &str) -> Parsed {
+    let text = half_width(text);
     let text = text.trim();
     let Some(body) = text.strip_prefix('/').or_else(|| text.strip_prefix('／')) else {
         return Parsed::NotACommand;
@@ -1190,6 +1191,20 @@ fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {
     }
 }
 
+/// Full-width letters, digits and the signs commands use (`＝ ！ ～ ＠ － ．`) as
+/// their ASCII forms, as a Chinese input method types them (`Ｐ２`, `service＝db`,
+/// `２h`); other full-width punctuation in free text (`（）`, `，`) stays.
+fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' | '＝' | '！' | '～' | '＠' | '－' | '．' => {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            }
+            _ => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1206,6 +1221,26 @@ mod tests {
             Parsed::Invalid(e) => (e.syntax, e.problem),
             other => panic!("{s}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn full_width_letters_digits_and_signs_read_as_typed_in_ascii() {
+        match cmd("/incident declare 行情延迟（上交所） Ｐ２ market-data") {
+            Command::Declare {
+                title,
+                severity,
+                services,
+            } => {
+                assert_eq!(title, "行情延迟（上交所）");
+                assert_eq!(severity, Some(crate::incident::Severity::P2));
+                assert_eq!(services, vec!["market-data".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cmd("/silence service＝market-data for ２h"),
+            Command::Silence { matchers, span, .. } if matchers == ["service=market-data"] && span == "2h"
+        ));
     }
 
     #[test]

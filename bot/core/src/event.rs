@@ -948,6 +948,9 @@ pub struct TaskLine {
     pub overdue: bool,
     /// On the critical path.
     pub critical: bool,
+    /// Unfinished dependencies, for a task not started yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waits_for: Vec<String>,
 }
 
 /// Progress of one team in one plan.

@@ -366,7 +366,7 @@ impl Engine {
                             command: crate::command::Syntax::Plan,
                         })
                     }
-                    _ => self.import_plan(plan),
+                    _ => self.import_plan(plan, now),
                 };
                 (Origin::Api, plan)
             }

@@ -33,6 +33,18 @@ impl Engine {
             end: t.window.map(|w| w.end),
             overdue: t.late_by(now, self.cfg.task_policy.grace).is_some(),
             critical: t.critical,
+            waits_for: if matches!(
+                t.status,
+                tasks::TaskStatus::Pending | tasks::TaskStatus::Blocked
+            ) {
+                t.depends_on
+                    .iter()
+                    .filter(|d| plan.task(d).is_some_and(|d| !d.status.is_finished()))
+                    .map(ToString::to_string)
+                    .collect()
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -388,8 +400,27 @@ impl Engine {
     /// of its tasks that the new one still has unchanged in what they are (same id, title
     /// and dependencies; a corrected time window does not reset what is done, a changed
     /// task starts over).
-    pub(super) fn import_plan(&self, mut p: tasks::Plan) -> Plan {
+    ///
+    /// A task whose "starts soon" reminder fell before the import (it opens within the
+    /// reminder lead) is reminded at once, unless the plan it replaces had it at the
+    /// same start already.
+    pub(super) fn import_plan(&self, mut p: tasks::Plan, now: DateTime<Utc>) -> Plan {
         let mut kept = 0;
+        let old = self.plan_index(&p.id).map(|i| &self.plans[i]);
+        let lead = self.cfg.reminder_lead;
+        let soon: Vec<TaskId> = p
+            .tasks
+            .iter()
+            .filter(|t| {
+                t.window
+                    .is_some_and(|w| w.start > now && w.start - lead <= now)
+                    && !old.is_some_and(|o| {
+                        o.task(&t.id)
+                            .is_some_and(|o| o.window.map(|w| w.start) == t.window.map(|w| w.start))
+                    })
+            })
+            .map(|t| t.id.clone())
+            .collect();
         if let Some(old) = self.plan_index(&p.id).map(|i| &self.plans[i]) {
             for t in &mut p.tasks {
                 let Some(o) = old
@@ -410,6 +441,25 @@ impl Engine {
         }
         p.mark_critical_path();
         let tasks = p.tasks.len();
+        let dest = self.plan_destination(&p);
+        let outbox = soon
+            .iter()
+            .filter_map(|id| p.task(id))
+            .filter(|t| {
+                matches!(
+                    t.status,
+                    tasks::TaskStatus::Pending | tasks::TaskStatus::Blocked
+                )
+            })
+            .map(|t| Action::Send {
+                to: dest.clone(),
+                message: Message::Reminder {
+                    plan: p.id.clone(),
+                    task: self.line(&p, t, now),
+                    kind: tasks::ReminderKind::BeforeStart,
+                },
+            })
+            .collect();
         Plan {
             reply: Some(Message::PlanImported {
                 plan: p.id.clone(),
@@ -417,6 +467,7 @@ impl Engine {
                 kept,
             }),
             plans: vec![p],
+            outbox,
             ..Plan::default()
         }
     }
