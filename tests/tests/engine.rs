@@ -436,10 +436,18 @@ fn action_summary(a: &Action) -> String {
                 incident.as_ref().map_or("-".into(), ToString::to_string),
                 destination(to)
             ),
-            AssistRequest::Similar { incident, text, to } => format!(
-                "assist similar {} {text:?} to {}",
+            AssistRequest::Similar {
+                incident,
+                text,
+                to,
+                exclude,
+            } => format!(
+                "assist similar {} {text:?} to {}{}",
                 incident.as_ref().map_or("-".into(), ToString::to_string),
-                to.as_ref().map_or("card".into(), destination)
+                to.as_ref().map_or("card".into(), destination),
+                exclude
+                    .as_ref()
+                    .map_or(String::new(), |x| format!(" except {x}"))
             ),
             AssistRequest::IndexIncident { incident } => format!("assist index {incident}"),
             AssistRequest::Analyze { incident, to } => format!(

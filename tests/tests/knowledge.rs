@@ -117,6 +117,20 @@ async fn a_resolved_incident_is_offered_with_its_root_cause_when_a_like_one_is_d
         .get_json(&format!("/api/similar?q=FIX%20sessions%20dropped"))
         .await;
     assert_eq!(api[0]["id"], first.as_str(), "{api}");
+    // An incident is not similar to itself; a match scores the share of the question it
+    // covers (it read 100% whatever the question).
+    bot.type_line(&format!("/similar {first}"));
+    bot.expect("🔁 Similar past incidents");
+    bot.expect("none in the incident history.");
+    bot.type_line("/similar FIX sessions dropped during the opening auction");
+    let line = bot.expect(&format!("• **{first}**"));
+    let pct: u32 = line
+        .rsplit('(')
+        .next()
+        .and_then(|p| p.split('%').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a percentage");
+    assert!(pct > 0 && pct < 100, "{line}");
 }
 
 #[tokio::test]

@@ -225,7 +225,12 @@ async fn handle(shared: &Arc<Shared>, request: AssistRequest) -> Option<AssistRe
             }
             Err(e) => Err(e),
         },
-        AssistRequest::Similar { incident, text, to } => similar(shared, &k, text, to.is_some())
+        AssistRequest::Similar {
+            incident,
+            text,
+            to,
+            exclude,
+        } => similar(shared, &k, text, to.is_some(), exclude.as_ref())
             .await
             .map(|similar| {
                 Some(AssistResult::Similar {
@@ -486,6 +491,7 @@ pub async fn similar(
     k: &Knowledge,
     text: &str,
     explicit: bool,
+    exclude: Option<&IncidentId>,
 ) -> Result<Vec<SimilarIncident>, String> {
     let opts = SearchOptions {
         k: SIMILAR_CANDIDATES,
@@ -496,12 +502,16 @@ pub async fn similar(
     if found.abstain && !explicit {
         return Ok(Vec::new());
     }
+    // The best match scores the search's confidence in it; the others in proportion.
     let top = found
         .hits
         .first()
         .map_or(1.0, |h| h.score.max(f32::EPSILON));
     let mut out = Vec::new();
     for h in &found.hits {
+        if exclude.is_some_and(|x| x.to_string() == h.doc) {
+            continue;
+        }
         let stored = IncidentId::parse(&h.doc)
             .ok()
             .and_then(|id| shared.store.incident(&id).ok().flatten());
@@ -514,7 +524,8 @@ pub async fn similar(
             services: h.services.clone(),
             root_cause,
             resolution,
-            score: ((h.score / top).clamp(0.0, 1.0) * 100.0).round() as u8,
+            score: ((h.score / top).clamp(0.0, 1.0) * found.confidence.clamp(0.0, 1.0) * 100.0)
+                .round() as u8,
         });
     }
     Ok(out)
@@ -622,7 +633,7 @@ async fn analyze(shared: &Arc<Shared>, k: &Knowledge, id: &IncidentId) -> Result
     counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
     counts.truncate(10);
     let subject = format!("{} {}", inc.title, inc.services.join(" "));
-    let similar = similar(shared, k, &subject, false)
+    let similar = similar(shared, k, &subject, false, Some(&inc.id))
         .await
         .unwrap_or_default();
     let runbooks = {

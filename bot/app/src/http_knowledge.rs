@@ -129,11 +129,8 @@ async fn similar(s: &Shared, text: &str, own: Option<&IncidentId>) -> Response {
         Ok(k) => k,
         Err(r) => return r,
     };
-    match assistant::similar(s, &kb, text, true).await {
+    match assistant::similar(s, &kb, text, true, own).await {
         Ok(mut list) => {
-            if let Some(id) = own {
-                list.retain(|x| x.id != id.to_string());
-            }
             list.truncate(warroom_core::engine::CARD_SIMILAR);
             Json(list).into_response()
         }

@@ -37,6 +37,9 @@ pub enum AssistRequest {
         text: String,
         /// Where to post the list (none: only the card).
         to: Option<Destination>,
+        /// An incident left out of the list (`/similar <id>`: not itself).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exclude: Option<IncidentId>,
     },
     /// The fault-localization card of an incident (on declare and `/analyze`): recent
     /// changes around its services, recent alerts, similar incidents, runbook hits and,

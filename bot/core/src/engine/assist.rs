@@ -97,7 +97,7 @@ impl Engine {
         let Origin::Chat { channel } = origin else {
             return Ok(Plan::default());
         };
-        let (incident, text) = match target.map(str::trim) {
+        let (exclude, text) = match target.map(str::trim) {
             Some(t) if t.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("ims-")) => {
                 let Ok(id) = IncidentId::parse(t) else {
                     return Ok(Plan::reply(Message::Usage {
@@ -110,14 +110,14 @@ impl Engine {
                     }));
                 };
                 match self.store.incident(&id)? {
-                    Some(inc) => (None, subject(&inc)),
+                    Some(inc) => (Some(id), subject(&inc)),
                     None => return Ok(Plan::refuse(Refusal::NotFound { incident: id })),
                 }
             }
             Some(t) => (None, t.to_string()),
             None => match self.store.channel_incident(channel)? {
                 Some(id) => match self.store.incident(&id)? {
-                    Some(inc) => (None, subject(&inc)),
+                    Some(inc) => (Some(id), subject(&inc)),
                     None => return Ok(Plan::refuse(Refusal::NotFound { incident: id })),
                 },
                 None => return Ok(Plan::refuse(Refusal::NoIncidentHere)),
@@ -126,11 +126,12 @@ impl Engine {
         Ok(Plan {
             outbox: vec![Action::Assist {
                 request: AssistRequest::Similar {
-                    incident,
+                    incident: None,
                     text,
                     to: Some(Destination::Channel {
                         channel: channel.clone(),
                     }),
+                    exclude,
                 },
             }],
             ..Plan::default()

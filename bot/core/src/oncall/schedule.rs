@@ -339,7 +339,9 @@ impl Schedule {
         out
     }
 
-    /// An iCalendar feed of the final schedule over `[from, to)`; one event per shift with someone on call.
+    /// An iCalendar feed of the final schedule over `[from, to)`; one event per shift with
+    /// someone on call. The shift under way at `from` keeps its real start (looked up to
+    /// 31 days back), so an event's UID and start stay the same from one fetch to the next.
     pub fn ical(&self, from: DateTime<Utc>, to: DateTime<Utc>, cal: &Calendars) -> String {
         let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
         let mut s = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//warroom//oncall//EN\r\nCALSCALE:GREGORIAN\r\n");
@@ -347,7 +349,8 @@ impl Schedule {
             "X-WR-CALNAME:On call: {}\r\n",
             ical_text(&self.name)
         ));
-        for sh in self.shifts(from, to, cal) {
+        let shifts = self.shifts(from - Duration::days(31), to, cal);
+        for sh in shifts.into_iter().filter(|sh| sh.end > from) {
             let Some(person) = sh.person else { continue };
             s.push_str("BEGIN:VEVENT\r\n");
             s.push_str(&format!(
@@ -522,6 +525,39 @@ mod tests {
         let ics = s.ical(t("2026-11-23T01:00:00Z"), t("2026-11-25T01:00:00Z"), &cal);
         assert_eq!(ics.matches("BEGIN:VEVENT").count(), 4);
         assert!(ics.contains("DTSTART:20261123T040000Z\r\nDTEND:20261123T060000Z\r\nSUMMARY:On call: dan (override)"), "{ics}");
+    }
+
+    #[test]
+    fn an_ical_event_keeps_its_uid_and_real_start_from_one_fetch_to_the_next() {
+        let s = schedule(vec![layer(
+            "primary",
+            &["ann", "bob"],
+            Rotation::Daily,
+            Restriction::Always,
+        )]);
+        let cal = Calendars::builtin();
+        let first_event = |at: &str| {
+            let ics = s.ical(t(at), t(at) + Duration::days(2), &cal);
+            let start = ics.find("BEGIN:VEVENT").unwrap();
+            let uid = ics[start..]
+                .lines()
+                .find(|l| l.starts_with("UID:"))
+                .unwrap()
+                .to_string();
+            let dtstart = ics[start..]
+                .lines()
+                .find(|l| l.starts_with("DTSTART:"))
+                .unwrap()
+                .to_string();
+            (uid, dtstart)
+        };
+        let a = first_event("2026-11-23T02:00:00Z");
+        let b = first_event("2026-11-23T03:30:05Z");
+        assert_eq!(a, b);
+        assert_eq!(
+            a.1, "DTSTART:20261123T010000Z",
+            "the shift's real start, not the fetch time"
+        );
     }
 
     #[test]
