@@ -65,7 +65,8 @@ async fn the_api_refuses_requests_without_the_right_bearer_token() {
 #[tokio::test]
 async fn posting_an_incident_declares_it_and_reading_it_back_shows_the_timeline() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut bot = Bot::start(&config(dir.path(), ""));
+    let catalog = "[[services]]\nname = \"market-data\"\n";
+    let mut bot = Bot::start(&config(dir.path(), catalog));
     let c = bot.http();
     let r = c
         .post(format!("{}/api/incidents", bot.base))
@@ -95,6 +96,19 @@ async fn posting_an_incident_declares_it_and_reading_it_back_shows_the_timeline(
     assert_eq!(got["timeline"][0]["source"], "api");
     assert_eq!(got["timeline"][0]["who"]["name"], "pipeline");
     assert!(got["milestones"]["discovered"].is_string());
+    assert!(created.get("unknown_services").is_none(), "{created}");
+
+    // A service the catalog does not know is named back, as chat warns of it.
+    let r = c
+        .post(format!("{}/api/incidents", bot.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"title": "x", "services": ["market-data", "nosuch"]}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.expect("json");
+    assert_eq!(created["unknown_services"], json!(["nosuch"]), "{created}");
 }
 
 #[tokio::test]

@@ -289,8 +289,16 @@ async fn create_incident(
         })
         .await?;
     match outcome.reply {
-        Some(Message::Declared { incident, .. }) => {
-            Ok((StatusCode::CREATED, Json(api_incident(*incident, None))).into_response())
+        Some(Message::Declared {
+            incident, unknown, ..
+        }) => {
+            let mut body = serde_json::to_value(api_incident(*incident, None))
+                .unwrap_or(serde_json::Value::Null);
+            if let (Some(o), false) = (body.as_object_mut(), unknown.is_empty()) {
+                // As chat warns: a misspelt service pages through the default policy.
+                o.insert("unknown_services".into(), serde_json::json!(unknown));
+            }
+            Ok((StatusCode::CREATED, Json(body)).into_response())
         }
         Some(Message::Denied { .. }) => Ok(json_error(
             StatusCode::FORBIDDEN,
