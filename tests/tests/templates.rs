@@ -610,43 +610,11 @@ fn messages() -> Vec<(&'static str, Message)> {
         ),
         (
             "reminder",
-            Message::Reminder {
-                plan: "CHG-1123".into(),
-                kind: warroom_core::tasks::ReminderKind::BeforeStart,
-                task: TaskLine {
-                    plan: "CHG-1123".into(),
-                    id: "AC3".into(),
-                    title: "Stop the order gateway".into(),
-                    owner: "ops".into(),
-                    team: "ops".into(),
-                    status: "pending".into(),
-                    start: Some(t("2026-11-23T14:00:00Z")),
-                    end: Some(t("2026-11-23T15:00:00Z")),
-                    overdue: false,
-                    critical: true,
-                    waits_for: vec![],
-                },
-            },
+            reminder(warroom_core::tasks::ReminderKind::BeforeStart, &[]),
         ),
         (
             "reminder_waiting",
-            Message::Reminder {
-                plan: "CHG-1123".into(),
-                kind: warroom_core::tasks::ReminderKind::AtStart,
-                task: TaskLine {
-                    plan: "CHG-1123".into(),
-                    id: "AC3".into(),
-                    title: "Stop the order gateway".into(),
-                    owner: "ops".into(),
-                    team: "ops".into(),
-                    status: "pending".into(),
-                    start: Some(t("2026-11-23T14:00:00Z")),
-                    end: Some(t("2026-11-23T15:00:00Z")),
-                    overdue: false,
-                    critical: true,
-                    waits_for: vec!["AC2".into()],
-                },
-            },
+            reminder(warroom_core::tasks::ReminderKind::AtStart, &["AC2"]),
         ),
         (
             "refused_oncall",
@@ -985,6 +953,27 @@ fn messages() -> Vec<(&'static str, Message)> {
         ),
         ("gate_verdict", gate_verdict()),
     ]
+}
+
+/// A reminder for AC3, which waits for `waits_for`.
+fn reminder(kind: warroom_core::tasks::ReminderKind, waits_for: &[&str]) -> Message {
+    Message::Reminder {
+        plan: "CHG-1123".into(),
+        kind,
+        task: TaskLine {
+            plan: "CHG-1123".into(),
+            id: "AC3".into(),
+            title: "Stop the order gateway".into(),
+            owner: "ops".into(),
+            team: "ops".into(),
+            status: "pending".into(),
+            start: Some(t("2026-11-23T14:00:00Z")),
+            end: Some(t("2026-11-23T15:00:00Z")),
+            overdue: false,
+            critical: true,
+            waits_for: waits_for.iter().map(|w| (*w).to_string()).collect(),
+        },
+    }
 }
 
 fn gate_verdict() -> Message {
