@@ -252,7 +252,18 @@ impl Renderer {
         IncidentView {
             id: i.id.to_string(),
             title: i.title.clone(),
-            severity_name: self.severity_names.get(&sev).cloned().unwrap_or_default(),
+            // The configured name, else the language's own (`[severity]` in labels.toml).
+            severity_name: self
+                .severity_names
+                .get(&sev)
+                .cloned()
+                .or_else(|| {
+                    self.labels
+                        .get("severity")
+                        .and_then(|s| s.get(&sev))
+                        .cloned()
+                })
+                .unwrap_or_default(),
             severity: sev,
             status: i.status.key().into(),
             status_label: self.label("status", i.status.key()),
@@ -695,13 +706,18 @@ impl Renderer {
             Message::Help => ("help", json!({ "commands": self.usage_lines() })),
             Message::Usage { error } => {
                 let detail = serde_json::to_value(&error.problem).unwrap_or_default();
+                let problem = detail.get("problem").cloned().unwrap_or_default();
+                let mut what = detail
+                    .get("detail")
+                    .map(|d| d.to_string().trim_matches('"').to_string())
+                    .unwrap_or_default();
+                if problem == "missing" {
+                    // The argument's name in this language (`task-id` → 任务编号).
+                    what = self.label("argument", &what);
+                }
                 (
                     "usage",
-                    json!({
-                        "usage": error.syntax.usage(),
-                        "problem": detail.get("problem").cloned().unwrap_or_default(),
-                        "detail": detail.get("detail").map(|d| d.to_string().trim_matches('"').to_string()).unwrap_or_default(),
-                    }),
+                    json!({ "usage": error.syntax.usage(), "problem": problem, "detail": what }),
                 )
             }
             Message::Denied {

@@ -1096,6 +1096,17 @@ mod tests {
         assert_eq!(all.get(" CN-Futures ").unwrap().code(), "SHFE");
         assert_eq!(all.get("nyse").unwrap().tz(), chrono_tz::America::New_York);
         assert!(all.get("LSE").is_none());
+        for (name, code) in [
+            ("上交所", "SSE"),
+            ("深交所", "SSE"),
+            ("期货", "SHFE"),
+            ("大商所", "SHFE"),
+            ("中金所", "CFFEX"),
+            ("港股", "HKEX"),
+            ("美股", "NYSE"),
+        ] {
+            assert_eq!(all.get(name).map(Calendar::code), Some(code), "{name}");
+        }
     }
 
     #[test]
@@ -1490,7 +1501,7 @@ mod tests {
             .1
             .replace("code = \"SSE\"", "code = \"SZSE\"")
             .replace(
-                "aliases = [\"SZSE\", \"CN-STOCK\", \"XSHG\", \"XSHE\"]",
+                "aliases = [\"SZSE\", \"CN-STOCK\", \"XSHG\", \"XSHE\", \"上交所\", \"深交所\", \"A股\", \"沪深\"]",
                 "aliases = [\"XSHE\"]",
             )
             + "\n[half_days]\n2026-11-20 = [\"morning\"]\n";

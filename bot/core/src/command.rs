@@ -464,7 +464,7 @@ impl Syntax {
             Self::Silence => "/silence <matcher…> for <2h> [comment…]  ·  /silence list  ·  /silence expire <id>",
             Self::Alerts => "/alerts [matcher…]",
             Self::RootCause => "/rootcause [incident-id] <text…>  ·  /resolution [incident-id] <text…>",
-            Self::Ask => "/ask <question…>  (or mention the bot)",
+            Self::Ask => "/ask <question…>",
             Self::Similar => "/similar [incident-id | text…]",
             Self::Analyze => "/analyze [incident-id]",
             Self::Proposal => "/confirm <proposal-id>  ·  /cancel <proposal-id>",
