@@ -332,9 +332,10 @@ fn message_summary(m: &Message) -> String {
             total,
             query,
         } => format!(
-            "change_list since={} [{}] {total}: {}",
+            "change_list since={} [{}]{} {total}: {}",
             query.since.format("%Y-%m-%dT%H:%MZ"),
             query.services.join(","),
+            if query.unknown { " unknown" } else { "" },
             changes
                 .iter()
                 .map(|c| c.id.as_str())
@@ -379,6 +380,7 @@ fn message_summary(m: &Message) -> String {
                 "refused transition {}->{} {:?}",
                 error.from, error.to, error.reason
             ),
+            Refusal::BadSpan { text, past: true } => format!("refused bad_span {text:?} past"),
             Refusal::Proposal { id, state, by } => {
                 format!(
                     "refused proposal {id} {state} by={}",

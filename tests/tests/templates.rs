@@ -671,7 +671,19 @@ fn messages() -> Vec<(&'static str, Message)> {
         (
             "refused_override_span",
             Message::Refused {
-                problem: Refusal::BadSpan { text: "0h".into() },
+                problem: Refusal::BadSpan {
+                    text: "0h".into(),
+                    past: false,
+                },
+            },
+        ),
+        (
+            "refused_override_past",
+            Message::Refused {
+                problem: Refusal::BadSpan {
+                    text: "2026-11-20 09:00".into(),
+                    past: true,
+                },
             },
         ),
         (
@@ -952,6 +964,22 @@ fn messages() -> Vec<(&'static str, Message)> {
             },
         ),
         ("gate_verdict", gate_verdict()),
+        (
+            "change_list_unknown",
+            Message::ChangeList {
+                query: warroom_core::event::ChangeListQuery {
+                    service: Some("支付系统".into()),
+                    services: vec!["支付系统".into()],
+                    since: t("2026-11-19T01:30:00Z"),
+                    lookback: warroom_core::command::Lookback::TradingDays(3),
+                    environment: None,
+                    operator: None,
+                    unknown: true,
+                },
+                changes: vec![],
+                total: 0,
+            },
+        ),
     ]
 }
 

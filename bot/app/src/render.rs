@@ -824,12 +824,20 @@ impl Renderer {
                     warroom_core::command::Lookback::TradingDays(n) => json!({ "trading_days": n }),
                     warroom_core::command::Lookback::Hours(n) => json!({ "hours": n }),
                 };
+                // The neighbours, beside the named service itself.
+                let named = query.service.as_deref().map(|s| s.trim().to_lowercase());
+                let with: Vec<&str> = query
+                    .services
+                    .iter()
+                    .filter(|s| named.as_deref() != Some(s.as_str()))
+                    .map(String::as_str)
+                    .collect();
                 (
                     "change_list",
-                    json!({ "service": query.service, "services": query.services.join(", "),
+                    json!({ "service": query.service, "services": with.join(", "),
                             "since": self.time(query.since), "lookback": lookback,
                             "environment": query.environment, "operator": query.operator,
-                            "total": total, "shown": changes.len(), "more": total > &changes.len(),
+                            "unknown": query.unknown, "total": total, "shown": changes.len(), "more": total > &changes.len(),
                             "changes": changes.iter().map(|c| self.change(c)).collect::<Vec<_>>() }),
                 )
             }
@@ -1022,7 +1030,9 @@ impl Renderer {
             }
             Refusal::UnknownPlan { plan } => json!({ "refusal": "unknown_plan", "plan": plan }),
             Refusal::BadDue { text } => json!({ "refusal": "bad_due", "text": text }),
-            Refusal::BadSpan { text } => json!({ "refusal": "bad_span", "text": text }),
+            Refusal::BadSpan { text, past } => {
+                json!({ "refusal": "bad_span", "text": text, "past": past })
+            }
             Refusal::MilestoneOrder {
                 milestone,
                 time,

@@ -759,6 +759,15 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
                         until: kw.eq_ignore_ascii_case("until"),
                     })
                 }
+                [_, person, ..]
+                    if person.eq_ignore_ascii_case("for")
+                        || person.eq_ignore_ascii_case("until") =>
+                {
+                    Err(ParseError {
+                        syntax: Syntax::OnCall,
+                        problem: Problem::Missing("person".into()),
+                    })
+                }
                 [_, _, kw, ..]
                     if !(kw.eq_ignore_ascii_case("for") || kw.eq_ignore_ascii_case("until")) =>
                 {

@@ -657,6 +657,9 @@ pub enum Refusal {
     BadSpan {
         /// As typed.
         text: String,
+        /// It reads as a time, but one already past.
+        #[serde(default)]
+        past: bool,
     },
     /// A closed incident is read-only.
     Closed {
@@ -759,6 +762,9 @@ pub struct ChangeListQuery {
     pub environment: Option<String>,
     /// Operator filter.
     pub operator: Option<String>,
+    /// The named service is neither in the catalog nor in any recorded change (a typo?).
+    #[serde(default)]
+    pub unknown: bool,
 }
 
 /// One host's before/after diff, for a card.

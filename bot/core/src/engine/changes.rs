@@ -212,6 +212,14 @@ impl Engine {
                 lookback,
                 environment: args.environment.clone(),
                 operator: args.operator.clone(),
+                unknown: args.service.as_deref().is_some_and(|s| {
+                    let name = s.trim().to_lowercase();
+                    catalog.get(&name).is_none()
+                        && !self
+                            .changes
+                            .iter()
+                            .any(|c| c.service.eq_ignore_ascii_case(&name))
+                }),
             },
             total: found.len(),
             changes: found.into_iter().take(LIST_CAP).cloned().collect(),

@@ -260,6 +260,7 @@ impl Engine {
         let Some(end) = end else {
             return Plan::refuse(Refusal::BadSpan {
                 text: span.chars().take(64).collect(),
+                past: until && crate::time::resolve(span, now, self.cfg.tz).is_ok(),
             });
         };
         self.store_override(schedule, person, now, end)
@@ -287,6 +288,7 @@ impl Engine {
         if end <= start {
             return Plan::refuse(Refusal::BadSpan {
                 text: end.to_rfc3339(),
+                past: false,
             });
         }
         let o = crate::oncall::Override {
