@@ -217,7 +217,7 @@ impl AlertsConfig {
     pub fn from_toml(table: toml::Value) -> Result<Self, AlertsConfigError> {
         let cfg: Self = serde_path_to_error::deserialize(table).map_err(|e| AlertsConfigError {
             key: e.path().to_string(),
-            message: e.inner().to_string(),
+            message: e.inner().message().trim().to_string(),
         })?;
         cfg.validate()?;
         Ok(cfg)

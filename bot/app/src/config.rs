@@ -33,14 +33,15 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(
-                f,
-                "{}:{}: key `{}`: {}",
-                self.file, l, self.key, self.message
-            ),
-            None => write!(f, "{}: key `{}`: {}", self.file, self.key, self.message),
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
         }
+        // A file that cannot be read or parsed has no key to name.
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -813,6 +814,22 @@ mod tests {
         assert_eq!(e.key, "knowledge.embedder.dim", "{e}");
         let e = Config::from_toml("[knowledge]\nsorces = []\n", "w.toml").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn config_errors_read_as_one_line_and_name_a_key_only_when_there_is_one() {
+        let e = Config::from_toml("[alerts.route]\ngroup_wait = \"30 parsecs\"\n", "w.toml")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "w.toml:2: key `alerts.route.group_wait`: `30 parsecs` is not a duration (use 30s, 5m, 1h30m or 2d)"
+        );
+        let e = Config::from_toml("[[services]]\nname = \"a\"\ntier = 1\ntier = 2\n", "w.toml")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "w.toml:4: duplicate key `tier` in table `services`"
+        );
     }
 
     #[test]
