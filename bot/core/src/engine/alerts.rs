@@ -518,6 +518,13 @@ impl Engine {
         let Some(p) = self.pipeline.as_mut() else {
             return Plan::refuse(crate::event::Refusal::AlertsOff);
         };
+        // Ids as typed in chat: `s-202612070112-1` is `S-202612070112-1`.
+        let known = || p.silences().chain(p.ended_silences());
+        let exact = known()
+            .find(|s| s.id == id)
+            .or_else(|| known().find(|s| s.id.eq_ignore_ascii_case(id)))
+            .map(|s| s.id.clone());
+        let id = exact.as_deref().unwrap_or(id);
         match p.expire_silence(id, now) {
             crate::alerts::SilenceEnd::Ended => {}
             crate::alerts::SilenceEnd::AlreadyEnded => {
