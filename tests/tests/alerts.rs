@@ -68,7 +68,8 @@ async fn delete(bot: &Bot, path: &str) -> u16 {
 async fn webhooks_refuse_bad_bodies_and_bad_credentials_with_a_reason() {
     std::env::set_var("WARROOM_TEST_GRAFANA_SECRET", "s3cret");
     let dir = tempfile::tempdir().expect("tempdir");
-    let bot = Bot::start(&config(dir.path(), FAST));
+    let extra = format!("{FAST}\n[alerts.declare]\nseverity_map = {{ sev-zero = \"P1\" }}\n");
+    let bot = Bot::start(&config(dir.path(), &extra));
     let (s, b) = post(
         &bot,
         "/api/alerts/alertmanager",
@@ -120,6 +121,15 @@ async fn webhooks_refuse_bad_bodies_and_bad_credentials_with_a_reason() {
         metrics.contains("warroom_alerts_received_total 0"),
         "{metrics}"
     );
+    // An unknown severity is refused; one the deployment's severity_map adds is taken.
+    let event = |sev: &str| {
+        json!({"event_action": "trigger", "dedup_key": "k1",
+               "payload": {"summary": "x", "severity": sev}})
+    };
+    let (s, b) = post_json(&bot, "/api/events", &event("bogus")).await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = post_json(&bot, "/api/events", &event("Sev-Zero")).await;
+    assert_eq!(s, 202, "{b}");
 }
 
 #[tokio::test]

@@ -325,7 +325,21 @@ async fn prometheus(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byte
 
 async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let now = Utc::now();
-    take(s, "events", headers, body, |b| alerts::parse_event(b, now)).await
+    let custom: Vec<String> = s
+        .config
+        .engine
+        .alerts
+        .as_ref()
+        .map(|a| a.declare.severity_map.keys().cloned().collect())
+        .unwrap_or_default();
+    let known = move |w: &str| {
+        let w = w.trim().to_lowercase();
+        custom.iter().any(|c| *c == w)
+    };
+    take(s, "events", headers, body, move |b| {
+        alerts::parse_event_with(b, now, &known)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -41,8 +41,8 @@ pub use inhibit::InhibitRule;
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use model::{fingerprint, Alert, AlertKey, AlertSource, AlertStatus, Labels};
 pub use normalize::{
-    alertmanager_value, parse_alertmanager, parse_event, parse_grafana, parse_prometheus,
-    prometheus_value, AlertParseError,
+    alertmanager_value, parse_alertmanager, parse_event, parse_event_with, parse_grafana,
+    parse_prometheus, prometheus_value, AlertParseError,
 };
 pub use pipeline::{
     AlertRef, AlertRoute, FiringAlert, Output, Pipeline, PipelineError, SilenceEnd, StormPhase,

@@ -339,18 +339,36 @@ pub(super) fn prometheus_alert(
 /// [`AlertParseError`] for a missing or unknown action, a resolve without a
 /// `dedup_key`, a trigger without a summary, or an unreadable timestamp.
 pub fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Alert>, AlertParseError> {
+    parse_event_with(body, now, &|_| false)
+}
+
+/// As [`parse_event`], also accepting as `payload.severity` the words `custom` knows
+/// (`[alerts.declare] severity_map`).
+///
+/// # Errors
+/// As [`parse_event`].
+pub fn parse_event_with(
+    body: &[u8],
+    now: DateTime<Utc>,
+    custom: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Alert>, AlertParseError> {
     let v = parse_json(body)?;
     match &v {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, e)| event(e, &format!("[{i}]"), now))
+            .map(|(i, e)| event(e, &format!("[{i}]"), now, custom))
             .collect(),
-        _ => Ok(vec![event(&v, "", now)?]),
+        _ => Ok(vec![event(&v, "", now, custom)?]),
     }
 }
 
-fn event(v: &Value, prefix: &str, now: DateTime<Utc>) -> Result<Alert, AlertParseError> {
+fn event(
+    v: &Value,
+    prefix: &str,
+    now: DateTime<Utc>,
+    custom: &dyn Fn(&str) -> bool,
+) -> Result<Alert, AlertParseError> {
     let f = |k: &str| {
         if prefix.is_empty() {
             k.to_string()
@@ -402,11 +420,11 @@ fn event(v: &Value, prefix: &str, now: DateTime<Utc>) -> Result<Alert, AlertPars
     let summary = get("summary")?.map(cut);
     if let Some(sev) = get("severity")? {
         // As PagerDuty's Events API, an unknown severity is an error, not a guess.
-        if super::config::builtin_severity(sev).is_none() {
+        if super::config::builtin_severity(sev).is_none() && !custom(sev) {
             return Err(invalid(
                 f("payload.severity"),
                 format!(
-                    "unknown severity `{}` (critical, error, warning or info; or P1 to P4)",
+                    "unknown severity `{}` (critical, error, warning or info; P1 to P4; or a word of [alerts.declare] severity_map)",
                     sev.chars().take(20).collect::<String>()
                 ),
             ));
@@ -620,7 +638,7 @@ mod tests {
             )
             .unwrap_err()
             .to_string(),
-            "payload.severity: unknown severity `bogus` (critical, error, warning or info; or P1 to P4)"
+            "payload.severity: unknown severity `bogus` (critical, error, warning or info; P1 to P4; or a word of [alerts.declare] severity_map)"
         );
         for known in ["critical", "Warning", "P2", "严重"] {
             let body = format!(
@@ -628,6 +646,15 @@ mod tests {
             );
             assert!(parse_event(body.as_bytes(), now()).is_ok(), "{known}");
         }
+        // A word the deployment's severity_map adds is known too.
+        let body = br#"{"event_action":"trigger","payload":{"summary":"x","severity":"Sev-Zero"}}"#;
+        assert!(parse_event(body, now()).is_err());
+        let alerts = parse_event_with(body, now(), &|w| w.trim().eq_ignore_ascii_case("sev-zero"))
+            .expect("a custom word");
+        assert_eq!(
+            alerts[0].labels.get("severity").map(String::as_str),
+            Some("Sev-Zero")
+        );
     }
 
     #[test]
