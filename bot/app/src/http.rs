@@ -543,6 +543,8 @@ async fn ical(
         from,
         from + chrono::Duration::days(days),
         &s.config.engine.calendars,
+        &s.renderer.word("ical", "on_call"),
+        &s.renderer.word("ical", "override"),
     );
     (
         [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],

@@ -183,6 +183,11 @@ impl Renderer {
         })
     }
 
+    /// A word of this language from `labels.toml` (`[section] key`), or the key itself.
+    pub fn word(&self, section: &str, key: &str) -> String {
+        self.label(section, key)
+    }
+
     fn label(&self, section: &str, key: &str) -> String {
         self.labels
             .get(section)

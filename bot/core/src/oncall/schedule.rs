@@ -342,11 +342,21 @@ impl Schedule {
     /// An iCalendar feed of the final schedule over `[from, to)`; one event per shift with
     /// someone on call. The shift under way at `from` keeps its real start (looked up to
     /// 31 days back), so an event's UID and start stay the same from one fetch to the next.
-    pub fn ical(&self, from: DateTime<Utc>, to: DateTime<Utc>, cal: &Calendars) -> String {
+    /// `on_call` and `override_layer` are the words of the feed's language ("On call",
+    /// "override").
+    pub fn ical(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cal: &Calendars,
+        on_call: &str,
+        override_layer: &str,
+    ) -> String {
         let fmt = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
         let mut s = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//warroom//oncall//EN\r\nCALSCALE:GREGORIAN\r\n");
         s.push_str(&format!(
-            "X-WR-CALNAME:On call: {}\r\n",
+            "X-WR-CALNAME:{}: {}\r\n",
+            ical_text(on_call),
             ical_text(&self.name)
         ));
         let shifts = self.shifts(from - Duration::days(31), to, cal);
@@ -364,10 +374,15 @@ impl Schedule {
                 fmt(sh.start),
                 fmt(sh.end)
             ));
+            let layer = match sh.layer.as_deref() {
+                Some("override") => override_layer,
+                other => other.unwrap_or(""),
+            };
             s.push_str(&format!(
-                "SUMMARY:On call: {} ({})\r\n",
+                "SUMMARY:{}: {} ({})\r\n",
+                ical_text(on_call),
                 ical_text(&person),
-                ical_text(sh.layer.as_deref().unwrap_or(""))
+                ical_text(layer)
             ));
             s.push_str("END:VEVENT\r\n");
         }
@@ -522,9 +537,26 @@ mod tests {
         let people: Vec<_> = sh.iter().map(|x| x.person.clone().unwrap()).collect();
         assert_eq!(people, vec!["bob", "dan", "bob", "ann"]);
         assert_eq!(sh[3].start, t("2026-11-24T01:00:00Z"));
-        let ics = s.ical(t("2026-11-23T01:00:00Z"), t("2026-11-25T01:00:00Z"), &cal);
+        let ics = s.ical(
+            t("2026-11-23T01:00:00Z"),
+            t("2026-11-25T01:00:00Z"),
+            &cal,
+            "On call",
+            "override",
+        );
         assert_eq!(ics.matches("BEGIN:VEVENT").count(), 4);
         assert!(ics.contains("DTSTART:20261123T040000Z\r\nDTEND:20261123T060000Z\r\nSUMMARY:On call: dan (override)"), "{ics}");
+        let zh = s.ical(
+            t("2026-11-23T01:00:00Z"),
+            t("2026-11-25T01:00:00Z"),
+            &cal,
+            "值班",
+            "顶班",
+        );
+        assert!(
+            zh.contains("SUMMARY:值班: dan (顶班)") && zh.contains("X-WR-CALNAME:值班: "),
+            "{zh}"
+        );
     }
 
     #[test]
@@ -537,7 +569,7 @@ mod tests {
         )]);
         let cal = Calendars::builtin();
         let first_event = |at: &str| {
-            let ics = s.ical(t(at), t(at) + Duration::days(2), &cal);
+            let ics = s.ical(t(at), t(at) + Duration::days(2), &cal, "值班", "顶班");
             let start = ics.find("BEGIN:VEVENT").unwrap();
             let uid = ics[start..]
                 .lines()
