@@ -157,7 +157,26 @@ struct DocAgg {
     best_lex: Option<(f32, Map<String, Value>)>,
     /// Best dense chunk payload and score.
     best_dense: Option<(f32, Map<String, Value>)>,
+    /// Best lexical and dense chunks with text under their heading (what to cite when
+    /// the best chunk is a heading alone, such as a runbook's `# Title` line).
+    body_lex: Option<(f32, Map<String, Value>)>,
+    body_dense: Option<(f32, Map<String, Value>)>,
     any: Option<Map<String, Value>>,
+}
+
+/// A chunk with text of its own: not the profile, and not a heading line alone.
+fn has_body(p: &Map<String, Value>) -> bool {
+    if get_str(p, "part") == "profile" {
+        return false;
+    }
+    let text = get_str(p, "text").trim();
+    !(text.starts_with('#') && !text.contains('\n'))
+}
+
+fn keep_best(slot: &mut Option<(f32, Map<String, Value>)>, score: f32, p: &Map<String, Value>) {
+    if slot.as_ref().is_none_or(|(s, _)| score > *s) {
+        *slot = Some((score, p.clone()));
+    }
 }
 
 impl DocAgg {
@@ -170,6 +189,16 @@ impl DocAgg {
     /// The chunk to cite: the best lexical non-profile chunk, else the best dense one, else
     /// whatever was seen (a profile cites the document's first section).
     fn cite(&self, prefer_dense: bool) -> Option<&Map<String, Value>> {
+        let lex = self.body_lex.as_ref().map(|(_, p)| p);
+        let dense = self.body_dense.as_ref().map(|(_, p)| p);
+        let body = if prefer_dense {
+            dense.or(lex)
+        } else {
+            lex.or(dense)
+        };
+        if body.is_some() {
+            return body;
+        }
         let is_chunk = |p: &&Map<String, Value>| get_str(p, "part") != "profile";
         let lex = self.best_lex.as_ref().map(|(_, p)| p).filter(is_chunk);
         let dense = self.best_dense.as_ref().map(|(_, p)| p).filter(is_chunk);
@@ -214,6 +243,9 @@ pub(crate) fn rank(
         if better {
             d.best_lex = Some((h.score, h.payload.clone()));
         }
+        if has_body(&h.payload) {
+            keep_best(&mut d.body_lex, h.score, &h.payload);
+        }
         d.any.get_or_insert(h.payload);
     }
     for h in dense {
@@ -230,6 +262,9 @@ pub(crate) fn rank(
         };
         if better {
             d.best_dense = Some((h.score, h.payload.clone()));
+        }
+        if has_body(&h.payload) {
+            keep_best(&mut d.body_dense, h.score, &h.payload);
         }
         d.any.get_or_insert(h.payload);
     }

@@ -158,6 +158,29 @@ async fn the_index_survives_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_naming_a_runbooks_title_cites_text_not_the_title_line_alone() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    write(
+        docs.path(),
+        "platform/kafka-consumer-lag.md",
+        "# Kafka consumer lag\n\n## Symptoms\n\nA consumer group falls behind and downstream data is late.\n\n## Recovery\n\nScale the consumer group up; restart a stuck instance.\n",
+    );
+    let (_data, kb) = lexical_index(docs.path()).await;
+    let a = kb
+        .search("kafka consumer lag", &SearchOptions::default())
+        .await
+        .expect("search");
+    let h = &a.hits[0];
+    assert_eq!(h.doc, "platform/kafka-consumer-lag.md");
+    assert!(
+        h.line_start > 1,
+        "cited the title line alone: {}",
+        h.citation
+    );
+    assert!(!h.snippet.starts_with('#'), "{}", h.snippet);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn citations_point_at_the_lines_of_the_matching_section() {
     let docs = corpus();
     let (_data, kb) = lexical_index(docs.path()).await;

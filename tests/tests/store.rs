@@ -55,6 +55,44 @@ fn ids_continue_after_reopen_and_are_never_reused() {
 }
 
 #[test]
+fn an_outbox_record_this_build_cannot_read_is_set_aside_and_holds_up_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let send = Action::Send {
+        to: Destination::Channel {
+            channel: ChannelRef::new("console", "console"),
+        },
+        message: Message::Help,
+    };
+    let items = store
+        .commit(Commit {
+            outbox: vec![send.clone(), send.clone()],
+            ..Commit::default()
+        })
+        .expect("commit");
+    drop(store);
+    {
+        let db = sled::open(dir.path()).expect("sled");
+        let outbox = db.open_tree("outbox").expect("tree");
+        outbox
+            .insert(
+                items[0].seq.to_be_bytes(),
+                &br#"{"v":1,"data":{"action":"from the future"}}"#[..],
+            )
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let store = SledStore::open(dir.path()).expect("reopen");
+    let pending = store.outbox().expect("the rest is delivered");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].seq, items[1].seq);
+    drop(store);
+    let db = sled::open(dir.path()).expect("sled");
+    let aside = db.open_tree("outbox-unreadable").expect("tree");
+    assert_eq!(aside.len(), 1, "kept for an operator, not lost");
+}
+
+#[test]
 fn a_commit_stores_incident_timeline_binding_and_outbox_together() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path()).expect("open");

@@ -1050,6 +1050,15 @@ fn gate_verdict() -> Message {
             false,
         ),
         reason(
+            "environments",
+            Decision::Allow,
+            Why::NotGated {
+                environment: "dev".into(),
+                gated: vec!["prod".into(), "staging".into()],
+            },
+            false,
+        ),
+        reason(
             "risk",
             Decision::NeedsApproval,
             Why::Risk {

@@ -800,6 +800,10 @@ pub fn history_doc(inc: &Incident, timeline: &[TimelineEntry]) -> HistoryDoc {
             Entry::ActionAdded {
                 id, title, owner, ..
             } => format!("action item {id}: {title} ({owner})"),
+            Entry::PageRequested {
+                target,
+                reason: Some(reason),
+            } => format!("page {target}: {reason}"),
             Entry::RootCause { .. } | Entry::Resolution { .. } => continue,
             _ => continue,
         };

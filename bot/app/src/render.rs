@@ -981,10 +981,13 @@ impl Renderer {
                     if let Some(a) = o.get("action").and_then(|a| a.as_str()).map(String::from) {
                         o.insert("action_label".into(), self.label("approval", &a).into());
                     }
-                    if let Some(names) = o.get("names").and_then(|n| n.as_array()) {
-                        let names: Vec<&str> = names.iter().filter_map(|n| n.as_str()).collect();
-                        let joined = names.join(self.label("units", "list_sep").as_str());
-                        o.insert("names".into(), joined.into());
+                    for list in ["names", "gated"] {
+                        if let Some(items) = o.get(list).and_then(|n| n.as_array()) {
+                            let items: Vec<&str> =
+                                items.iter().filter_map(|n| n.as_str()).collect();
+                            let joined = items.join(self.label("units", "list_sep").as_str());
+                            o.insert(list.into(), joined.into());
+                        }
                     }
                 }
                 w

@@ -680,18 +680,26 @@ impl Store for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        self.outbox
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv.map_err(io)?;
-                let rec: OutboxRecord = decode(&k, &v)?;
-                Ok(OutboxItem {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv.map_err(io)?;
+            match decode::<OutboxRecord>(&k, &v) {
+                Ok(rec) => out.push(OutboxItem {
                     seq: u64_at(&k),
                     action: rec.action,
                     attempts: rec.attempts,
-                })
-            })
-            .collect()
+                }),
+                // One record this build cannot read must not hold up every later message:
+                // it moves to `outbox-unreadable`, kept for an operator, and is logged once.
+                Err(e) => {
+                    tracing::error!(error = %e, "an outbox record cannot be read; set aside in outbox-unreadable");
+                    let aside = self.db.open_tree("outbox-unreadable").map_err(io)?;
+                    aside.insert(&k, v.clone()).map_err(io)?;
+                    self.outbox.remove(&k).map_err(io)?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn escalations(&self) -> Result<Vec<Escalation>, StoreError> {

@@ -1202,16 +1202,53 @@ fn parse_timeline(rest: &[String]) -> Result<Command, ParseError> {
 
 /// Full-width letters, digits and the signs commands use (`＝ ！ ～ ＠ － ．`) as
 /// their ASCII forms, as a Chinese input method types them (`Ｐ２`, `service＝db`,
-/// `２h`); other full-width punctuation in free text (`（）`, `，`) stays.
+/// `２h`), word by word: a word with Chinese text in it is free text and stays as
+/// typed, except the name and operator of a matcher (`alertname＝磁盘使用率９０％` keeps
+/// its value, which must match the alert's label exactly).
 fn half_width(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' | '＝' | '！' | '～' | '＠' | '－' | '．' => {
-                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+    let ascii = |c: char| match c {
+        '０'..='９' | 'Ａ'..='Ｚ' | 'ａ'..='ｚ' | '＝' | '！' | '～' | '＠' | '－' | '．' => {
+            char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+        }
+        _ => c,
+    };
+    let wide = |c: char| c as u32 >= 0x2E80 && !matches!(c, '\u{FF01}'..='\u{FF5E}');
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.chars().any(wide) {
+            // Up to the matcher's operator (`=`, `!=`, `=~`, `!~`), if there is one.
+            let op = word
+                .char_indices()
+                .find(|(_, c)| matches!(ascii(*c), '=' | '!' | '~'))
+                .map(|(i, _)| i);
+            match op {
+                Some(i) if !word[..i].chars().any(wide) => {
+                    let (name, rest) = word.split_at(i);
+                    out.extend(name.chars().map(ascii));
+                    let mut rest = rest.chars().peekable();
+                    while let Some(c) = rest.next_if(|c| matches!(ascii(*c), '=' | '!' | '~')) {
+                        out.push(ascii(c));
+                    }
+                    out.extend(rest);
+                }
+                _ => out.push_str(word),
             }
-            _ => c,
-        })
-        .collect()
+        } else {
+            out.extend(word.chars().map(ascii));
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -1249,6 +1286,15 @@ mod tests {
         assert!(matches!(
             cmd("/silence service＝market-data for ２h"),
             Command::Silence { matchers, span, .. } if matchers == ["service=market-data"] && span == "2h"
+        ));
+        // A label value with Chinese text keeps its full-width digits; so does a title word.
+        assert!(matches!(
+            cmd("/silence alertname＝磁盘使用率９０％ for 2h"),
+            Command::Silence { matchers, .. } if matchers == ["alertname=磁盘使用率９０％"]
+        ));
+        assert!(matches!(
+            cmd("/timeline add 第２次重启 Ｐ２"),
+            Command::TimelineAdd { text, .. } if text == "第２次重启 P2"
         ));
     }
 

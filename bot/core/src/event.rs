@@ -670,7 +670,8 @@ pub enum Refusal {
     AlertsOff,
     /// The silence cannot be used.
     BadSilence {
-        /// Why.
+        /// Why (records written before it was structured carry an English `reason`).
+        #[serde(alias = "reason", deserialize_with = "silence_problem_or_text")]
         problem: SilenceProblem,
     },
     /// No silence has that id.
@@ -712,6 +713,22 @@ pub enum Refusal {
         /// The market.
         market: String,
     },
+}
+
+/// A [`SilenceProblem`], or the English sentence an older version stored instead.
+fn silence_problem_or_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<SilenceProblem, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Structured(SilenceProblem),
+        Text(String),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Structured(p) => p,
+        Stored::Text(reason) => SilenceProblem::Rules { reason },
+    })
 }
 
 /// Why a silence was refused, structured so each language words it.
@@ -989,4 +1006,31 @@ pub struct PlanProgress {
     pub total: usize,
     /// Per team, by name.
     pub teams: Vec<TeamProgress>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silence_refusal_stored_by_an_older_version_still_reads() {
+        let old = r#"{"refusal":"bad_silence","reason":"`x` is not a duration such as 30m or 2h"}"#;
+        let r: Refusal = serde_json::from_str(old).expect("old shape");
+        assert_eq!(
+            r,
+            Refusal::BadSilence {
+                problem: SilenceProblem::Rules {
+                    reason: "`x` is not a duration such as 30m or 2h".into()
+                }
+            }
+        );
+        let new = Refusal::BadSilence {
+            problem: SilenceProblem::Duration {
+                text: "两周半".into(),
+            },
+        };
+        let back: Refusal =
+            serde_json::from_str(&serde_json::to_string(&new).expect("json")).expect("new shape");
+        assert_eq!(back, new);
+    }
 }

@@ -515,9 +515,15 @@ pub fn components(
         .iter()
         .map(|s| {
             let code = s.code();
-            let label = match severity_names.get(&code) {
-                Some(n) if !n.is_empty() => format!("{code} · {n}"),
-                _ => code.clone(),
+            // The configured name, else the language's own, as on the card.
+            let name = severity_names
+                .get(&code)
+                .cloned()
+                .unwrap_or_else(|| labels.get("severity", &code));
+            let label = if name.is_empty() || name == code {
+                code.clone()
+            } else {
+                format!("{code} · {name}")
             };
             CreateSelectMenuOption::new(clip(&label, 100), code)
                 .default_selection(*s == inc.severity)

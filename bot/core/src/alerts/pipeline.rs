@@ -1712,12 +1712,16 @@ impl Pipeline {
                                 })
                                 .collect(),
                         };
-                        self.declare(&cid, Some(trigger), out);
+                        if !self.silenced_before_declaring(&cid, now, out) {
+                            self.declare(&cid, Some(trigger), out);
+                        }
                     } else if self.cluster_deadline(c).is_some_and(|d| d <= now) {
                         let trigger = Trigger::Pause {
                             severity: c.severity,
                         };
-                        self.declare(&cid, Some(trigger), out);
+                        if !self.silenced_before_declaring(&cid, now, out) {
+                            self.declare(&cid, Some(trigger), out);
+                        }
                     }
                 }
                 ClusterState::Closed => {}
@@ -1817,10 +1821,12 @@ impl Pipeline {
         }
     }
 
-    /// A pending cluster whose firing alerts are all silenced now (the silence came
-    /// after they were grouped) is not declared: it closes, its firing alerts are muted
-    /// and go back to their route groups undecided, so a later flush takes them up
-    /// again if they still fire when the silence ends. Returns whether it closed.
+    /// A pending cluster whose firing alerts are silenced now (the silence came after
+    /// they were grouped), all but ones too minor to page alone (below
+    /// `declare.alone_from`), is not declared: it closes, its silenced alerts are muted,
+    /// and its firing alerts go back to their route groups undecided, so a later flush
+    /// takes them up again (the silenced ones once the silence ends). Returns whether it
+    /// closed.
     fn silenced_before_declaring(
         &mut self,
         cid: &str,
@@ -1830,7 +1836,9 @@ impl Pipeline {
         let Some(c) = self.state.clusters.get(cid) else {
             return false;
         };
+        let alone = self.config.declare.alone_from;
         let mut muted = Vec::new();
+        let mut minor = Vec::new();
         for m in c.members.iter().filter(|m| m.resolved_at.is_none()) {
             let silence = self
                 .state
@@ -1839,6 +1847,7 @@ impl Pipeline {
                 .and_then(|st| self.silenced_by(&st.labels, now));
             match silence {
                 Some(id) => muted.push((m.key.clone(), id)),
+                None if m.severity > alone => minor.push(m.key.clone()),
                 None => return false,
             }
         }
@@ -1867,6 +1876,17 @@ impl Pipeline {
             if let Some(e) = idx.and_then(|i| self.episode_mut(&k.fingerprint, i)) {
                 e.cluster = None;
                 e.resolve_reported = true;
+            }
+        }
+        for k in minor {
+            let idx = self
+                .state
+                .alerts
+                .get(&k.fingerprint)
+                .and_then(|st| position(st, &k));
+            if let Some(e) = idx.and_then(|i| self.episode_mut(&k.fingerprint, i)) {
+                e.cluster = None;
+                e.decided = false;
             }
         }
         for (k, silence) in muted {

@@ -1966,3 +1966,39 @@ fn a_silence_made_after_an_alert_was_grouped_keeps_it_from_declaring_until_it_en
     }
     assert_eq!(declares(&out).len(), 1, "{out:#?}");
 }
+
+#[test]
+fn a_minor_alert_joining_a_silenced_one_does_not_page_in_its_name() {
+    let mut p = Pipeline::new(PipelineConfig::default(), estate()).unwrap();
+    let on_db = |name: &str, severity: &str, secs: i64| {
+        alert(
+            &[
+                ("alertname", name),
+                ("service", "db"),
+                ("severity", severity),
+            ],
+            at(secs),
+            AlertStatus::Firing,
+        )
+    };
+    let disk = on_db("DiskFull", "warning", 0);
+    let mut out = p.ingest(vec![disk.clone()], at(1));
+    out.extend(run_until(&mut p, at(45)));
+    assert!(p.cluster_of(&disk.key()).is_some(), "grouped: {out:#?}");
+    p.add_silence(Silence {
+        starts_at: at(45),
+        ends_at: Some(at(3600)),
+        ..silence("disk-work", "alertname=DiskFull")
+    })
+    .unwrap();
+    let note = on_db("SlowQueryLogRotated", "info", 50);
+    let mut out = Vec::new();
+    for t in (60..1800).step_by(60) {
+        out.extend(p.ingest(vec![disk.clone(), note.clone()], at(t)));
+        out.extend(run_until(&mut p, at(t + 59)));
+    }
+    assert!(
+        declares(&out).is_empty(),
+        "declared while its cause is silenced: {out:#?}"
+    );
+}

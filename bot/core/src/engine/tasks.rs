@@ -408,12 +408,14 @@ impl Engine {
         let mut kept = 0;
         let old = self.plan_index(&p.id).map(|i| &self.plans[i]);
         let lead = self.cfg.reminder_lead;
+        // Reminders after the scheduler's mark are still to be sent by its next tick.
+        let missed_until = self.sched.reminded_until.unwrap_or(now).min(now);
         let soon: Vec<TaskId> = p
             .tasks
             .iter()
             .filter(|t| {
                 t.window
-                    .is_some_and(|w| w.start > now && w.start - lead <= now)
+                    .is_some_and(|w| w.start > now && w.start - lead <= missed_until)
                     && !old.is_some_and(|o| {
                         o.task(&t.id)
                             .is_some_and(|o| o.window.map(|w| w.start) == t.window.map(|w| w.start))
