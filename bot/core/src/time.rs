@@ -327,6 +327,26 @@ pub fn with_digits(text: &str) -> String {
     }
 }
 
+/// `text` with every Chinese count written in digits (`一小时三十分钟` → `1小时30分钟`).
+pub fn all_digits(text: &str) -> String {
+    let numeral = |c: char| "零一二两三四五六七八九十".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for c in text.chars() {
+        if numeral(c) {
+            run.push(c);
+            continue;
+        }
+        if !run.is_empty() {
+            out.push_str(&with_digits(&run));
+            run.clear();
+        }
+        out.push(c);
+    }
+    out.push_str(&with_digits(&run));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

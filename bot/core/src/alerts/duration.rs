@@ -73,8 +73,9 @@ impl Dur {
         if let Some(d) = crate::time::parse_span(t).filter(|d| d.num_seconds() <= MAX_SECS) {
             return Ok(Self(d.num_seconds()));
         }
+        let digits = crate::time::all_digits(t);
         let mut total: i64 = 0;
-        let mut rest = t;
+        let mut rest = digits.as_str();
         while !rest.is_empty() {
             let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
             if digits == 0 || digits > 9 {
@@ -173,6 +174,8 @@ mod tests {
         assert_eq!(Dur::parse("两小时").unwrap(), Dur::hours(2));
         assert_eq!(Dur::parse("2 hours").unwrap(), Dur::hours(2));
         assert_eq!(Dur::parse("一个半小时").unwrap(), Dur::mins(90));
+        assert_eq!(Dur::parse("一小时三十分钟").unwrap(), Dur::mins(90));
+        assert_eq!(Dur::parse("两周").unwrap(), Dur::hours(14 * 24));
         for bad in ["", "5x", "m", "-5m", "99999999999d", "1.5h"] {
             assert!(Dur::parse(bad).is_err(), "{bad}");
         }
