@@ -1864,46 +1864,43 @@ impl Pipeline {
             c.state = ClusterState::Closed;
         }
         self.state.open.remove(cid);
-        let position = |st: &AlertState, k: &AlertKey| {
-            st.episodes.iter().position(|e| e.starts_at == k.starts_at)
-        };
         for k in resolved {
-            let idx = self
-                .state
-                .alerts
-                .get(&k.fingerprint)
-                .and_then(|st| position(st, &k));
-            if let Some(e) = idx.and_then(|i| self.episode_mut(&k.fingerprint, i)) {
+            if let Some(e) = self.episode_of_mut(&k) {
                 e.cluster = None;
                 e.resolve_reported = true;
             }
         }
         for k in minor {
-            let idx = self
-                .state
-                .alerts
-                .get(&k.fingerprint)
-                .and_then(|st| position(st, &k));
-            if let Some(e) = idx.and_then(|i| self.episode_mut(&k.fingerprint, i)) {
+            if let Some(e) = self.episode_of_mut(&k) {
                 e.cluster = None;
                 e.decided = false;
             }
         }
         for (k, silence) in muted {
-            let idx = self
-                .state
-                .alerts
-                .get(&k.fingerprint)
-                .and_then(|st| position(st, &k));
-            if let Some(i) = idx {
-                if let Some(e) = self.episode_mut(&k.fingerprint, i) {
-                    e.cluster = None;
-                    e.decided = false;
-                }
-                self.suppress(&k.fingerprint, i, SuppressReason::Silenced { silence }, out);
+            let Some(i) = self.episode_index(&k) else {
+                continue;
+            };
+            if let Some(e) = self.episode_mut(&k.fingerprint, i) {
+                e.cluster = None;
+                e.decided = false;
             }
+            self.suppress(&k.fingerprint, i, SuppressReason::Silenced { silence }, out);
         }
         true
+    }
+
+    /// Where episode `k` is among its alert's episodes.
+    fn episode_index(&self, k: &AlertKey) -> Option<usize> {
+        self.state
+            .alerts
+            .get(&k.fingerprint)
+            .and_then(|st| st.episodes.iter().position(|e| e.starts_at == k.starts_at))
+    }
+
+    /// Episode `k`, to change.
+    fn episode_of_mut(&mut self, k: &AlertKey) -> Option<&mut Episode> {
+        let i = self.episode_index(k)?;
+        self.episode_mut(&k.fingerprint, i)
     }
 
     fn drop_transient(&mut self, cid: &str, out: &mut Vec<Output>) {
@@ -1914,12 +1911,7 @@ impl Pipeline {
         let keys: Vec<AlertKey> = c.members.iter().map(|m| m.key.clone()).collect();
         self.state.open.remove(cid);
         for k in keys {
-            let idx = self
-                .state
-                .alerts
-                .get(&k.fingerprint)
-                .and_then(|st| st.episodes.iter().position(|e| e.starts_at == k.starts_at));
-            if let Some(i) = idx {
+            if let Some(i) = self.episode_index(&k) {
                 if let Some(e) = self.episode_mut(&k.fingerprint, i) {
                     e.cluster = None;
                     e.resolve_reported = true;
