@@ -609,7 +609,7 @@ impl Renderer {
                 (
                     "calendar",
                     json!({ "market": view.market, "tz": view.tz, "at": local(view.at), "covered": view.covered,
-                            "trading": view.trading, "session": view.session, "session_end": view.session_end.map(local),
+                            "trading": view.trading, "session": view.session.as_deref().map(|s| self.label("session", s)), "session_end": view.session_end.map(local),
                             "trading_day": view.trading_day.map(|d| d.to_string()), "next_open": view.next_open.map(local) }),
                 )
             }
@@ -977,6 +977,9 @@ impl Renderer {
                     o.insert("downgraded".into(), r.downgraded.into());
                     if let Some(day) = o.get("weekday").and_then(|d| d.as_str()).map(String::from) {
                         o.insert("weekday".into(), self.label("weekday", &day).into());
+                    }
+                    if let Some(s) = o.get("session").and_then(|s| s.as_str()).map(String::from) {
+                        o.insert("session".into(), self.label("session", &s).into());
                     }
                     if let Some(a) = o.get("action").and_then(|a| a.as_str()).map(String::from) {
                         o.insert("action_label".into(), self.label("approval", &a).into());
