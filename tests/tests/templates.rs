@@ -17,6 +17,7 @@ use warroom_core::incident::{
     AlertEvent, ChannelRef, Entry, Incident, IncidentId, Milestone, Person, Severity, Source,
     Status, TimelineEntry, TransitionReason, COMMANDER,
 };
+use warroom_core::oncall::NextStep;
 use warroom_core::rbac::Permission;
 use warroom_core::time::TimeError;
 
@@ -493,6 +494,10 @@ fn messages() -> Vec<(&'static str, Message)> {
                     },
                     by: None,
                     reason: None,
+                    next: Some(NextStep {
+                        at: t("2026-11-23T02:20:00Z"),
+                        waits_for_open: false,
+                    }),
                 },
             },
         ),
@@ -512,6 +517,7 @@ fn messages() -> Vec<(&'static str, Message)> {
                     },
                     by: Some("alice".into()),
                     reason: Some("主库连接数打满".into()),
+                    next: None,
                 },
             },
         ),
@@ -530,6 +536,10 @@ fn messages() -> Vec<(&'static str, Message)> {
                     },
                     by: None,
                     reason: None,
+                    next: Some(NextStep {
+                        at: t("2026-11-24T01:05:00Z"),
+                        waits_for_open: true,
+                    }),
                 },
             },
         ),
@@ -1091,7 +1101,7 @@ fn gate_verdict() -> Message {
             Why::Decided {
                 action: "rejected".into(),
                 by: "bob".into(),
-                at: "2026-11-23 01:05 UTC".into(),
+                at: "2026-11-23 09:05 Asia/Shanghai".into(),
                 note: Some("not during the open".into()),
             },
             false,

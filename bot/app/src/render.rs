@@ -592,6 +592,8 @@ impl Renderer {
                     json!({ "incident": page.incident.to_string(), "title": page.title, "severity": page.severity.code(),
                             "policy": page.policy, "step": page.step, "round": page.round + 1,
                             "by": page.by, "reason": page.reason,
+                            "next_at": page.next.map(|n| self.time(n.at)),
+                            "waits_for_open": page.next.is_some_and(|n| n.waits_for_open),
                             "kind": kind, "name": name, "schedule": schedule }),
                 )
             }

@@ -908,6 +908,10 @@ pub struct PageNotice {
     /// The reason they gave.
     #[serde(default)]
     pub reason: Option<String>,
+    /// When the policy's next step pages if nobody acknowledges; none for a manual
+    /// page or a policy's last step.
+    #[serde(default)]
+    pub next: Option<crate::oncall::NextStep>,
 }
 
 /// One schedule in an `/oncall` answer.

@@ -4,6 +4,7 @@
 //! into the final answer the pipeline gets ([`settle`]).
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::gate::{Decision, Reason, Verdict, Why};
@@ -151,13 +152,17 @@ impl GateRecord {
 /// people decided before (`prior`). An approval lifts `needs_approval` only; a
 /// fresh `deny` (the change now falls into a freeze window) needs an override. A
 /// rejection denies. Each decision is added as a reason.
-pub fn settle(fresh: &Verdict, prior: Option<&ApprovalState>) -> Verdict {
+pub fn settle(fresh: &Verdict, prior: Option<&ApprovalState>, tz: Tz) -> Verdict {
     let mut out = fresh.clone();
     let decided =
         |action: &str, by: &Person, at: &DateTime<Utc>, note: &Option<String>| Why::Decided {
             action: action.into(),
             by: by.name.clone(),
-            at: at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            at: format!(
+                "{} {}",
+                at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                tz.name()
+            ),
             note: note.clone().filter(|n| !n.is_empty()),
         };
     match prior {
@@ -229,11 +234,19 @@ mod tests {
         let mut r = rec(Decision::NeedsApproval);
         r.decide(ApprovalAction::Approve, Person::named("lead"), at(), None)
             .unwrap();
-        let v = settle(&verdict(Decision::NeedsApproval), r.approval.as_ref());
+        let v = settle(
+            &verdict(Decision::NeedsApproval),
+            r.approval.as_ref(),
+            chrono_tz::UTC,
+        );
         assert_eq!(v.decision, Decision::Allow);
         assert_eq!(v.reasons.last().unwrap().rule, "approval");
         // The change slid into a freeze window: the approval does not cover a denial.
-        let v = settle(&verdict(Decision::Deny), r.approval.as_ref());
+        let v = settle(
+            &verdict(Decision::Deny),
+            r.approval.as_ref(),
+            chrono_tz::UTC,
+        );
         assert_eq!(v.decision, Decision::Deny);
     }
 
@@ -251,9 +264,31 @@ mod tests {
             Some("hotfix".into()),
         )
         .unwrap();
-        let v = settle(&verdict(Decision::Deny), r.approval.as_ref());
+        let v = settle(
+            &verdict(Decision::Deny),
+            r.approval.as_ref(),
+            chrono_tz::UTC,
+        );
         assert_eq!(v.decision, Decision::Allow);
         assert!(v.reasons.last().unwrap().message.contains("hotfix"));
+    }
+
+    #[test]
+    fn a_decision_is_dated_in_the_gates_timezone_not_in_utc() {
+        let mut r = rec(Decision::NeedsApproval);
+        r.decide(ApprovalAction::Approve, Person::named("lead"), at(), None)
+            .unwrap();
+        let v = settle(
+            &verdict(Decision::NeedsApproval),
+            r.approval.as_ref(),
+            chrono_tz::Asia::Shanghai,
+        );
+        let last = v.reasons.last().unwrap();
+        assert!(
+            last.message.contains("at 2026-11-23 09:00 Asia/Shanghai"),
+            "{}",
+            last.message
+        );
     }
 
     #[test]
@@ -265,7 +300,11 @@ mod tests {
             r.decide(ApprovalAction::Approve, Person::named("x"), at(), None),
             Err(ApprovalError::AlreadyDecided { .. })
         ));
-        let v = settle(&verdict(Decision::NeedsApproval), r.approval.as_ref());
+        let v = settle(
+            &verdict(Decision::NeedsApproval),
+            r.approval.as_ref(),
+            chrono_tz::UTC,
+        );
         assert_eq!(v.decision, Decision::Deny);
         let mut ok = rec(Decision::Allow);
         assert_eq!(

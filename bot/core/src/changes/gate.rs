@@ -269,7 +269,7 @@ pub enum Why {
         action: String,
         /// Who.
         by: String,
-        /// When, `YYYY-MM-DD HH:MM UTC`.
+        /// When, `YYYY-MM-DD HH:MM Zone` in the gate's timezone.
         at: String,
         /// Their note.
         note: Option<String>,

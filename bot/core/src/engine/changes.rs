@@ -63,7 +63,7 @@ impl Engine {
         {
             rec.approval = Some(ApprovalState::Pending);
         }
-        let verdict = changes::settle(&fresh, rec.approval.as_ref());
+        let verdict = changes::settle(&fresh, rec.approval.as_ref(), self.cfg.gate.timezone);
         let mut outbox = Vec::new();
         if verdict.decision != Decision::Allow && rec.approval.is_none() {
             rec.approval = Some(ApprovalState::Pending);

@@ -7,7 +7,7 @@ use super::{bot, Engine, Plan};
 use crate::catalog::Service;
 use crate::event::{Action, CalendarView, Message, PageNotice, PageTarget, Refusal, Via};
 use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
-use crate::oncall::{schedules_for, Lookup, Page, Policy, Target};
+use crate::oncall::{schedules_for, Lookup, NextStep, Page, Policy, Target};
 use crate::ports::StoreError;
 
 /// Most escalation steps fired in one tick (the rest fire on the next one).
@@ -43,13 +43,22 @@ impl Engine {
         for policy in self.policies_for(inc) {
             let key = format!("{}/{}", inc.id, policy.name);
             let (esc, pages) = policy.start(&key, now, &self.cfg.calendars);
+            let next = esc.next_step(policy, now);
             plan.escalations.push(esc);
-            self.page(inc, pages, now, plan);
+            self.page(inc, pages, next, now, plan);
         }
     }
 
     /// Turns pages into notifications (chat, and the webhook when configured) and timeline entries.
-    fn page(&self, inc: &Incident, pages: Vec<Page>, now: DateTime<Utc>, plan: &mut Plan) {
+    /// `next`: when the policy's next step follows, told with each page.
+    fn page(
+        &self,
+        inc: &Incident,
+        pages: Vec<Page>,
+        next: Option<NextStep>,
+        now: DateTime<Utc>,
+        plan: &mut Plan,
+    ) {
         for p in pages {
             let target = match &p.target {
                 Target::User(name) => PageTarget::Person {
@@ -82,6 +91,7 @@ impl Engine {
                 target: target.clone(),
                 by: p.by.clone(),
                 reason: p.reason.clone(),
+                next,
             };
             let entry = Entry::Paged {
                 target: target.label(),
@@ -160,7 +170,7 @@ impl Engine {
                 },
             },
         ));
-        self.page(inc, pages, now, &mut plan);
+        self.page(inc, pages, None, now, &mut plan);
         plan
     }
 
@@ -209,7 +219,8 @@ impl Engine {
             match (policy, inc) {
                 (Some(policy), Some(inc)) if !inc.status.is_over() => {
                     let pages = esc.advance(&policy, now, &self.cfg.calendars);
-                    self.page(&inc, pages, now, &mut plan);
+                    let next = esc.next_step(&policy, now);
+                    self.page(&inc, pages, next, now, &mut plan);
                 }
                 // The policy was removed from the config, or the incident is over: stop.
                 _ => esc.next_at = None,

@@ -80,6 +80,17 @@ pub struct Page {
     pub reason: Option<String>,
 }
 
+/// When an escalation's next step is due, as told with a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextStep {
+    /// When it pages, unless someone acknowledges first.
+    pub at: DateTime<Utc>,
+    /// The wait counts trading time only and the market is closed for part of it,
+    /// so the step comes later than the wait on the wall clock.
+    #[serde(default)]
+    pub waits_for_open: bool,
+}
+
 /// A running escalation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Escalation {
@@ -231,6 +242,18 @@ impl Escalation {
         }
     }
 
+    /// When the next step pages after the step last fired at `now`, and whether the
+    /// policy's trading clock holds it beyond its wall-clock wait.
+    pub fn next_step(&self, policy: &Policy, now: DateTime<Utc>) -> Option<NextStep> {
+        let at = self.next_at?;
+        let wait = policy.steps.get(self.step).map_or(0, |s| s.wait_minutes);
+        let wall = now + Duration::minutes(i64::from(wait));
+        Some(NextStep {
+            at,
+            waits_for_open: matches!(policy.clock, WaitClock::Trading { .. }) && at > wall,
+        })
+    }
+
     /// True once nothing more will fire.
     pub fn is_finished(&self) -> bool {
         self.next_at.is_none()
@@ -321,6 +344,43 @@ mod tests {
         // 11:28 Shanghai: 2 trading minutes before lunch, 3 after 13:00.
         let (e, _) = p.start("k", t("2026-11-23T03:28:00Z"), &cal);
         assert_eq!(e.next_at, Some(t("2026-11-23T05:03:00Z")));
+        assert_eq!(
+            e.next_step(&p, t("2026-11-23T03:28:00Z")),
+            Some(NextStep {
+                at: t("2026-11-23T05:03:00Z"),
+                waits_for_open: true
+            }),
+            "the page says the next step waits for the afternoon session"
+        );
+    }
+
+    #[test]
+    fn a_page_tells_when_the_next_step_follows_and_the_last_step_tells_nothing() {
+        let cal = Calendars::builtin();
+        let p = policy(WaitClock::Wall, 0);
+        let (mut e, _) = p.start("k", t("2026-11-23T02:00:00Z"), &cal);
+        assert_eq!(
+            e.next_step(&p, t("2026-11-23T02:00:00Z")),
+            Some(NextStep {
+                at: t("2026-11-23T02:05:00Z"),
+                waits_for_open: false
+            })
+        );
+        let _ = e.advance(&p, t("2026-11-23T02:05:00Z"), &cal);
+        assert_eq!(e.next_step(&p, t("2026-11-23T02:05:00Z")), None);
+        // In session, a trading-time wait is the wall-clock wait.
+        let sse = policy(
+            WaitClock::Trading {
+                market: "SSE".into(),
+            },
+            0,
+        );
+        let (e, _) = sse.start("k", t("2026-11-23T02:00:00Z"), &cal);
+        assert_eq!(
+            e.next_step(&sse, t("2026-11-23T02:00:00Z"))
+                .map(|n| n.waits_for_open),
+            Some(false)
+        );
     }
 
     #[test]

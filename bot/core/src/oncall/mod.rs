@@ -5,7 +5,7 @@ pub mod escalation;
 pub mod lookup;
 pub mod schedule;
 
-pub use escalation::{Escalation, Page, Policy, PolicyError, Step, Target, WaitClock};
+pub use escalation::{Escalation, NextStep, Page, Policy, PolicyError, Step, Target, WaitClock};
 pub use lookup::{entries, schedules_for, Lookup};
 pub use schedule::{
     Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift,
