@@ -339,9 +339,43 @@ impl Schedule {
         out
     }
 
+    /// The shifts over `[from, to)`, the one under way at `from` with its real start:
+    /// looked up 31 days back, then further back while that shift still began at the
+    /// edge of the lookup, but never before the schedule's first turn or override (a
+    /// one-person rotation has always been that person's: its shift starts there).
+    fn shifts_since_their_start(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        cal: &Calendars,
+    ) -> Vec<Shift> {
+        let first = self
+            .layers
+            .iter()
+            .map(|l| local(self.tz, l.anchor, l.handoff))
+            .chain(self.overrides.iter().map(|o| o.start))
+            .min()
+            .unwrap_or(from)
+            .min(from);
+        let mut back = Duration::days(31);
+        loop {
+            let start = (from - back).max(first);
+            let shifts = self.shifts(start, to, cal);
+            let cut = shifts
+                .iter()
+                .find(|sh| sh.end > from)
+                .is_some_and(|sh| sh.start == start);
+            if !cut || start == first || back >= Duration::days(3660) {
+                return shifts;
+            }
+            back = back * 2;
+        }
+    }
+
     /// An iCalendar feed of the final schedule over `[from, to)`; one event per shift with
-    /// someone on call. The shift under way at `from` keeps its real start (looked up to
-    /// 31 days back), so an event's UID and start stay the same from one fetch to the next.
+    /// someone on call. The shift under way at `from` keeps its real start
+    /// ([`Self::shifts_since_their_start`]), so an event's UID and start stay the same
+    /// from one fetch to the next.
     /// `on_call` and `override_layer` are the words of the feed's language ("On call",
     /// "override").
     pub fn ical(
@@ -359,7 +393,7 @@ impl Schedule {
             ical_text(on_call),
             ical_text(&self.name)
         ));
-        let shifts = self.shifts(from - Duration::days(31), to, cal);
+        let shifts = self.shifts_since_their_start(from, to, cal);
         for sh in shifts.into_iter().filter(|sh| sh.end > from) {
             let Some(person) = sh.person else { continue };
             s.push_str("BEGIN:VEVENT\r\n");
@@ -590,6 +624,36 @@ mod tests {
             a.1, "DTSTART:20261123T010000Z",
             "the shift's real start, not the fetch time"
         );
+    }
+
+    #[test]
+    fn a_one_person_rotation_is_one_event_from_its_first_turn_whenever_it_is_fetched() {
+        // Anchored 2026-11-02 09:00 Shanghai; fetched 3 and 13 months later.
+        let s = schedule(vec![layer(
+            "dba",
+            &["hu"],
+            Rotation::Weekly,
+            Restriction::Always,
+        )]);
+        let cal = Calendars::builtin();
+        let event = |at: &str| {
+            let ics = s.ical(
+                t(at),
+                t(at) + Duration::days(7),
+                &cal,
+                "On call",
+                "override",
+            );
+            assert_eq!(ics.matches("BEGIN:VEVENT").count(), 1, "{ics}");
+            ics.lines()
+                .filter(|l| l.starts_with("UID:") || l.starts_with("DTSTART:"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let a = event("2027-02-10T02:00:00Z");
+        assert_eq!(a, event("2027-02-11T05:00:00Z"));
+        assert_eq!(a, event("2027-12-24T05:00:00Z"));
+        assert_eq!(a[1], "DTSTART:20261102T010000Z");
     }
 
     #[test]
