@@ -697,7 +697,7 @@ impl Member {
 /// An incident cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
-    /// Id (`C-000042`).
+    /// Id (`C-` and 16 hex digits named after its founding alert, see `cluster_id` in the pipeline).
     pub id: String,
     /// State.
     pub state: ClusterState,

@@ -231,6 +231,10 @@ struct Episode {
     suppressed: Option<SuppressReason>,
     resolve_reported: bool,
     held: bool,
+    /// Clusters this episode founded (it founds another when it still fires after
+    /// the first one ended).
+    #[serde(default)]
+    founded: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -298,7 +302,6 @@ struct State {
     groups: BTreeMap<String, Group>,
     clusters: BTreeMap<String, Cluster>,
     open: BTreeSet<String>,
-    next_cluster: u64,
     silences: BTreeMap<String, Silence>,
     storms: BTreeMap<String, Storm>,
     costarts: CoStarts,
@@ -1651,8 +1654,11 @@ impl Pipeline {
                         .push((aref, conf, reason, !storming));
                 }
                 None => {
-                    self.state.next_cluster += 1;
-                    let cid = format!("C-{:06}", self.state.next_cluster);
+                    let founded = self.episode_mut(&fp, idx).map_or(1, |e| {
+                        e.founded += 1;
+                        e.founded
+                    });
+                    let cid = cluster_id(&member.key, founded);
                     self.state
                         .clusters
                         .insert(cid.clone(), Cluster::new(cid.clone(), member, now));
@@ -1947,6 +1953,7 @@ fn new_episode(a: &Alert, now: DateTime<Utc>, status: AlertStatus, decided: bool
         suppressed: None,
         resolve_reported: false,
         held: false,
+        founded: 0,
     }
 }
 
@@ -1972,4 +1979,30 @@ fn record_change(st: &mut AlertState, at: DateTime<Utc>, window: Duration, limit
         st.changes.pop_front();
     }
     st.flapping = limit > 0 && st.changes.len() >= limit as usize;
+}
+
+/// A cluster's id, named after the episode that founded it (and how many clusters that
+/// episode founded before), not after a count of clusters: a replay of the alert log
+/// after a restart gives each cluster the id it had, so its incident binding holds even
+/// where the replay and the live run saw the alerts a little differently (a silence, a
+/// reloaded route).
+fn cluster_id(founder: &AlertKey, nth: u32) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let stamp = founder
+        .starts_at
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    for b in founder
+        .fingerprint
+        .bytes()
+        .chain([0xff])
+        .chain(stamp.bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    if nth > 1 {
+        format!("C-{h:016x}-{nth}")
+    } else {
+        format!("C-{h:016x}")
+    }
 }

@@ -90,18 +90,36 @@ impl Engine {
         };
         let horizon = now - p.config().retention.get();
         let log = self.store.alert_log(horizon)?;
+        self.replay_cards = self
+            .store
+            .incidents()?
+            .into_iter()
+            .filter(|i| i.declared_at >= horizon)
+            .flat_map(|i| {
+                let id = i.id.clone();
+                i.alerts.into_iter().map(move |a| (a.key, id.clone()))
+            })
+            .collect();
         let mut total = Outcome::default();
-        for (at, alerts) in log {
-            self.tick_until(at, &mut total)?;
+        let replayed = log.into_iter().try_for_each(|(at, alerts)| {
             let out = self.alerts_in(alerts, at, true)?;
             merge(&mut total, out);
-        }
-        self.tick_until(now, &mut total)?;
-        Ok(total)
+            Ok(())
+        });
+        let replayed = replayed.and_then(|()| self.tick_until(now, true, &mut total));
+        self.replay_cards.clear();
+        replayed.map(|()| total)
     }
 
-    /// Runs the pipeline's timers due before `t` (replay: simulated time).
-    fn tick_until(&mut self, t: DateTime<Utc>, total: &mut Outcome) -> Result<(), StoreError> {
+    /// Runs the pipeline's timers due by `t`, each at its own time, the way a replay
+    /// of the log runs them: live and replayed runs then see the same sequence of
+    /// flushes and declarations, however often the live engine ticks.
+    fn tick_until(
+        &mut self,
+        t: DateTime<Utc>,
+        replay: bool,
+        total: &mut Outcome,
+    ) -> Result<(), StoreError> {
         loop {
             let Some(p) = self.pipeline.as_mut() else {
                 return Ok(());
@@ -109,7 +127,7 @@ impl Engine {
             match p.next_deadline() {
                 Some(d) if d <= t => {
                     let outputs = p.tick(d);
-                    let out = self.apply_alert_outputs(outputs, d, true)?;
+                    let out = self.apply_alert_outputs(outputs, d, replay)?;
                     merge(total, out);
                 }
                 _ => return Ok(()),
@@ -124,23 +142,23 @@ impl Engine {
         at: DateTime<Utc>,
         replay: bool,
     ) -> Result<Outcome, StoreError> {
+        let mut total = Outcome::default();
+        // Timers due before the batch arrived run first, live as in a replay.
+        self.tick_until(at, replay, &mut total)?;
         let Some(p) = self.pipeline.as_mut() else {
-            return Ok(Outcome::default());
+            return Ok(total);
         };
         let outputs = p.ingest(alerts, at);
-        self.apply_alert_outputs(outputs, at, replay)
+        let out = self.apply_alert_outputs(outputs, at, replay)?;
+        merge(&mut total, out);
+        Ok(total)
     }
 
     /// The pipeline's timers (group waits, flapping holds, silences ending).
     pub(super) fn alerts_tick(&mut self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        let Some(p) = self.pipeline.as_mut() else {
-            return Ok(Outcome::default());
-        };
-        if p.next_deadline().is_none_or(|d| d > now) {
-            return Ok(Outcome::default());
-        }
-        let outputs = p.tick(now);
-        self.apply_alert_outputs(outputs, now, false)
+        let mut total = Outcome::default();
+        self.tick_until(now, false, &mut total)?;
+        Ok(total)
     }
 
     fn apply_alert_outputs(
@@ -238,6 +256,25 @@ impl Engine {
                         p.bind(&cluster, id.to_string());
                     }
                     return Ok(None);
+                }
+                // Replayed after a restart and founded differently than when it was
+                // live: an incident that already lists one of its alerts is its own.
+                let known = replay
+                    .then(|| {
+                        alerts
+                            .iter()
+                            .find_map(|a| self.replay_cards.get(&a.key.to_string()))
+                    })
+                    .flatten()
+                    .cloned();
+                if let Some(id) = known {
+                    if let Some(p) = self.pipeline.as_mut() {
+                        p.bind(&cluster, id.to_string());
+                    }
+                    return Ok(Some(Plan {
+                        alert_bindings: vec![(cluster, id)],
+                        ..Plan::default()
+                    }));
                 }
                 let (onset, seen) = self
                     .pipeline

@@ -148,6 +148,10 @@ pub struct Engine {
     pipeline: Option<crate::alerts::Pipeline>,
     /// Alert clusters → their incidents.
     bindings: BTreeMap<String, IncidentId>,
+    /// During a replay of the alert log: the alerts on incidents' cards → the incident,
+    /// so a cluster the replay founded differently from the live run (or under the
+    /// counted ids of an older version) binds to its incident instead of declaring again.
+    replay_cards: BTreeMap<String, IncidentId>,
     /// Writes the model proposed, by id.
     proposals: BTreeMap<String, crate::assist::ProposalRecord>,
 }
@@ -233,6 +237,7 @@ impl Engine {
             gate: BTreeMap::new(),
             pipeline: None,
             bindings: BTreeMap::new(),
+            replay_cards: BTreeMap::new(),
             proposals: BTreeMap::new(),
         };
         if let Some(pc) = engine.cfg.alerts.clone() {
