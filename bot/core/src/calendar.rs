@@ -28,9 +28,13 @@ use serde::{Deserialize, Serialize};
 use toml::Value;
 
 /// The embedded market files, parsed by [`Calendars::builtin`].
-const BUILTIN: [(&str, &str); 5] = [
+const BUILTIN: [(&str, &str); 9] = [
     ("sse.toml", include_str!("../calendars/sse.toml")),
     ("shfe.toml", include_str!("../calendars/shfe.toml")),
+    ("ine.toml", include_str!("../calendars/ine.toml")),
+    ("dce.toml", include_str!("../calendars/dce.toml")),
+    ("czce.toml", include_str!("../calendars/czce.toml")),
+    ("gfex.toml", include_str!("../calendars/gfex.toml")),
     ("cffex.toml", include_str!("../calendars/cffex.toml")),
     ("hkex.toml", include_str!("../calendars/hkex.toml")),
     ("nyse.toml", include_str!("../calendars/nyse.toml")),
@@ -1076,6 +1080,10 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
+    fn builtin(file: &str) -> &'static str {
+        BUILTIN.iter().find(|(f, _)| *f == file).expect("builtin").1
+    }
+
     #[test]
     fn every_builtin_market_parses_and_is_listed() {
         for (file, text) in BUILTIN {
@@ -1083,7 +1091,7 @@ mod tests {
         }
         assert_eq!(
             cals().markets(),
-            vec!["CFFEX", "HKEX", "NYSE", "SHFE", "SSE"]
+            vec!["CFFEX", "CZCE", "DCE", "GFEX", "HKEX", "INE", "NYSE", "SHFE", "SSE"]
         );
     }
 
@@ -1100,7 +1108,10 @@ mod tests {
             ("上交所", "SSE"),
             ("深交所", "SSE"),
             ("期货", "SHFE"),
-            ("大商所", "SHFE"),
+            ("大商所", "DCE"),
+            ("郑商所", "CZCE"),
+            ("上期能源", "INE"),
+            ("广期所", "GFEX"),
             ("中金所", "CFFEX"),
             ("港股", "HKEX"),
             ("美股", "NYSE"),
@@ -1160,6 +1171,21 @@ mod tests {
         assert!(!sse.is_trading(at(&sse, "2026-02-14 10:00")).unwrap());
         assert!(!sse.is_trading_day(day("2026-02-14")).unwrap());
         assert!(sse.is_trading_day(day("2026-11-20")).unwrap());
+    }
+
+    #[test]
+    fn dalian_and_zhengzhou_night_sessions_end_at_23_and_guangzhou_has_none() {
+        for code in ["DCE", "CZCE"] {
+            let c = cal(code);
+            let s = c.session_at(at(&c, "2026-11-23 22:00")).unwrap().unwrap();
+            assert_eq!(s.end, at(&c, "2026-11-23 23:00"), "{code}");
+            assert!(!c.is_trading(at(&c, "2026-11-23 23:30")).unwrap(), "{code}");
+        }
+        let ine = cal("INE");
+        assert!(ine.is_trading(at(&ine, "2026-11-24 02:00")).unwrap());
+        let gfex = cal("GFEX");
+        assert!(!gfex.is_trading(at(&gfex, "2026-11-23 22:00")).unwrap());
+        assert!(gfex.is_trading(at(&gfex, "2026-11-23 09:30")).unwrap());
     }
 
     #[test]
@@ -1509,11 +1535,11 @@ mod tests {
         assert_eq!(all.get("SZSE").unwrap().code(), "SZSE");
         assert_eq!(all.get("XSHE").unwrap().code(), "SZSE");
         assert_eq!(all.get("XSHG").unwrap().code(), "SSE");
-        assert_eq!(all.markets().len(), 6);
+        assert_eq!(all.markets().len(), BUILTIN.len() + 1);
         let szse = all.get("szse").unwrap();
         assert_eq!(szse.sessions_of(day("2026-11-20")).unwrap().len(), 1);
         assert!(matches!(
-            all.add_toml(&BUILTIN[3].1.replace("\"HK\"", "\"NYSE\"")),
+            all.add_toml(&builtin("hkex.toml").replace("\"HK\"", "\"NYSE\"")),
             Err(CalendarError::Invalid { key, .. }) if key == "aliases"
         ));
     }
