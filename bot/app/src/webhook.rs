@@ -41,9 +41,14 @@ impl Webhook {
     }
 }
 
-/// The JSON body of one page (documented in README).
-pub fn body(page: &warroom_core::event::PageNotice) -> serde_json::Value {
+/// The JSON body of one page (documented in README); `key` is the page's outbox key,
+/// the same on every retry of it.
+pub fn body(page: &warroom_core::event::PageNotice, key: u64) -> serde_json::Value {
     let (kind, to, schedule) = page.target.parts();
+    let whom = format!(
+        "{kind}:{}",
+        to.as_deref().or(schedule.as_deref()).unwrap_or("-")
+    );
     json!({
         "event": "page",
         "incident": page.incident.to_string(),
@@ -55,11 +60,11 @@ pub fn body(page: &warroom_core::event::PageNotice) -> serde_json::Value {
         "target": { "kind": kind, "name": to, "schedule": schedule },
         "by": page.by,
         "reason": page.reason,
-        // Same page, same key: gateways can drop duplicates after a retry.
+        // Same page, same key: gateways can drop duplicates after a retry, and only
+        // then. A step's targets each have their own; each `/page` is its own.
         "dedup_key": match &page.by {
-            // Each `/page` is its own: by whom, to whom.
-            Some(by) => format!("{}/page/{by}/{}", page.incident, to.as_deref().unwrap_or("-")),
-            None => format!("{}/{}/{}/{}", page.incident, page.policy, page.round, page.step),
+            Some(_) => format!("{}/page/{key}/{whom}", page.incident),
+            None => format!("{}/{}/{}/{}/{whom}", page.incident, page.policy, page.round, page.step),
         },
     })
 }
@@ -70,7 +75,7 @@ impl ChatSink for Webhook {
     }
 
     // Gateways deduplicate by the body's `dedup_key`.
-    fn deliver<'a>(&'a self, _key: u64, action: &'a Action) -> Delivery<'a> {
+    fn deliver<'a>(&'a self, key: u64, action: &'a Action) -> Delivery<'a> {
         Box::pin(async move {
             let Action::Notify {
                 page,
@@ -79,7 +84,7 @@ impl ChatSink for Webhook {
             else {
                 return Ok(());
             };
-            let mut req = self.client.post(&self.url).json(&body(page));
+            let mut req = self.client.post(&self.url).json(&body(page, key));
             if let Some(t) = &self.token {
                 req = req.bearer_auth(t);
             }
@@ -102,5 +107,68 @@ impl ChatSink for Webhook {
                 Err(_) => Err(DeliveryError::Retry(None)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warroom_core::event::{PageNotice, PageTarget};
+    use warroom_core::incident::{IncidentId, Severity};
+
+    fn page(target: PageTarget, by: Option<&str>) -> PageNotice {
+        PageNotice {
+            incident: IncidentId::parse("IMS-20261207-009").unwrap(),
+            title: "t".into(),
+            severity: Severity::P1,
+            policy: if by.is_some() { "manual" } else { "fast" }.into(),
+            step: 2,
+            round: 0,
+            target,
+            by: by.map(Into::into),
+            reason: None,
+            next: None,
+        }
+    }
+
+    #[test]
+    fn every_page_has_its_own_dedup_key_and_a_retry_keeps_it() {
+        let key = |p: &PageNotice, outbox: u64| body(p, outbox)["dedup_key"].clone();
+        let boss = page(
+            PageTarget::Person {
+                name: "boss".into(),
+                schedule: None,
+            },
+            None,
+        );
+        let leads = page(
+            PageTarget::Channel {
+                name: "ops-leads".into(),
+            },
+            None,
+        );
+        assert_ne!(key(&boss, 1), key(&leads, 2), "one step, two targets");
+        assert_eq!(
+            key(&boss, 1),
+            key(&boss, 7),
+            "a policy page is the same page"
+        );
+        let by_hand = page(
+            PageTarget::Person {
+                name: "yan".into(),
+                schedule: Some("trading-ops".into()),
+            },
+            Some("alice"),
+        );
+        assert_ne!(
+            key(&by_hand, 3),
+            key(&by_hand, 4),
+            "two /page calls are two pages"
+        );
+        assert_eq!(
+            body(&by_hand, 3),
+            body(&by_hand, 3),
+            "a retry sends the same body"
+        );
     }
 }
