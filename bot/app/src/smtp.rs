@@ -43,7 +43,9 @@
 //! `from` is tried against the `From:` header's address, then the envelope sender.
 //! A mail no rule matches still becomes an alert, `alertname="EmailAlert"`. The
 //! subject is the `summary` annotation, the text body the `description`. A subject
-//! matching the rule's (else the section's) `resolve_subject` resolves.
+//! matching the rule's (else the section's) `resolve_subject` resolves, unless it says
+//! the recovery did not happen (`恢复失败`, `未恢复`, `not recovered`, `recovery
+//! failed`): such a subject fires.
 //!
 //! **Fingerprint.** Equal for the problem mail and its recovery mail: the labels
 //! except `severity`, the sender's address, and the subject normalized (lower case;
@@ -76,6 +78,10 @@ pub const KEY_PREFIX: &str = "alerts.email";
 /// The default `resolve_subject`.
 pub const DEFAULT_RESOLVE_SUBJECT: &str =
     r"(?i)\b(resolved|recovered|recovery|cleared)\b|^\W*ok\b|恢复|已解决";
+
+/// Subjects that say a recovery did *not* happen: they fire even where the resolve
+/// pattern finds a word of recovery in them (`恢复失败`, `not recovered`).
+const NOT_RECOVERED: &str = r"(?i)\b(not|never|unable to|failed to|cannot|can't|could not|un)\s*(be\s+)?(resolved|recovered|recover|cleared|restored)\b|\b(recovery|restore|resolution)\s+(has\s+)?(failed|failure|error|timed out|timeout)\b|恢复失败|未恢复|未能恢复|无法恢复|没有恢复|尚未恢复|恢复异常|恢复超时|未解决";
 
 /// The `alertname` of a mail no rule names.
 pub const DEFAULT_ALERTNAME: &str = "EmailAlert";
@@ -175,6 +181,7 @@ pub struct EmailRules {
     rules: Vec<CompiledRule>,
     default_severity: String,
     resolve_subject: Regex,
+    not_recovered: Regex,
 }
 
 fn compile_pattern(key: String, pattern: &str) -> Result<Option<Regex>, (String, String)> {
@@ -239,6 +246,8 @@ impl EmailRules {
             rules,
             default_severity: cfg.default_severity.trim().to_string(),
             resolve_subject,
+            not_recovered: Regex::new(NOT_RECOVERED)
+                .map_err(|e| (KEY_PREFIX.to_string(), e.to_string()))?,
         })
     }
 }
@@ -442,7 +451,7 @@ pub fn mail_to_alerts(
     let fp = fingerprint(&key);
     labels.insert("severity".into(), severity);
 
-    let status = if resolve.is_match(&subject) {
+    let status = if resolve.is_match(&subject) && !rules.not_recovered.is_match(&subject) {
         AlertStatus::Resolved
     } else {
         AlertStatus::Firing
@@ -1648,6 +1657,30 @@ send('zabbix@zabbix.example', ['w@ops.example'], mail('Resolved: DiskFull on db-
         let r = mail_to_alerts(&rules(), "", ok, now()).unwrap();
         assert_eq!(r[0].status, AlertStatus::Resolved);
         assert_eq!(r[0].fingerprint, a[0].fingerprint);
+    }
+
+    #[test]
+    fn a_subject_saying_the_recovery_failed_fires_rather_than_resolves() {
+        for subject in [
+            "告警：trading-db 主从复制恢复失败",
+            "数据库未恢复",
+            "CRITICAL: backup restore not recovered on db-02",
+            "Recovery failed for job settle-eod",
+            "Service is unresolved after failover",
+        ] {
+            let raw = format!("From: mon@host.example\r\nSubject: {subject}\r\n\r\nx\r\n");
+            let a = mail_to_alerts(&rules(), "", raw.as_bytes(), now()).unwrap();
+            assert_eq!(a[0].status, AlertStatus::Firing, "{subject}");
+        }
+        for subject in [
+            "【恢复】交易库连接数过高",
+            "RESOLVED backup job failed",
+            "Recovered: disk full",
+        ] {
+            let raw = format!("From: mon@host.example\r\nSubject: {subject}\r\n\r\nx\r\n");
+            let a = mail_to_alerts(&rules(), "", raw.as_bytes(), now()).unwrap();
+            assert_eq!(a[0].status, AlertStatus::Resolved, "{subject}");
+        }
     }
 
     #[test]

@@ -233,14 +233,14 @@ pub fn builtin_severity(word: &str) -> Option<Severity> {
     let w = word.trim().to_lowercase();
     Some(match w.as_str() {
         "critical" | "crit" | "page" | "emergency" | "emerg" | "disaster" | "fatal" | "alert"
-        | "p1" | "sev1" | "sev-1" | "严重" | "紧急" | "致命" | "灾难" => Severity::P1,
-        "error" | "err" | "high" | "major" | "p2" | "sev2" | "sev-2" | "重要" | "高" | "错误" => {
-            Severity::P2
-        }
+        | "p1" | "sev1" | "sev-1" | "紧急" | "致命" | "灾难" => Severity::P1,
+        // 严重 is Zabbix's "High" and the bot's own word for P2 (紧急/严重/一般/轻微).
+        "error" | "err" | "high" | "major" | "p2" | "sev2" | "sev-2" | "严重" | "重要" | "高"
+        | "错误" => Severity::P2,
         "warning" | "warn" | "medium" | "average" | "minor" | "p3" | "sev3" | "sev-3" | "警告"
-        | "中" | "次要" => Severity::P3,
+        | "中" | "次要" | "一般" | "一般严重" => Severity::P3,
         "info" | "information" | "informational" | "low" | "notice" | "none" | "debug" | "p4"
-        | "sev4" | "sev-4" | "提示" | "低" | "信息" => Severity::P4,
+        | "sev4" | "sev-4" | "提示" | "低" | "信息" | "轻微" => Severity::P4,
         _ => return Severity::parse(&w).ok(),
     })
 }
@@ -270,5 +270,28 @@ impl DeclareConfig {
             .copied()
             .or_else(|| self.pause.values().max().copied())
             .unwrap_or(Dur::mins(10))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinese_severity_words_mean_what_the_bot_and_zabbix_call_them() {
+        // The bot's own names (紧急/严重/一般/轻微) and Zabbix's Chinese levels
+        // (灾难, 严重 = High, 一般严重 = Average, 警告, 信息).
+        for (word, sev) in [
+            ("紧急", Severity::P1),
+            ("灾难", Severity::P1),
+            ("严重", Severity::P2),
+            ("一般", Severity::P3),
+            ("一般严重", Severity::P3),
+            ("警告", Severity::P3),
+            ("轻微", Severity::P4),
+            ("信息", Severity::P4),
+        ] {
+            assert_eq!(builtin_severity(word), Some(sev), "{word}");
+        }
     }
 }
