@@ -743,3 +743,178 @@ fn diff(expected: &str, actual: &str) -> String {
     }
     out
 }
+
+#[test]
+fn a_restart_after_an_upgrade_binds_replayed_clusters_to_the_incidents_listing_their_alerts() {
+    let body = r#"{"version": "4", "status": "firing", "receiver": "warroom", "groupKey": "g1", "alerts": [{"status": "firing", "labels": {"alertname": "DBConnectionsExhausted", "service": "trading-db", "severity": "critical", "instance": "db-01"}, "annotations": {"summary": "pool exhausted"}, "startsAt": "2026-11-23T01:58:00Z", "fingerprint": "aaa1"}]}"#;
+    let alerts = warroom_core::alerts::parse_alertmanager(body.as_bytes()).expect("webhook");
+    let at: DateTime<Utc> = "2026-11-23T02:00:00Z".parse().expect("time");
+    let cfg = Config::embedded().expect("embedded config").engine;
+    // The live run declares the incident.
+    let live_dir = tempfile::tempdir().expect("tempdir");
+    let live: Arc<dyn Store> =
+        Arc::new(SledStore::open(&live_dir.path().join("store")).expect("store"));
+    live.append_alerts(&[(at, alerts.clone())]).expect("log");
+    let mut engine = Engine::new(live.clone(), cfg.clone()).expect("engine");
+    engine
+        .handle(
+            Event::Alerts {
+                alerts: alerts.clone(),
+                received_at: at,
+            },
+            at,
+        )
+        .expect("alerts");
+    engine
+        .handle(Event::Tick, at + chrono::Duration::seconds(5))
+        .expect("tick");
+    let mut inc = live.incidents().expect("incidents").remove(0);
+    assert_eq!(inc.alerts.len(), 1, "the alert is on the card");
+    // What an older version left on disk: the same log and incident, the cluster bound
+    // under the counted id it used then.
+    let old_dir = tempfile::tempdir().expect("tempdir");
+    let old: Arc<dyn Store> =
+        Arc::new(SledStore::open(&old_dir.path().join("store")).expect("store"));
+    old.append_alerts(&[(at, alerts)]).expect("log");
+    inc.revision = 0;
+    old.commit(warroom_core::ports::Commit {
+        incident: Some(inc.clone()),
+        alert_bindings: vec![("C-000001".into(), inc.id.clone())],
+        ..Default::default()
+    })
+    .expect("commit");
+    let mut upgraded = Engine::new(old.clone(), cfg).expect("engine");
+    let replayed = upgraded
+        .replay_alerts(at + chrono::Duration::minutes(3))
+        .expect("replay");
+    assert!(
+        replayed.actions.is_empty(),
+        "nothing declared or paged again: {:?}",
+        replayed
+            .actions
+            .iter()
+            .map(action_summary)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(old.incidents().expect("incidents").len(), 1);
+    let bound: Vec<_> = old
+        .alert_bindings()
+        .expect("bindings")
+        .into_iter()
+        .filter(|(c, _)| c != "C-000001")
+        .collect();
+    assert_eq!(bound.len(), 1, "{bound:?}");
+    assert_eq!(bound[0].1, inc.id, "the replayed cluster is bound to it");
+}
+
+/// The embedded configuration plus `extra`, as an engine over a fresh store.
+fn engine_with(extra: &str) -> (tempfile::TempDir, Engine) {
+    let text = format!("{}\n{extra}", warroom::config::EMBEDDED_DEFAULT);
+    let cfg = Config::from_toml(&text, "test.toml")
+        .expect("config")
+        .engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&dir.path().join("store")).expect("store"));
+    let engine = Engine::new(store, cfg).expect("engine");
+    (dir, engine)
+}
+
+fn say(engine: &mut Engine, text: &str, now: DateTime<Utc>) -> Vec<String> {
+    let out = engine
+        .handle(
+            Event::Chat {
+                channel: channel("console:console"),
+                actor: Person::named("alice"),
+                text: text.into(),
+            },
+            now,
+        )
+        .expect("store works");
+    out.actions.iter().map(action_summary).collect()
+}
+
+#[test]
+fn a_service_with_a_schedule_but_no_policy_pages_its_own_on_call_whatever_the_case_of_names() {
+    let (_dir, mut engine) = engine_with(
+        r#"
+[[schedules]]
+name = "NightDesk"
+  [[schedules.layers]]
+  name = "night"
+  members = ["nick"]
+  rotation = "weekly"
+  anchor = "2026-11-02"
+
+[[services]]
+name = "night-md"
+schedule = "NightDesk"
+"#,
+    );
+    let now: DateTime<Utc> = "2026-11-23T14:00:00Z".parse().expect("time");
+    let declared = say(&mut engine, "/incident declare Feed down P1 night-md", now);
+    assert!(
+        declared
+            .iter()
+            .any(|a| a.contains("step 1 round 0 -> nick (NightDesk)")),
+        "the person /oncall names is paged: {declared:?}"
+    );
+    assert!(
+        !declared.iter().any(|a| a.contains("(trading-ops)")),
+        "not the default policy's schedule first: {declared:?}"
+    );
+    // Nobody acknowledges within the default policy's first wait: its chain follows.
+    let later = engine
+        .handle(Event::Tick, now + chrono::Duration::minutes(15))
+        .expect("tick");
+    let later: Vec<String> = later.actions.iter().map(action_summary).collect();
+    assert!(
+        later
+            .iter()
+            .any(|a| a.contains("step 2") && a.contains("(trading-ops)")),
+        "{later:?}"
+    );
+    for query in ["/oncall nightdesk", "/oncall NIGHTDESK", "/oncall night-md"] {
+        let answer = say(&mut engine, query, now);
+        assert!(
+            answer.iter().any(|a| a.contains("NightDesk=nick")),
+            "{query}: {answer:?}"
+        );
+    }
+    let set = say(&mut engine, "/oncall override nightdesk zed for 1h", now);
+    assert!(
+        set.iter().any(|a| a.contains("override")),
+        "an override by any case of the name: {set:?}"
+    );
+}
+
+#[test]
+fn paging_a_service_without_a_schedule_pages_the_default_policys_on_call() {
+    let (_dir, mut engine) = engine_with("");
+    let now: DateTime<Utc> = "2026-11-23T02:00:00Z".parse().expect("time");
+    let declared = say(
+        &mut engine,
+        "/incident declare Payments slow P2 payments",
+        now,
+    );
+    assert!(
+        declared
+            .iter()
+            .any(|a| a.contains("-> alice (trading-ops)")),
+        "{declared:?}"
+    );
+    let paged = say(
+        &mut engine,
+        "/page IMS-20261123-001 payments the queue is stuck",
+        now,
+    );
+    assert!(
+        paged.iter().any(|a| a.contains("-> alice (trading-ops)")),
+        "/page pages whom a declaration pages: {paged:?}"
+    );
+    let who = say(&mut engine, "/oncall payments", now);
+    assert!(
+        who.iter().any(|a| a.contains("trading-ops=alice")),
+        "{who:?}"
+    );
+}

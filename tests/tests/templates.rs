@@ -631,6 +631,16 @@ fn messages() -> Vec<(&'static str, Message)> {
             Message::Refused {
                 problem: Refusal::UnknownOnCall {
                     query: "nobody".into(),
+                    uncovered: false,
+                },
+            },
+        ),
+        (
+            "refused_oncall_uncovered",
+            Message::Refused {
+                problem: Refusal::UnknownOnCall {
+                    query: "plain-svc".into(),
+                    uncovered: true,
                 },
             },
         ),

@@ -478,7 +478,13 @@ async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> R
         (None, None, Some(n)) => Lookup::Team(n),
         (None, None, None) => Lookup::All,
     };
-    let Some(names) = schedules_for(lookup, &schedules, &catalog, &cfg.policies) else {
+    let Some(names) = schedules_for(
+        lookup,
+        &schedules,
+        &catalog,
+        &cfg.policies,
+        cfg.default_policy.as_deref(),
+    ) else {
         return json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -908,7 +914,7 @@ async fn add_override(
         Some(Message::OverrideSet { schedule, person, start, end }) => {
             (StatusCode::CREATED, Json(serde_json::json!({ "schedule": schedule, "person": person, "start": start, "end": end }))).into_response()
         }
-        Some(Message::Refused { problem: warroom_core::event::Refusal::UnknownOnCall { query } }) => json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{query}`")),
+        Some(Message::Refused { problem: warroom_core::event::Refusal::UnknownOnCall { query, .. } }) => json_error(StatusCode::NOT_FOUND, "not_found", format!("no schedule `{query}`")),
         _ => json_error(StatusCode::UNPROCESSABLE_ENTITY, "rejected", "the override needs a person and an end after its start"),
     })
 }

@@ -1059,8 +1059,8 @@ impl Renderer {
                 "other_time": self.time(*other_time),
                 "later": time > other_time,
             }),
-            Refusal::UnknownOnCall { query } => {
-                json!({ "refusal": "unknown_oncall", "query": query })
+            Refusal::UnknownOnCall { query, uncovered } => {
+                json!({ "refusal": "unknown_oncall", "query": query, "uncovered": uncovered })
             }
             Refusal::UnknownMarket { market, known } => {
                 json!({ "refusal": "unknown_market", "market": market, "known": known.join(", ") })

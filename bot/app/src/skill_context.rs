@@ -165,7 +165,13 @@ impl SkillContext for AppContext {
         let catalog = self.shared.catalog.get();
         let schedules = self.shared.schedules.get();
         let lookup = name.map_or(Lookup::All, Lookup::Any);
-        let Some(names) = schedules_for(lookup, &schedules, &catalog, &cfg.policies) else {
+        let Some(names) = schedules_for(
+            lookup,
+            &schedules,
+            &catalog,
+            &cfg.policies,
+            cfg.default_policy.as_deref(),
+        ) else {
             return Ok(None);
         };
         Ok(Some(warroom_core::oncall::entries(

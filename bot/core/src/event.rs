@@ -595,6 +595,9 @@ pub enum Refusal {
     UnknownOnCall {
         /// As typed.
         query: String,
+        /// The name is a service or team, but no schedule covers it (nobody to page).
+        #[serde(default)]
+        uncovered: bool,
     },
     /// `/calendar` named an unknown market.
     UnknownMarket {

@@ -7,35 +7,65 @@ use super::{bot, Engine, Plan};
 use crate::catalog::Service;
 use crate::event::{Action, CalendarView, Message, PageNotice, PageTarget, Refusal, Via};
 use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
-use crate::oncall::{schedules_for, Lookup, NextStep, Page, Policy, Target};
+use crate::oncall::{schedules_for, Lookup, NextStep, Page, Policy, Step, Target};
 use crate::ports::StoreError;
+
+/// Prefix of the policy made for a service with a schedule but no policy of its own.
+const SCHEDULE_POLICY: &str = "schedule:";
 
 /// Most escalation steps fired in one tick (the rest fire on the next one).
 const TICK_BATCH: usize = 1000;
 
 impl Engine {
-    /// The policies for an incident: those of its services, else the default.
-    fn policies_for(&self, inc: &Incident) -> Vec<&Policy> {
+    /// The policies for an incident: those of its services (a service with an on-call
+    /// schedule but no policy pages its schedule first, see [`Self::policy_named`]),
+    /// else the default.
+    fn policies_for(&self, inc: &Incident) -> Vec<Policy> {
         let catalog = self.catalog.get();
-        let mut names: Vec<String> = inc
-            .services
-            .iter()
-            .filter_map(|s| catalog.get(s).and_then(|svc| svc.escalation_policy.clone()))
-            .collect();
-        names.dedup();
+        let mut names: Vec<String> = Vec::new();
+        for svc in inc.services.iter().filter_map(|s| catalog.get(s)) {
+            let name = match (&svc.escalation_policy, &svc.schedule) {
+                (Some(p), _) => p.clone(),
+                (None, Some(s)) => format!("{SCHEDULE_POLICY}{s}"),
+                (None, None) => continue,
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         if names.is_empty() {
             names.extend(self.cfg.default_policy.clone());
         }
-        let mut seen = Vec::new();
-        names
-            .iter()
-            .filter_map(|n| self.cfg.policies.get(n))
-            .filter(|p| {
-                let new = !seen.contains(&p.name);
-                seen.push(p.name.clone());
-                new
-            })
-            .collect()
+        names.iter().filter_map(|n| self.policy_named(n)).collect()
+    }
+
+    /// A configured policy, or the one made for a service that names an on-call
+    /// schedule but no policy (`schedule:<name>`): its schedule first, then, if nobody
+    /// acknowledges within the default policy's first wait, the default policy's steps.
+    fn policy_named(&self, name: &str) -> Option<Policy> {
+        if let Some(p) = self.cfg.policies.get(name) {
+            return Some(p.clone());
+        }
+        let schedule = name.strip_prefix(SCHEDULE_POLICY)?;
+        let schedule = crate::oncall::schedule_name(&self.schedules.get(), schedule)?;
+        let fallback = self
+            .cfg
+            .default_policy
+            .as_ref()
+            .and_then(|d| self.cfg.policies.get(d));
+        let mut steps = vec![Step {
+            targets: vec![Target::Schedule(schedule)],
+            wait_minutes: fallback
+                .and_then(|p| p.steps.first())
+                .map_or(5, |s| s.wait_minutes),
+        }];
+        steps.extend(fallback.map(|p| p.steps.clone()).unwrap_or_default());
+        Some(Policy {
+            name: name.to_string(),
+            steps,
+            repeat: 0,
+            clock: fallback.map(|p| p.clock.clone()).unwrap_or_default(),
+        })
     }
 
     /// Starts the escalations of a newly declared incident (first step pages now).
@@ -43,7 +73,7 @@ impl Engine {
         for policy in self.policies_for(inc) {
             let key = format!("{}/{}", inc.id, policy.name);
             let (esc, pages) = policy.start(&key, now, &self.cfg.calendars);
-            let next = esc.next_step(policy, now);
+            let next = esc.next_step(&policy, now);
             plan.escalations.push(esc);
             self.page(inc, pages, next, now, plan);
         }
@@ -137,11 +167,19 @@ impl Engine {
             &schedules,
             &catalog,
             &self.cfg.policies,
+            self.cfg.default_policy.as_deref(),
         ) else {
             return Plan::refuse(Refusal::UnknownOnCall {
                 query: target.chars().take(64).collect(),
+                uncovered: false,
             });
         };
+        if names.is_empty() {
+            return Plan::refuse(Refusal::UnknownOnCall {
+                query: target.chars().take(64).collect(),
+                uncovered: true,
+            });
+        }
         let pages = names
             .into_iter()
             .map(|s| Page {
@@ -208,7 +246,7 @@ impl Engine {
             let Some(mut esc) = self.escalations.get(&key).cloned() else {
                 continue;
             };
-            let policy = self.cfg.policies.get(&esc.policy).cloned();
+            let policy = self.policy_named(&esc.policy);
             let incident = key
                 .split_once('/')
                 .and_then(|(id, _)| IncidentId::parse(id).ok());
@@ -235,10 +273,17 @@ impl Engine {
         let catalog = self.catalog.get();
         let schedules = self.schedules.get();
         let lookup = query.map_or(Lookup::All, Lookup::Any);
-        let Some(names) = schedules_for(lookup, &schedules, &catalog, &self.cfg.policies) else {
+        let Some(names) = schedules_for(
+            lookup,
+            &schedules,
+            &catalog,
+            &self.cfg.policies,
+            self.cfg.default_policy.as_deref(),
+        ) else {
             return Message::Refused {
                 problem: Refusal::UnknownOnCall {
                     query: query.unwrap_or_default().chars().take(64).collect(),
+                    uncovered: false,
                 },
             };
         };
@@ -285,12 +330,12 @@ impl Engine {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Plan {
-        let name = schedule.trim().to_lowercase();
-        if !self.schedules.get().contains_key(&name) {
+        let Some(name) = crate::oncall::schedule_name(&self.schedules.get(), schedule) else {
             return Plan::refuse(Refusal::UnknownOnCall {
                 query: schedule.chars().take(64).collect(),
+                uncovered: false,
             });
-        }
+        };
         let Some(p) = super::person_from(person) else {
             return Plan::refuse(Refusal::BadUser {
                 user: person.chars().take(64).collect(),

@@ -54,24 +54,41 @@ pub enum Lookup<'a> {
     Any(&'a str),
 }
 
+/// The schedule called `name`, as it is written in the configuration, whatever the
+/// case `name` is typed in (`NightDesk`, `nightdesk`).
+pub fn schedule_name(schedules: &BTreeMap<String, Schedule>, name: &str) -> Option<String> {
+    let name = name.trim();
+    if schedules.contains_key(name) {
+        return Some(name.to_string());
+    }
+    schedules
+        .keys()
+        .find(|k| k.to_lowercase() == name.to_lowercase())
+        .cloned()
+}
+
 /// The schedule names a lookup resolves to, in order; `None` when the name matches
-/// nothing (an unknown schedule or service, a team owning no schedule).
+/// nothing (an unknown schedule or service, a team owning no schedule). A service with
+/// neither a schedule nor a policy of its own is covered by the default policy's
+/// schedules, as a declaration on it pages that policy.
 pub fn schedules_for(
     lookup: Lookup<'_>,
     schedules: &BTreeMap<String, Schedule>,
     catalog: &Catalog,
     policies: &BTreeMap<String, Policy>,
+    default_policy: Option<&str>,
 ) -> Option<Vec<String>> {
-    let norm = |s: &str| s.trim().to_lowercase();
     match lookup {
         Lookup::All => Some(schedules.keys().cloned().collect()),
-        Lookup::Schedule(name) => schedules
-            .contains_key(&norm(name))
-            .then(|| vec![norm(name)]),
+        Lookup::Schedule(name) => schedule_name(schedules, name).map(|n| vec![n]),
         Lookup::Service(name) => {
             let svc = catalog.get(name)?;
             let mut names: Vec<String> = svc.schedule.iter().cloned().collect();
-            let policy = svc.escalation_policy.as_ref().and_then(|p| policies.get(p));
+            let policy = match (&svc.escalation_policy, &svc.schedule) {
+                (Some(p), _) => policies.get(p),
+                (None, Some(_)) => None,
+                (None, None) => default_policy.and_then(|p| policies.get(p)),
+            };
             for t in policy
                 .into_iter()
                 .flat_map(|p| p.steps.iter())
@@ -97,8 +114,11 @@ pub fn schedules_for(
                 .collect();
             (!names.is_empty()).then_some(names)
         }
-        Lookup::Any(name) => schedules_for(Lookup::Schedule(name), schedules, catalog, policies)
-            .or_else(|| schedules_for(Lookup::Service(name), schedules, catalog, policies))
-            .or_else(|| schedules_for(Lookup::Team(name), schedules, catalog, policies)),
+        Lookup::Any(name) => {
+            let as_ = |l| schedules_for(l, schedules, catalog, policies, default_policy);
+            as_(Lookup::Schedule(name))
+                .or_else(|| as_(Lookup::Service(name)))
+                .or_else(|| as_(Lookup::Team(name)))
+        }
     }
 }

@@ -6,7 +6,7 @@ pub mod lookup;
 pub mod schedule;
 
 pub use escalation::{Escalation, NextStep, Page, Policy, PolicyError, Step, Target, WaitClock};
-pub use lookup::{entries, schedules_for, Lookup};
+pub use lookup::{entries, schedule_name, schedules_for, Lookup};
 pub use schedule::{
     Layer, OnCall, Override, Restriction, Rotation, Schedule, ScheduleError, Shift,
 };
