@@ -900,7 +900,21 @@ fn messages() -> Vec<(&'static str, Message)> {
         (
             "silence_list",
             Message::SilenceList {
-                silences: vec![silence("S-202611231005-2", "service=\"clearing\"", None)],
+                silences: vec![
+                    silence("S-202611231005-2", "service=\"clearing\"", None),
+                    // A configured window: no start, no end, every weekday night.
+                    warroom_core::alerts::Silence {
+                        id: "nightly-backup".into(),
+                        starts_at: DateTime::<Utc>::UNIX_EPOCH,
+                        ends_at: None,
+                        recurrence: Some(
+                            warroom_core::alerts::Recurrence::new(&["weekdays"], "02:00", "03:00")
+                                .expect("window"),
+                        ),
+                        created_by: "dba".into(),
+                        ..silence("x", "service=\"trading-db\"", None)
+                    },
+                ],
                 ended: (1..=7)
                     .map(|i| {
                         silence(

@@ -534,12 +534,13 @@ async fn am_list_silences(
         return Ok(no_pipeline());
     };
     let now = Utc::now();
+    let tz = silence_tz(&s);
     let mut listed: Vec<&Silence> = current
         .iter()
         .chain(&ended)
         .filter(|x| filter_matches(&filters, x))
         .collect();
-    let rank = |x: &Silence| match am_state(x, now) {
+    let rank = |x: &Silence| match am_state(x, now, tz) {
         "active" => 0,
         "pending" => 1,
         _ => 2,
@@ -559,7 +560,7 @@ async fn am_list_silences(
             .then(by_time)
             .then_with(|| a.id.cmp(&b.id))
     });
-    let out: Vec<serde_json::Value> = listed.iter().map(|x| am_silence(x, now)).collect();
+    let out: Vec<serde_json::Value> = listed.iter().map(|x| am_silence(x, now, tz)).collect();
     Ok(Json(out).into_response())
 }
 
@@ -734,7 +735,7 @@ async fn am_get_silence(
         return Ok(no_pipeline());
     };
     Ok(match current.iter().chain(&ended).find(|x| x.id == id) {
-        Some(x) => Json(am_silence(x, Utc::now())).into_response(),
+        Some(x) => Json(am_silence(x, Utc::now(), silence_tz(&s))).into_response(),
         None => json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -743,19 +744,34 @@ async fn am_get_silence(
     })
 }
 
-/// Alertmanager's state of a silence at `now`.
-fn am_state(x: &Silence, now: DateTime<Utc>) -> &'static str {
+/// The zone recurring silences are read in: the pipeline's.
+fn silence_tz(s: &Shared) -> chrono_tz::Tz {
+    s.config
+        .engine
+        .alerts
+        .as_ref()
+        .and_then(|a| a.timezone.parse().ok())
+        .unwrap_or(s.config.engine.tz)
+}
+
+/// Alertmanager's state of a silence at `now`; a recurring window (from the
+/// configuration) outside its hours is `pending`.
+fn am_state(x: &Silence, now: DateTime<Utc>, tz: chrono_tz::Tz) -> &'static str {
     if x.is_expired(now) {
         "expired"
-    } else if x.starts_at > now {
-        "pending"
-    } else {
+    } else if x.is_active(now, tz) {
         "active"
+    } else {
+        "pending"
     }
 }
 
+/// The `endsAt` written for a silence without an end (a configured one): Alertmanager's
+/// clients (`amtool`, Grafana) need a time there.
+const NO_END: &str = "9999-12-31T23:59:59Z";
+
 /// A silence as Alertmanager's API v2 writes it.
-fn am_silence(x: &Silence, now: DateTime<Utc>) -> serde_json::Value {
+fn am_silence(x: &Silence, now: DateTime<Utc>, tz: chrono_tz::Tz) -> serde_json::Value {
     let matchers: Vec<AmMatcher> = x
         .matchers
         .iter()
@@ -768,11 +784,11 @@ fn am_silence(x: &Silence, now: DateTime<Utc>) -> serde_json::Value {
         .collect();
     json!({
         "id": x.id,
-        "status": {"state": am_state(x, now)},
+        "status": {"state": am_state(x, now, tz)},
         "updatedAt": x.updated_at.unwrap_or(x.starts_at.min(now)),
         "matchers": matchers,
         "startsAt": x.starts_at,
-        "endsAt": x.ends_at,
+        "endsAt": x.ends_at.map_or_else(|| json!(NO_END), |e| json!(e)),
         "createdBy": x.created_by,
         "comment": x.comment,
     })
@@ -887,4 +903,32 @@ async fn list_silences(State(s): State<Arc<Shared>>) -> Result<Response, AppErro
         }
         None => no_pipeline(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_window_reads_as_alertmanager_writes_a_silence_pending_outside_its_hours() {
+        let window = Silence {
+            id: "nightly-backup".into(),
+            matchers: vec![Matcher::parse("service=\"trading-db\"").unwrap()],
+            starts_at: DateTime::<Utc>::UNIX_EPOCH,
+            ends_at: None,
+            recurrence: Some(alerts::Recurrence::new(&["daily"], "02:00", "03:00").unwrap()),
+            created_by: "dba".into(),
+            comment: "backup".into(),
+            updated_at: None,
+        };
+        let tz = chrono_tz::Asia::Shanghai;
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 03:29 Shanghai: outside the window.
+        let out = am_silence(&window, at("2026-12-06T19:29:00Z"), tz);
+        assert_eq!(out["status"]["state"], "pending");
+        assert_eq!(out["endsAt"], NO_END, "amtool needs an end");
+        // 02:30 Shanghai: inside.
+        let inside = am_silence(&window, at("2026-12-06T18:30:00Z"), tz);
+        assert_eq!(inside["status"]["state"], "active");
+    }
 }

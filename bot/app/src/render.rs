@@ -923,8 +923,12 @@ impl Renderer {
         serde_json::json!({
             "id": x.id,
             "matchers": x.matchers.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
-            "starts": self.time(x.starts_at), "ends": x.ends_at.map(|t| self.time(t)),
-            "recurring": x.recurrence.is_some(), "by": x.created_by, "comment": x.comment,
+            // A configured silence without a start has always been in force: no date.
+            "starts": (x.starts_at != DateTime::<Utc>::UNIX_EPOCH).then(|| self.time(x.starts_at)),
+            "ends": x.ends_at.map(|t| self.time(t)),
+            "recurring": x.recurrence.is_some(),
+            "window": x.recurrence.as_ref().map(warroom_core::alerts::Recurrence::describe),
+            "by": x.created_by, "comment": x.comment,
         })
     }
 

@@ -89,6 +89,29 @@ impl Recurrence {
         self.days & (1 << d.num_days_from_monday()) != 0
     }
 
+    /// The window as the configuration writes it: `weekdays 02:00–03:00`,
+    /// `daily 23:00–04:00`, `mon,thu 12:00–13:00`.
+    pub fn describe(&self) -> String {
+        const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        let days = match self.days {
+            ALL_DAYS => "daily".to_string(),
+            0b001_1111 => "weekdays".to_string(),
+            0b110_0000 => "weekends".to_string(),
+            bits => NAMES
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        format!(
+            "{days} {}–{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
+    }
+
     /// Whether local time `t` (in `tz`) is inside a window.
     pub fn contains(&self, t: DateTime<Utc>, tz: Tz) -> bool {
         let local = t.with_timezone(&tz);
