@@ -179,6 +179,14 @@ impl Plan {
                 }])
             }
             TaskAction::Done | TaskAction::Skip => {
+                // Done is the end of a start: a task not under way still waits for its
+                // dependencies (a forced start lets it past them). Skipping always may.
+                if action == TaskAction::Done && status != TaskStatus::InProgress {
+                    let blocking = self.unfinished_dependencies(pos);
+                    if !blocking.is_empty() {
+                        return Err(TaskError::DependenciesUnfinished { task: id, blocking });
+                    }
+                }
                 let to = if action == TaskAction::Done {
                     TaskStatus::Done
                 } else {
@@ -391,6 +399,26 @@ mod tests {
                 TaskEvent::Unblocked { task: id("AC41") },
             ]
         );
+    }
+
+    #[test]
+    fn a_task_waiting_for_its_dependencies_cannot_be_marked_done_unless_started_by_force() {
+        let mut p = cutover();
+        let now = night("22:10");
+        assert_eq!(
+            p.apply(&id("AC21"), TaskAction::Done, now).unwrap_err(),
+            TaskError::DependenciesUnfinished {
+                task: id("AC21"),
+                blocking: ids(&["AC3"]),
+            }
+        );
+        assert_eq!(p.tasks[1].status, TaskStatus::Pending);
+        p.apply(&id("AC21"), TaskAction::Start { force: true }, now)
+            .unwrap();
+        p.apply(&id("AC21"), TaskAction::Done, now).unwrap();
+        assert_eq!(p.tasks[1].status, TaskStatus::Done);
+        // Skipping needs nothing finished first.
+        p.apply(&id("AC40"), TaskAction::Skip, now).unwrap();
     }
 
     #[test]

@@ -129,6 +129,12 @@ pub enum PlanIssue {
         /// Which field.
         field: Field,
     },
+    /// A change plan's id has characters chat cannot address (spaces, `/`, `:`).
+    #[error("`{id}` is not a plan id (1-64 letters, digits, `_`, `.` or `-`)")]
+    InvalidPlanId {
+        /// The id as written (at most 64 characters).
+        id: String,
+    },
     /// A row's id is not a valid task id.
     #[error("line {line}: `{id}` is not a task id (1-32 letters, digits, `_`, `.` or `-`)")]
     InvalidId {
@@ -186,7 +192,7 @@ impl PlanIssue {
     /// The first source line the issue points at; `None` for plan-level issues.
     pub fn line(&self) -> Option<usize> {
         match self {
-            Self::EmptyPlanField { .. } => None,
+            Self::EmptyPlanField { .. } | Self::InvalidPlanId { .. } => None,
             Self::DuplicateId { lines, .. } | Self::Cycle { lines, .. } => {
                 lines.iter().copied().min()
             }
@@ -297,6 +303,18 @@ impl Plan {
                 issues.push(PlanIssue::EmptyPlanField { field });
             }
         }
+        // A change plan's id is typed in chat (`/plan status CHG-1123`, `CHG-1123:AC3`)
+        // and must not take an incident's action-item plan (`IMS-…/actions`).
+        let id = draft.id.trim();
+        if draft.kind == PlanKind::ChangePlan
+            && !id.is_empty()
+            && (id.chars().count() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            issues.push(PlanIssue::InvalidPlanId { id: clip(id) });
+        }
 
         let rows: Vec<Option<Task>> = draft
             .tasks
@@ -390,7 +408,8 @@ impl Plan {
             id: draft.id.trim().to_owned(),
             title: draft.title.trim().to_owned(),
             kind: draft.kind,
-            coordinator: draft.coordinator.trim().to_owned(),
+            // `@carol` as typed in a sheet is carol (the notices add the @).
+            coordinator: draft.coordinator.trim().trim_start_matches('@').to_owned(),
             channel: draft.channel,
             tasks,
             created_at: draft.created_at,
@@ -455,6 +474,22 @@ impl Plan {
 mod tests {
     use super::super::testkit::{draft, ids, night, plan, row};
     use super::*;
+
+    #[test]
+    fn a_change_plan_id_chat_cannot_address_is_refused_and_an_at_coordinator_is_a_name() {
+        let rows = || vec![row(2, "AC1", "ops", "22:00", "22:10")];
+        for bad in ["IMS-20261207-006/actions", "has space", "A:B"] {
+            let issues = Plan::validate(draft(bad, rows())).unwrap_err();
+            assert_eq!(
+                issues,
+                vec![PlanIssue::InvalidPlanId { id: bad.into() }],
+                "{bad}"
+            );
+        }
+        let mut d = draft("CHG-1207", rows());
+        d.coordinator = "@carol".into();
+        assert_eq!(Plan::validate(d).unwrap().coordinator, "carol");
+    }
 
     #[test]
     fn validation_reports_duplicates_unknown_dependencies_a_cycle_and_a_bad_window_at_once() {
