@@ -130,6 +130,34 @@ async fn webhooks_refuse_bad_bodies_and_bad_credentials_with_a_reason() {
     assert_eq!(s, 400, "{b}");
     let (s, b) = post_json(&bot, "/api/events", &event("Sev-Zero")).await;
     assert_eq!(s, 202, "{b}");
+    // A trigger without a key is answered with the key that resolves it.
+    let (s, b) = post_json(
+        &bot,
+        "/api/events",
+        &json!({"event_action": "trigger", "payload": {"summary": "risk calc stuck", "source": "risk-01"}}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let key = b["dedup_key"].as_str().expect("a dedup_key").to_string();
+    let (s, b) = post_json(
+        &bot,
+        "/api/events",
+        &json!({"event_action": "resolve", "dedup_key": key}),
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    // A body over the limit is refused in JSON, with the limit.
+    let huge = vec![b' '; 5 * 1024 * 1024];
+    let (s, b) = post(&bot, "/api/alerts/alertmanager", &huge, &[bearer()]).await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!(b["error"], "too_large", "{b}");
+    assert!(
+        b["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("body_limit_bytes"),
+        "{b}"
+    );
 }
 
 #[tokio::test]

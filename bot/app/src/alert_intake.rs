@@ -23,6 +23,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -279,13 +280,40 @@ pub fn silence_routes() -> Router<Arc<Shared>> {
         .route("/api/v2/alerts/groups", get(am_alert_groups))
 }
 
+/// A webhook body, or why it could not be read (too large, cut off).
+type Body = Result<Bytes, BytesRejection>;
+
+/// The answer to a body that could not be read, as JSON like every other refusal; a
+/// body over the limit is told the limit.
+fn body_refused(s: &Shared, e: &BytesRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = s
+            .config
+            .alerts
+            .as_ref()
+            .map_or(1024 * 1024, |a| a.body_limit_bytes);
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body is larger than the {limit} bytes an alert request may have ([alerts] body_limit_bytes); send fewer alerts per request"
+            ),
+        );
+    }
+    json_error(e.status(), "unreadable_body", e.body_text())
+}
+
 async fn take(
     s: Arc<Shared>,
     source: &str,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     parse: impl FnOnce(&[u8]) -> Result<Vec<Alert>, alerts::AlertParseError>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(&s, &e),
+    };
     if let Err(r) = authorize(&s, source, &headers, &body) {
         return r;
     }
@@ -301,21 +329,32 @@ async fn take(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid_alerts", e.to_string()),
     };
     let n = parsed.len();
+    // An event's key, made from its labels when the sender gave none, so the sender
+    // can acknowledge and resolve it (as PagerDuty's Events API answers).
+    let key = (source == "events")
+        .then(|| parsed.first().map(|a| a.fingerprint.clone()))
+        .flatten();
     match intake.accept(parsed).await {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "accepted": n }))).into_response(),
+        Ok(()) => {
+            let mut body = json!({ "accepted": n });
+            if let Some(k) = key {
+                body["dedup_key"] = json!(k);
+            }
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, "not_stored", e.to_string()),
     }
 }
 
-async fn alertmanager(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn alertmanager(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     take(s, "alertmanager", headers, body, alerts::parse_alertmanager).await
 }
 
-async fn grafana(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn grafana(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     take(s, "grafana", headers, body, alerts::parse_grafana).await
 }
 
-async fn prometheus(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn prometheus(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     let now = Utc::now();
     take(s, "prometheus", headers, body, |b| {
         alerts::parse_prometheus(b, now)
@@ -323,7 +362,7 @@ async fn prometheus(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     .await
 }
 
-async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn events(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     let now = Utc::now();
     let custom: Vec<String> = s
         .config
