@@ -715,7 +715,7 @@ async fn import_plan(
                 ))
             }
         },
-        "yaml" => plan_import::from_yaml(&body, tz, now),
+        "yaml" => plan_import::from_yaml_with(&body, tz, now, &s.config.engine.calendars),
         _ => {
             let (Some(id), Some(coordinator)) = (q.id.clone(), q.coordinator.clone()) else {
                 return Ok(json_error(
@@ -747,7 +747,7 @@ async fn import_plan(
                 date,
                 tz,
             };
-            plan_import::from_csv(&body, meta, now)
+            plan_import::from_csv_with(&body, meta, now, &s.config.engine.calendars)
         }
     };
     let plan = match result {

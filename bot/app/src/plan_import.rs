@@ -75,6 +75,7 @@ use std::fmt;
 
 use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde_yaml::Value;
+use warroom_core::calendar::Calendars;
 use warroom_core::tasks::{
     Owner, Plan, PlanDraft, PlanIssue, PlanKind, TaskDraft, TaskStatus, Window,
 };
@@ -269,6 +270,8 @@ struct Head {
     channel: Option<String>,
     date: Option<NaiveDate>,
     tz: Tz,
+    /// Markets for trading-session times (`SHFE:night`): the deployment's.
+    calendars: Calendars,
 }
 
 fn format_error(line: usize, message: impl Into<String>) -> ImportError {
@@ -284,6 +287,20 @@ fn format_error(line: usize, message: impl Into<String>) -> ImportError {
 /// Every format error (sorted by line), then [`ImportError::Invalid`] with the
 /// plan rules broken by the rows that could be read.
 pub fn from_csv(text: &str, meta: PlanMeta, now: DateTime<Utc>) -> Result<Plan, Vec<ImportError>> {
+    from_csv_with(text, meta, now, &Calendars::builtin())
+}
+
+/// [`from_csv`] with the deployment's markets (its `[calendar] extra_files` included)
+/// for trading-session times.
+///
+/// # Errors
+/// As [`from_csv`].
+pub fn from_csv_with(
+    text: &str,
+    meta: PlanMeta,
+    now: DateTime<Utc>,
+    calendars: &Calendars,
+) -> Result<Plan, Vec<ImportError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut errors = Vec::new();
     let mut lines = text
@@ -374,6 +391,7 @@ pub fn from_csv(text: &str, meta: PlanMeta, now: DateTime<Utc>) -> Result<Plan, 
         channel: meta.channel,
         date: meta.date,
         tz: meta.tz,
+        calendars: calendars.clone(),
     };
     finish(head, &rows, errors, &broken, now)
 }
@@ -385,6 +403,19 @@ pub fn from_csv(text: &str, meta: PlanMeta, now: DateTime<Utc>) -> Result<Plan, 
 /// A syntax error alone, or every format error (sorted by line) then
 /// [`ImportError::Invalid`] with the plan rules broken.
 pub fn from_yaml(text: &str, default_tz: Tz, now: DateTime<Utc>) -> Result<Plan, Vec<ImportError>> {
+    from_yaml_with(text, default_tz, now, &Calendars::builtin())
+}
+
+/// [`from_yaml`] with the deployment's markets for trading-session times.
+///
+/// # Errors
+/// As [`from_yaml`].
+pub fn from_yaml_with(
+    text: &str,
+    default_tz: Tz,
+    now: DateTime<Utc>,
+    calendars: &Calendars,
+) -> Result<Plan, Vec<ImportError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let doc: Value = match serde_yaml::from_str(text) {
         Ok(doc) => doc,
@@ -416,6 +447,7 @@ pub fn from_yaml(text: &str, default_tz: Tz, now: DateTime<Utc>) -> Result<Plan,
         channel: None,
         date: None,
         tz: default_tz,
+        calendars: calendars.clone(),
     };
     let mut tasks = None;
     for (key, value) in &top {
@@ -892,9 +924,12 @@ impl SessionRef {
     }
 
     /// The session's (open, close) on trading day `date`.
-    fn resolve(&self, date: NaiveDate) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    fn resolve(
+        &self,
+        date: NaiveDate,
+        cals: &Calendars,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
         let (market, name) = self.names();
-        let cals = warroom_core::calendar::Calendars::builtin();
         let cal = cals.get(&market).ok_or_else(|| {
             format!(
                 "unknown market `{market}` (known: {})",
@@ -1018,7 +1053,7 @@ fn window(
                 line,
                 "a trading session needs the plan's date (its trading day)".to_owned(),
             ))?;
-            r.resolve(date).map_err(|e| (line, e))
+            r.resolve(date, &head.calendars).map_err(|e| (line, e))
         };
     let result = (|| {
         if let When::Session(r) = start {
@@ -1199,6 +1234,29 @@ mod tests {
             .expect_err("holiday"),
         );
         assert!(e.contains("does not trade on 2026-10-01"), "{e}");
+    }
+
+    #[test]
+    fn trading_sessions_come_from_the_deployments_markets_extra_files_included() {
+        // A deployment's extra market file (e.g. a desk's own exchange).
+        let mut cals = Calendars::builtin();
+        cals.add_toml(
+            "code = \"XTEST\"\ntimezone = \"Asia/Shanghai\"\ncovered_years = [2026, 2026]\nholidays = []\n\n[[sessions]]\nname = \"day\"\nstart = \"10:00\"\nend = \"11:00\"\n",
+        )
+        .expect("market");
+        let csv = "id,title,owner,start,end\nN1,switch,@bob,XTEST:day,XTEST:day\n";
+        let m = || PlanMeta {
+            date: NaiveDate::from_ymd_opt(2026, 11, 23),
+            ..meta(None)
+        };
+        let plan =
+            from_csv_with(csv, m(), now(), &cals).unwrap_or_else(|e| panic!("{}", render(&e)));
+        assert_eq!(
+            plan.tasks[0].window.map(|w| w.start.to_rfc3339()),
+            Some("2026-11-23T02:00:00+00:00".into())
+        );
+        let e = render(&from_csv(csv, m(), now()).expect_err("built-in markets only"));
+        assert!(e.contains("unknown market `XTEST`"), "{e}");
     }
     use proptest::prelude::*;
     use warroom_core::tasks::TaskId;

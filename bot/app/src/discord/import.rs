@@ -104,6 +104,7 @@ impl State {
         let text = String::from_utf8(bytes)
             .map_err(|_| one(format!("{} is not UTF-8 text", file.filename)))?;
         let now = Utc::now();
+        let cals = &self.shared.config.engine.calendars;
         let tz = self.shared.config.tz;
         let here = format!("{ADAPTER}:{channel}");
         let lower = file.filename.to_ascii_lowercase();
@@ -115,7 +116,7 @@ impl State {
             plan_import::detect(&text)
         };
         let mut plan = match format {
-            Format::Yaml => plan_import::from_yaml(&text, tz, now)?,
+            Format::Yaml => plan_import::from_yaml_with(&text, tz, now, cals)?,
             Format::Csv => {
                 let (Some(id), Some(coordinator)) = (args.id.clone(), args.coordinator.clone())
                 else {
@@ -138,7 +139,7 @@ impl State {
                     date,
                     tz,
                 };
-                plan_import::from_csv(&text, meta, now)?
+                plan_import::from_csv_with(&text, meta, now, cals)?
             }
         };
         // The plan runs where it was imported.
