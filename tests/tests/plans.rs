@@ -54,6 +54,20 @@ async fn a_plan_with_errors_is_refused_with_its_lines_and_nothing_is_stored() {
         .await
         .expect("req");
     assert_eq!(r.status(), 400, "CSV needs the plan's id and coordinator");
+    // A channel no adapter of this bot serves would drop every reminder.
+    let r = c
+        .post(url(
+            &bot,
+            "/api/plans?format=csv&id=CHG-1&coordinator=carol&date=2026-11-23&channel=slack:foo",
+        ))
+        .bearer_auth(TOKEN)
+        .body(PLAN_CSV)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "bad_channel", "{body}");
 }
 
 #[tokio::test]

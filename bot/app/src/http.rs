@@ -763,6 +763,26 @@ async fn import_plan(
             return Ok(r);
         }
     };
+    // Every reminder and escalation of the plan goes to its channel: one no chat
+    // adapter of this bot serves would drop them all.
+    if let Some(channel) = plan.channel.as_deref() {
+        let mut adapters = vec!["console"];
+        if s.config.discord.is_some() {
+            adapters.push("discord");
+        }
+        let served = warroom_core::incident::ChannelRef::parse(channel)
+            .is_some_and(|c| adapters.contains(&c.adapter.as_str()));
+        if !served {
+            return Ok(json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_channel",
+                format!(
+                    "channel `{channel}` is not a channel this bot posts to: write adapter:channel-id with one of {}",
+                    adapters.join(", ")
+                ),
+            ));
+        }
+    }
     let outcome = s
         .engine
         .submit(Event::ImportPlan { plan, actor: None })
