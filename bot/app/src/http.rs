@@ -471,20 +471,14 @@ async fn oncall(State(s): State<Arc<Shared>>, Query(q): Query<OnCallQuery>) -> R
     let cfg = &s.config.engine;
     let catalog = s.catalog.get();
     let schedules = s.schedules.get();
-    use warroom_core::oncall::{schedules_for, Lookup};
+    use warroom_core::oncall::Lookup;
     let lookup = match (&q.schedule, &q.service, &q.team) {
         (Some(n), _, _) => Lookup::Schedule(n),
         (None, Some(n), _) => Lookup::Service(n),
         (None, None, Some(n)) => Lookup::Team(n),
         (None, None, None) => Lookup::All,
     };
-    let Some(names) = schedules_for(
-        lookup,
-        &schedules,
-        &catalog,
-        &cfg.policies,
-        cfg.default_policy.as_deref(),
-    ) else {
+    let Some(names) = cfg.schedules_for(lookup, &schedules, &catalog) else {
         return json_error(
             StatusCode::NOT_FOUND,
             "not_found",

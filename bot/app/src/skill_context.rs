@@ -13,7 +13,7 @@ use warroom_core::calendar::Calendar;
 use warroom_core::changes::{ChangeEvent, ChangeQuery, Snapshot};
 use warroom_core::event::OnCallEntry;
 use warroom_core::incident::{Incident, IncidentId, TimelineEntry};
-use warroom_core::oncall::{schedules_for, Lookup};
+use warroom_core::oncall::Lookup;
 use warroom_core::ports::{SnapshotMeta, Store, StoreError};
 use warroom_core::tasks::Plan;
 use warroom_core::Tz;
@@ -165,13 +165,7 @@ impl SkillContext for AppContext {
         let catalog = self.shared.catalog.get();
         let schedules = self.shared.schedules.get();
         let lookup = name.map_or(Lookup::All, Lookup::Any);
-        let Some(names) = schedules_for(
-            lookup,
-            &schedules,
-            &catalog,
-            &cfg.policies,
-            cfg.default_policy.as_deref(),
-        ) else {
+        let Some(names) = cfg.schedules_for(lookup, &schedules, &catalog) else {
             return Ok(None);
         };
         Ok(Some(warroom_core::oncall::entries(

@@ -124,6 +124,25 @@ pub struct Outcome {
     pub incident: Option<IncidentId>,
 }
 
+impl EngineConfig {
+    /// The schedules an on-call question names ([`crate::oncall::schedules_for`]), with
+    /// this configuration's policies and default policy.
+    pub fn schedules_for(
+        &self,
+        lookup: crate::oncall::Lookup<'_>,
+        schedules: &BTreeMap<String, Schedule>,
+        catalog: &crate::catalog::Catalog,
+    ) -> Option<Vec<String>> {
+        crate::oncall::schedules_for(
+            lookup,
+            schedules,
+            catalog,
+            &self.policies,
+            self.default_policy.as_deref(),
+        )
+    }
+}
+
 /// The decision core.
 pub struct Engine {
     store: Arc<dyn Store>,

@@ -7,7 +7,7 @@ use super::{bot, Engine, Plan};
 use crate::catalog::Service;
 use crate::event::{Action, CalendarView, Message, PageNotice, PageTarget, Refusal, Via};
 use crate::incident::{Entry, Incident, IncidentId, Source, TimelineEntry};
-use crate::oncall::{schedules_for, Lookup, NextStep, Page, Policy, Step, Target};
+use crate::oncall::{Lookup, NextStep, Page, Policy, Step, Target};
 use crate::ports::StoreError;
 
 /// Prefix of the policy made for a service with a schedule but no policy of its own.
@@ -162,13 +162,10 @@ impl Engine {
     ) -> Plan {
         let schedules = self.schedules.get();
         let catalog = self.catalog.get();
-        let Some(names) = schedules_for(
-            Lookup::Any(target),
-            &schedules,
-            &catalog,
-            &self.cfg.policies,
-            self.cfg.default_policy.as_deref(),
-        ) else {
+        let Some(names) = self
+            .cfg
+            .schedules_for(Lookup::Any(target), &schedules, &catalog)
+        else {
             return Plan::refuse(Refusal::UnknownOnCall {
                 query: target.chars().take(64).collect(),
                 uncovered: false,
@@ -273,13 +270,7 @@ impl Engine {
         let catalog = self.catalog.get();
         let schedules = self.schedules.get();
         let lookup = query.map_or(Lookup::All, Lookup::Any);
-        let Some(names) = schedules_for(
-            lookup,
-            &schedules,
-            &catalog,
-            &self.cfg.policies,
-            self.cfg.default_policy.as_deref(),
-        ) else {
+        let Some(names) = self.cfg.schedules_for(lookup, &schedules, &catalog) else {
             return Message::Refused {
                 problem: Refusal::UnknownOnCall {
                     query: query.unwrap_or_default().chars().take(64).collect(),
