@@ -120,12 +120,16 @@ impl Engine {
         replay: bool,
         total: &mut Outcome,
     ) -> Result<(), StoreError> {
+        // A tick at `d` runs everything due by `d`; a deadline that did not move past
+        // it would loop forever, so each step must be later than the last.
+        let mut last: Option<DateTime<Utc>> = None;
         loop {
             let Some(p) = self.pipeline.as_mut() else {
                 return Ok(());
             };
             match p.next_deadline() {
-                Some(d) if d <= t => {
+                Some(d) if d <= t && last.is_none_or(|l| d > l) => {
+                    last = Some(d);
                     let outputs = p.tick(d);
                     let out = self.apply_alert_outputs(outputs, d, replay)?;
                     merge(total, out);
