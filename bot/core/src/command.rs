@@ -810,11 +810,11 @@ fn parse_words(words: &[String]) -> Result<Command, ParseError> {
         },
         "task" | "任务" => parse_task(rest),
         "plan" | "计划" => match rest {
-            [sub] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus { plan: None }),
-            [sub, plan] if sub.eq_ignore_ascii_case("status") => Ok(Command::PlanStatus {
+            [sub] if is_status(sub) => Ok(Command::PlanStatus { plan: None }),
+            [sub, plan] if is_status(sub) => Ok(Command::PlanStatus {
                 plan: Some(plan.clone()),
             }),
-            [sub, _, extra, ..] if sub.eq_ignore_ascii_case("status") => Err(ParseError {
+            [sub, _, extra, ..] if is_status(sub) => Err(ParseError {
                 syntax: Syntax::Plan,
                 problem: Problem::Unexpected(clip(extra)),
             }),
@@ -1052,6 +1052,11 @@ fn parse_milestone(rest: &[String]) -> Result<Command, ParseError> {
     })
 }
 
+/// `status`, or 状态 (`/计划 状态`).
+fn is_status(word: &str) -> bool {
+    word.eq_ignore_ascii_case("status") || word == "状态"
+}
+
 fn parse_task(rest: &[String]) -> Result<Command, ParseError> {
     use crate::tasks::TaskAction;
     let e = |problem| ParseError {
@@ -1064,7 +1069,7 @@ fn parse_task(rest: &[String]) -> Result<Command, ParseError> {
         )));
     };
     let sub = sub.to_lowercase();
-    if sub == "list" || sub == "ls" {
+    if matches!(sub.as_str(), "list" | "ls" | "列表" | "清单") {
         return match args {
             [] => Ok(Command::TaskList { team: None }),
             [team] => Ok(Command::TaskList {
@@ -1078,15 +1083,17 @@ fn parse_task(rest: &[String]) -> Result<Command, ParseError> {
     };
     let reason = tail.join(" ").trim().to_string();
     let action = match sub.as_str() {
-        "start" | "begin" => match tail {
+        "start" | "begin" | "开始" => match tail {
             [] => TaskAction::Start { force: false },
-            [f] if f == "--force" || f == "force" => TaskAction::Start { force: true },
+            [f] if f == "--force" || f == "force" || f == "强制" => {
+                TaskAction::Start { force: true }
+            }
             [extra, ..] => return Err(e(Problem::Unexpected(clip(extra)))),
         },
-        "done" | "finish" | "complete" => TaskAction::Done,
-        "skip" => TaskAction::Skip,
-        "reopen" => TaskAction::Reopen,
-        "block" | "blocked" => {
+        "done" | "finish" | "complete" | "完成" => TaskAction::Done,
+        "skip" | "跳过" => TaskAction::Skip,
+        "reopen" | "重开" | "重新打开" => TaskAction::Reopen,
+        "block" | "blocked" | "阻塞" | "受阻" => {
             if reason.is_empty() {
                 return Err(e(Problem::Missing("reason".into())));
             }
@@ -1267,6 +1274,33 @@ mod tests {
             Parsed::Invalid(e) => (e.syntax, e.problem),
             other => panic!("{s}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn task_and_plan_subcommands_can_be_typed_in_chinese() {
+        use crate::tasks::TaskAction;
+        for (typed, action) in [
+            ("/任务 完成 AC3", TaskAction::Done),
+            ("/任务 开始 AC3 强制", TaskAction::Start { force: true }),
+            ("/任务 跳过 AC3", TaskAction::Skip),
+            ("/任务 重开 AC3", TaskAction::Reopen),
+        ] {
+            assert_eq!(
+                cmd(typed),
+                Command::Task {
+                    task: "AC3".into(),
+                    action
+                },
+                "{typed}"
+            );
+        }
+        assert_eq!(cmd("/任务 列表"), Command::TaskList { team: None });
+        assert_eq!(
+            cmd("/计划 状态 CHG-1123"),
+            Command::PlanStatus {
+                plan: Some("CHG-1123".into())
+            }
+        );
     }
 
     #[test]
