@@ -883,8 +883,8 @@ schedule = "NightDesk"
     }
     let set = say(&mut engine, "/oncall override nightdesk zed for 1h", now);
     assert!(
-        set.iter().any(|a| a.contains("override")),
-        "an override by any case of the name: {set:?}"
+        set.iter().any(|a| a.contains("override NightDesk zed")),
+        "an override by any case of the name, stored under the configured one: {set:?}"
     );
 }
 

@@ -229,11 +229,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_approved_change_is_allowed_while_the_gate_only_asks_for_approval() {
+    /// A change the gate asked approval for, approved by `lead` at [`at`].
+    fn approved_by_lead() -> GateRecord {
         let mut r = rec(Decision::NeedsApproval);
         r.decide(ApprovalAction::Approve, Person::named("lead"), at(), None)
             .unwrap();
+        r
+    }
+
+    #[test]
+    fn an_approved_change_is_allowed_while_the_gate_only_asks_for_approval() {
+        let r = approved_by_lead();
         let v = settle(
             &verdict(Decision::NeedsApproval),
             r.approval.as_ref(),
@@ -275,9 +281,7 @@ mod tests {
 
     #[test]
     fn a_decision_is_dated_in_the_gates_timezone_not_in_utc() {
-        let mut r = rec(Decision::NeedsApproval);
-        r.decide(ApprovalAction::Approve, Person::named("lead"), at(), None)
-            .unwrap();
+        let r = approved_by_lead();
         let v = settle(
             &verdict(Decision::NeedsApproval),
             r.approval.as_ref(),
